@@ -1,0 +1,345 @@
+"""The double's OpenAI Images API: `GET /v1/models` and `POST /v1/images/generations`.
+
+Faults fire on the generation call (key suffix or script) and, by key suffix only, on the model list:
+invalid_key 401, forbidden 403 (org not verified), insufficient_quota 429, moderation 400
+`moderation_blocked`, rate_limit 429 with `Retry-After: 1`, server_error and completed_error 500,
+gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), non_image / truncated /
+wrong_size (bad bytes inside valid JSON), slow (answers after `hang_seconds`), reset (TCP reset).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from .avatar import render_avatar
+from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
+
+if TYPE_CHECKING:
+    from .server import ProviderDouble
+
+GPT_IMAGE_1_FAMILY = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5")
+LISTED_MODELS = (
+    *GPT_IMAGE_1_FAMILY,
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+    "gpt-image-2.5-flare",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.6-flare",
+    "gpt-image-2.6-sunburst",
+    "chatgpt-image-latest",
+)
+
+# Output tokens per image, from PROVIDERS.md.
+GPT_IMAGE_1_TOKENS = {
+    (1024, 1024): {"low": 272, "medium": 1056, "high": 4160},
+    (1024, 1536): {"low": 408, "medium": 1584, "high": 6240},
+    (1536, 1024): {"low": 400, "medium": 1568, "high": 6208},
+}
+GPT_IMAGE_2_TOKENS_1024 = {"low": 196, "medium": 1756, "high": 7024}
+EXTRA_QUALITY_FACTOR = {"xhigh": 1.5, "max": 2.0}
+
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def is_gpt_image_2(model: str) -> bool:
+    """Return whether the model belongs to the gpt-image-2 family (free sizes, its own token table)."""
+    return model.startswith("gpt-image-2") or model == "chatgpt-image-latest"
+
+
+def is_known(model: str) -> bool:
+    """Return whether the double serves this model."""
+    return model in GPT_IMAGE_1_FAMILY or is_gpt_image_2(model)
+
+
+def output_tokens(model: str, width: int, height: int, quality: str) -> int:
+    """Return the output tokens billed per image, following PROVIDERS.md's table."""
+    quality = "medium" if quality == "auto" else quality
+    if model in GPT_IMAGE_1_FAMILY:
+        return GPT_IMAGE_1_TOKENS[(width, height)][quality]
+    factor = EXTRA_QUALITY_FACTOR.get(quality, 1.0)
+    base = GPT_IMAGE_2_TOKENS_1024["high" if quality in EXTRA_QUALITY_FACTOR else quality]
+    return math.ceil(base * factor * width * height / (1024 * 1024))
+
+
+def mask_key(api_key: str) -> str:
+    """Return the key masked the way OpenAI echoes it in a 401 message."""
+    prefix = "sk-proj-" if api_key.startswith("sk-proj-") else api_key[:3]
+    return prefix + "*" * max(4, len(api_key) - len(prefix) - 4) + api_key[-4:]
+
+
+def error(
+    status: int, message: str, type_: str, code: str | None = None, param: str | None = None, **headers: str
+) -> Reply:
+    """Return an error in OpenAI's shape."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return json_reply(status, body, **headers)
+
+
+def fault_reply(fault: str | None, api_key: str, model: str) -> Reply | None:
+    """Return the error reply for faults that replace the answer, or None."""
+    match fault:
+        case "invalid_key":
+            return error(
+                401,
+                f"Incorrect API key provided: {mask_key(api_key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        case "forbidden":
+            return error(
+                403,
+                f"Your organization must be verified to use the model `{model}`. Please go to: "
+                "https://platform.openai.com/settings/organization/general and click on Verify Organization.",
+                "invalid_request_error",
+            )
+        case "insufficient_quota":
+            return error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            )
+        case "moderation":
+            return error(
+                400,
+                "Your request was rejected as a result of our safety system. Your request may contain "
+                "content that is not allowed by our safety system.",
+                "image_generation_user_error",
+                "moderation_blocked",
+            )
+        case "rate_limit":
+            return error(
+                429,
+                f"Rate limit reached for {model} on images per minute (IPM): Limit 5, Used 5, Requested 1. "
+                "Please try again in 1s.",
+                "requests",
+                "rate_limit_exceeded",
+                **{"Retry-After": "1"},
+            )
+        case "server_error" | "completed_error":
+            return error(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error",
+            )
+        case "gateway_timeout":
+            return error(504, "Gateway timeout.", "server_error")
+        case "unknown_model":
+            return error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        case "reset":
+            return Reply(reset=True)
+        case "malformed":
+            return Reply(status=200, body=b'{"created": 1700000000, "data": [{"b64_json": "iVBOR')
+    return None
+
+
+def authenticate(req: Incoming) -> str | Reply:
+    """Return the Bearer key, or the 401 the real API gives without one."""
+    api_key = req.credential("Bearer")
+    if api_key is None:
+        return error(
+            401,
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "invalid_request_error",
+        )
+    return api_key
+
+
+def list_models(double: ProviderDouble, req: Incoming) -> Reply:
+    """Answer GET /v1/models, honouring faults named by the key."""
+    api_key = authenticate(req)
+    if isinstance(api_key, Reply):
+        return api_key
+    fault = key_fault(api_key)
+    if fault == "forbidden":
+        return error(
+            403,
+            "You have insufficient permissions for this operation. Missing scopes: api.model.read.",
+            "invalid_request_error",
+        )
+    # Quota, safety and image-content faults only show on image calls, as with the real API.
+    if fault in {
+        "invalid_key",
+        "rate_limit",
+        "server_error",
+        "gateway_timeout",
+        "completed_error",
+        "reset",
+        "malformed",
+    }:
+        reply = fault_reply(fault, api_key, "gpt-image-2")
+        if reply is not None:
+            return reply
+    data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "system"} for m in LISTED_MODELS]
+    reply = json_reply(200, {"object": "list", "data": data})
+    reply.delay = double.hang_seconds if fault == "slow" else 0.0
+    return reply
+
+
+def _parse_size(size: str, model: str) -> tuple[int, int] | str:
+    """Return (width, height) or the reason the size is refused."""
+    if size == "auto":
+        return 1024, 1024
+    try:
+        w_text, h_text = size.split("x")
+        width, height = int(w_text), int(h_text)
+    except ValueError:
+        return f"Invalid size '{size}'."
+    if model in GPT_IMAGE_1_FAMILY:
+        if (width, height) not in GPT_IMAGE_1_TOKENS:
+            return f"Invalid size '{size}'. Supported sizes are 1024x1024, 1024x1536, 1536x1024, and auto."
+        return width, height
+    if width % 16 or height % 16 or width <= 0 or height <= 0:
+        return f"Invalid size '{size}'. Both sides must be multiples of 16."
+    if max(width, height) > 3 * min(width, height):
+        return f"Invalid size '{size}'. The aspect ratio must be between 1:3 and 3:1."
+    if max(width, height) > 3840 or width * height > 3840 * 2160:
+        return f"Invalid size '{size}'. The largest supported size is 3840x2160."
+    return width, height
+
+
+def _validate(body: Any) -> dict[str, Any] | Reply:
+    """Return the normalised generation parameters or a 400/404 reply."""
+    if not isinstance(body, dict):
+        return error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return error(
+            400,
+            "Missing required parameter: 'prompt'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "prompt",
+        )
+    if len(prompt) > 32000:
+        return error(400, "Prompt is too long.", "invalid_request_error", "string_above_max_length", "prompt")
+    model = body.get("model") or "gpt-image-2"
+    if not isinstance(model, str) or not is_known(model):
+        return error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        )
+    size = _parse_size(str(body.get("size") or "auto"), model)
+    if isinstance(size, str):
+        return error(400, size, "invalid_request_error", "invalid_value", "size")
+    quality = body.get("quality") or "auto"
+    qualities = {"low", "medium", "high", "auto"}
+    if model.startswith("gpt-image-2.5-"):
+        qualities |= set(EXTRA_QUALITY_FACTOR)
+    if quality not in qualities:
+        return error(400, f"Invalid value: '{quality}'.", "invalid_request_error", "invalid_value", "quality")
+    output_format = body.get("output_format") or "png"
+    if output_format not in CONTENT_TYPES:
+        return error(
+            400,
+            f"Invalid value: '{output_format}'.",
+            "invalid_request_error",
+            "invalid_value",
+            "output_format",
+        )
+    background = body.get("background") or "auto"
+    if background not in {"transparent", "opaque", "auto"}:
+        return error(
+            400, f"Invalid value: '{background}'.", "invalid_request_error", "invalid_value", "background"
+        )
+    if background == "transparent" and output_format == "jpeg":
+        return error(
+            400,
+            "Transparent background requires png or webp.",
+            "invalid_request_error",
+            "invalid_value",
+            "background",
+        )
+    n = body.get("n") if body.get("n") is not None else 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+        return error(
+            400,
+            f"Invalid value: {n!r}. n must be between 1 and 10.",
+            "invalid_request_error",
+            "invalid_value",
+            "n",
+        )
+    return {
+        "model": model,
+        "prompt": prompt,
+        "width": size[0],
+        "height": size[1],
+        "quality": quality,
+        "output_format": output_format,
+        "background": background,
+        "n": n,
+    }
+
+
+def _image_bytes(fault: str | None, params: dict[str, Any], index: int) -> bytes:
+    """Return the bytes for one image, spoiled as the fault asks."""
+    if fault == "non_image":
+        return NOT_AN_IMAGE
+    width, height = params["width"], params["height"]
+    if fault == "wrong_size":
+        width, height = max(16, width // 2), max(16, height // 2)
+    data = render_avatar(
+        params["prompt"],
+        width,
+        height,
+        params["output_format"],
+        variant=index,
+        transparent=params["background"] == "transparent",
+    )
+    return data[: len(data) // 2] if fault == "truncated" else data
+
+
+def generate(double: ProviderDouble, req: Incoming) -> Reply:
+    """Answer POST /v1/images/generations."""
+    api_key = authenticate(req)
+    if isinstance(api_key, Reply):
+        return api_key
+    fault = double.take_fault("openai", api_key)
+    try:
+        body = req.json()
+    except ValueError:
+        body = None
+    model = body.get("model", "gpt-image-2") if isinstance(body, dict) else "gpt-image-2"
+    delay = double.latency + (double.hang_seconds if fault == "slow" else 0.0)
+    reply = fault_reply(fault, api_key, str(model))
+    if reply is None:
+        params = _validate(body)
+        reply = params if isinstance(params, Reply) else json_reply(200, _success_body(fault, params))
+    reply.delay = 0.0 if reply.reset else delay
+    reply.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
+    return reply
+
+
+def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the JSON body of a successful generation."""
+    per_image = output_tokens(params["model"], params["width"], params["height"], params["quality"])
+    text_tokens = max(1, math.ceil(len(params["prompt"]) / 4))
+    out_tokens = per_image * params["n"]
+    images = [_image_bytes(fault, params, i) for i in range(params["n"])]
+    return {
+        "created": int(time.time()),
+        "data": [{"b64_json": base64.b64encode(data).decode()} for data in images],
+        "background": "transparent" if params["background"] == "transparent" else "opaque",
+        "output_format": params["output_format"],
+        "quality": "medium" if params["quality"] == "auto" else params["quality"],
+        "size": f"{params['width']}x{params['height']}",
+        "usage": {
+            "input_tokens": text_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},
+            "output_tokens": out_tokens,
+            "total_tokens": text_tokens + out_tokens,
+        },
+    }
