@@ -1,0 +1,225 @@
+"""OpenAI Images through the official SDK, with the user's own key on every call.
+
+One base client per process and base URL (building one costs ~16 ms and memory that is never freed);
+each call borrows it with `with_options(api_key=…)`, which shares the connection pool. The SDK's own
+retries are off: the Celery task owns retries, so a timeout is never silently turned into a second,
+billed generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from typing import Any
+
+import httpx2
+import openai
+from openai import Omit
+
+from .base import (
+    CONTENT_TYPES,
+    ErrorKind,
+    ImageRequest,
+    KeyCheck,
+    ProviderError,
+    ProviderImage,
+    ProviderResult,
+    parse_retry_after,
+    require_key,
+    sanitize,
+    setting,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_TIMEOUT = 120.0
+CONNECT_TIMEOUT = 10.0
+# The base client needs some key to be built; it is never sent because every call sets the user's key.
+_PLACEHOLDER_KEY = "placeholder-never-sent"
+# The SDK re-reads OPENAI_ORG_ID / OPENAI_PROJECT_ID / OPENAI_CUSTOM_HEADERS from the environment on every
+# with_options(); per-request headers win over all of them, so an operator's variables can never attach
+# the operator's organization, project or credentials to a user's request.
+_AMBIENT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
+
+_clients: dict[str, openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def _base_client(base_url: str) -> openai.OpenAI:
+    """Return the process-wide client for a base URL, building it once."""
+    with _clients_lock:
+        client = _clients.get(base_url)
+        if client is None:
+            client = openai.OpenAI(
+                api_key=_PLACEHOLDER_KEY,
+                base_url=base_url,
+                max_retries=0,
+                timeout=httpx2.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT),
+            )
+            _clients[base_url] = client
+        return client
+
+
+def _client_for(
+    api_key: str, base_url: str | None, timeout: float | None
+) -> tuple[openai.OpenAI, dict[str, Any]]:
+    """Return a per-call client carrying the user's key, and the headers that pin it."""
+    require_key(api_key)
+    base_url = base_url or setting("OPENAI_BASE_URL", DEFAULT_BASE_URL)
+    seconds = float(timeout if timeout is not None else setting("PROVIDER_TIMEOUT_SECONDS", DEFAULT_TIMEOUT))
+    deadline = httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
+    client = _base_client(base_url).with_options(api_key=api_key, timeout=deadline)
+    headers: dict[str, Any] = {name: Omit() for name in _AMBIENT_HEADERS}
+    headers["Authorization"] = f"Bearer {api_key}"
+    return client, headers
+
+
+def generate(
+    api_key: str, request: ImageRequest, *, base_url: str | None = None, timeout: float | None = None
+) -> ProviderResult:
+    """Generate images with the user's key; raise ProviderError on any failure."""
+    client, headers = _client_for(api_key, base_url, timeout)
+    params: dict[str, Any] = {
+        "model": request.model,
+        "prompt": request.prompt,
+        "size": f"{request.width}x{request.height}",
+        "n": request.n,
+        "output_format": request.output_format,
+    }
+    if request.quality is not None:
+        params["quality"] = request.quality
+    if request.background is not None:
+        params["background"] = request.background
+    if request.safety_identifier is not None:
+        params["safety_identifier"] = request.safety_identifier
+    try:
+        response = client.images.generate(**params, extra_headers=headers)
+    except openai.OpenAIError as exc:
+        # `from None`: the SDK exception holds the raw body and the request with its Authorization header.
+        raise _error_from(exc, api_key) from None
+    except ValueError:
+        # The SDK lets a 200 whose body is not JSON escape as a JSONDecodeError (which holds the body).
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
+    request_id = getattr(response, "_request_id", None)
+    images = _decode_images(response, request, request_id)
+    usage = _usage(response)
+    logger.info("openai generated %d image(s) with %s (request %s)", len(images), request.model, request_id)
+    return ProviderResult(images=images, request_id=request_id, usage=usage)
+
+
+def _decode_images(response: Any, request: ImageRequest, request_id: str | None) -> list[ProviderImage]:
+    """Return the base64 images of a response, exactly as sent."""
+    data = getattr(response, "data", None)
+    if not isinstance(data, list) or not data:
+        raise ProviderError(
+            ErrorKind.BAD_RESPONSE, "OpenAI returned no images.", request_id=request_id, status_code=200
+        )
+    output_format = getattr(response, "output_format", None) or request.output_format
+    content_type = CONTENT_TYPES.get(output_format, "application/octet-stream")
+    images = []
+    for item in data:
+        b64 = getattr(item, "b64_json", None)
+        if not isinstance(b64, str) or not b64:
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE, "OpenAI returned an image without data.", request_id=request_id
+            )
+        try:
+            images.append(ProviderImage(base64.b64decode(b64, validate=True), content_type))
+        except (binascii.Error, ValueError):
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE,
+                "OpenAI returned image data that is not base64.",
+                request_id=request_id,
+            ) from None
+    return images
+
+
+def _usage(response: Any) -> dict[str, Any]:
+    """Return the token usage exactly as OpenAI reported it (the app prices from it)."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return {}
+    if isinstance(usage, dict):
+        return usage
+    return usage.model_dump(mode="json", exclude_none=True)
+
+
+def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10) -> KeyCheck:
+    """Return whether OpenAI accepts the key, using the free model list."""
+    try:
+        client, headers = _client_for(api_key, base_url, timeout)
+        client.models.list(extra_headers=headers)
+    except ProviderError as exc:
+        return KeyCheck("invalid", exc.message)
+    except openai.AuthenticationError:
+        return KeyCheck("invalid", "OpenAI rejected this key.")
+    except openai.PermissionDeniedError:
+        return KeyCheck("forbidden", "OpenAI accepted this key but it lacks permission to list models.")
+    except openai.OpenAIError as exc:
+        # 429s, 5xx, timeouts and a broken network say nothing about the key itself.
+        error = _error_from(exc, api_key)
+        return KeyCheck(
+            "unreachable", f"OpenAI could not check the key ({error.kind.value}). Try again later."
+        )
+    except ValueError:
+        return KeyCheck("unreachable", "OpenAI sent a response that is not JSON. Try again later.")
+    return KeyCheck("valid", "OpenAI accepted this key.")
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    """Return OpenAI's own error message (not the raw body), if it sent one."""
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return ""
+
+
+def _error_from(exc: openai.OpenAIError, api_key: str) -> ProviderError:
+    """Map an SDK exception to a ProviderError, per PROVIDERS.md's OpenAI error table."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(ErrorKind.TIMEOUT, "OpenAI did not answer in time.")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(ErrorKind.CONNECTION, "Could not connect to OpenAI.")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderError(
+            ErrorKind.BAD_RESPONSE,
+            "OpenAI sent a response that could not be read.",
+            status_code=exc.status_code,
+        )
+    if not isinstance(exc, openai.APIStatusError):
+        logger.warning("unexpected OpenAI SDK error %s", type(exc).__name__)
+        return ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that could not be read.")
+
+    status, code = exc.status_code, exc.code
+    detail = sanitize(_provider_message(exc), [api_key])
+    message = f"OpenAI answered HTTP {status}" + (f": {detail}" if detail else ".")
+    retry_after = None
+    if isinstance(exc, openai.AuthenticationError):
+        kind = ErrorKind.INVALID_KEY
+    elif isinstance(exc, openai.PermissionDeniedError):
+        kind = ErrorKind.FORBIDDEN
+    elif isinstance(exc, openai.NotFoundError):
+        kind = ErrorKind.NOT_FOUND
+    elif isinstance(exc, openai.BadRequestError):
+        kind = ErrorKind.SAFETY if code == "moderation_blocked" else ErrorKind.BAD_REQUEST
+    elif isinstance(exc, openai.RateLimitError):
+        # Both are 429s; only the code tells "out of credit" (retrying is pointless) from "slow down".
+        if code == "insufficient_quota" or exc.type == "insufficient_quota":
+            kind = ErrorKind.NO_CREDIT
+        else:
+            kind = ErrorKind.RATE_LIMITED
+            retry_after = parse_retry_after(exc.response.headers)
+    elif status >= 500:
+        kind = ErrorKind.SERVER_ERROR
+    elif status == 408:
+        kind = ErrorKind.TIMEOUT
+    elif status == 409:
+        kind = ErrorKind.SERVER_ERROR
+    else:
+        kind = ErrorKind.BAD_REQUEST
+    return ProviderError(
+        kind, message, retry_after=retry_after, status_code=status, request_id=exc.request_id
+    )
