@@ -1,0 +1,14 @@
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml ./
+COPY . .
+RUN pip install '.[s3]' && useradd --create-home --uid 10001 app \
+    && mkdir -p /data/media && chown app /data/media
+# Static files are hashed and compressed at build time; whitenoise serves them.
+RUN DEBUG=true SECRET_KEY=build ANIAVATAR_MASTER_KEYS=1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= \
+    ANIAVATAR_VAR_DIR=/tmp/build STATIC_MANIFEST=true python manage.py collectstatic --noinput
+USER app
+ENV ANIAVATAR_VAR_DIR=/tmp/aniavatar PORT=8000
+EXPOSE 8000
+CMD ["sh", "-c", "gunicorn aniavatar.wsgi --bind 0.0.0.0:${PORT} --workers 3 --access-logfile -"]

@@ -1,0 +1,41 @@
+"""Attach the current workspace to each request of a signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from accounts.models import Membership
+
+SESSION_KEY = "workspace_code"
+
+
+def _current_membership(request: HttpRequest) -> Membership | None:
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    memberships = Membership.objects.filter(user=user).select_related("workspace")
+    chosen = request.session.get(SESSION_KEY)
+    if chosen:
+        membership = memberships.filter(workspace__code=chosen).first()
+        if membership:
+            return membership
+    # Default: the oldest workspace the user owns (the personal one made at sign-up).
+    return memberships.order_by("-role", "created_at").first()  # "owner" sorts after "member"
+
+
+class WorkspaceMiddleware:
+    """Set `request.membership` and `request.workspace` (lazily: no query unless a view asks)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        membership = SimpleLazyObject(lambda: _current_membership(request))
+        request.membership = membership  # type: ignore[attr-defined]
+        request.workspace = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: membership.workspace if membership else None
+        )
+        return self.get_response(request)

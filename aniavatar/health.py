@@ -1,0 +1,51 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from aniavatar.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Answer while the process lives; touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ready() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        logger.warning("readiness: database unreachable", exc_info=True)
+        return False
+
+
+def _broker_ready() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        logger.warning("readiness: broker unreachable", exc_info=True)
+        return False
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Report whether the database and the broker answer; 503 if either does not."""
+    checks = {"database": _database_ready(), "broker": _broker_ready()}
+    ready = all(checks.values())
+    body = {
+        "status": "ready" if ready else "not ready",
+        **{k: "ok" if v else "down" for k, v in checks.items()},
+    }
+    return JsonResponse(body, status=200 if ready else 503)
