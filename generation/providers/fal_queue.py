@@ -78,6 +78,15 @@ def _http() -> httpx.Client:
         return _client
 
 
+def close_clients() -> None:
+    """Close the pooled connections (worker shutdown, end of a test session)."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()
+
+
 def _timeout(seconds: float | None) -> httpx.Timeout:
     value = float(seconds if seconds is not None else setting("PROVIDER_TIMEOUT_SECONDS", DEFAULT_TIMEOUT))
     return httpx.Timeout(value, connect=min(CONNECT_TIMEOUT, value))

@@ -63,6 +63,15 @@ def _base_client(base_url: str) -> openai.OpenAI:
         return client
 
 
+def close_clients() -> None:
+    """Close the pooled connections (worker shutdown, end of a test session)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
 def _client_for(
     api_key: str, base_url: str | None, timeout: float | None
 ) -> tuple[openai.OpenAI, dict[str, Any]]:

@@ -1,0 +1,131 @@
+"""The provider double itself: control endpoints, fal queue states, token math, speed, CLI."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from provider_double import FAULTS, ProviderDouble
+from provider_double.avatar import render_avatar
+from provider_double.openai_api import output_tokens
+
+from .conftest import FAL_KEY, OPENAI_KEY
+
+FAL_AUTH = {"Authorization": f"Key {FAL_KEY}"}
+
+
+def test_the_control_endpoints_drive_a_double_in_another_process(double: ProviderDouble) -> None:
+    control = f"{double.url}/_double"
+    assert httpx.post(f"{control}/script", json={"provider": "openai", "faults": ["rate_limit"]}).is_success
+    assert httpx.post(f"{control}/latency", json={"seconds": 0.25}).json()["latency"] == 0.25
+    assert httpx.post(f"{control}/script", json={"provider": "openai", "faults": ["nope"]}).status_code == 400
+
+    first = httpx.post(
+        f"{double.openai_base_url}/images/generations",
+        headers={"Authorization": f"Bearer {OPENAI_KEY}"},
+        json={"prompt": "x"},
+    )
+    log = httpx.get(f"{control}/requests").json()
+
+    assert first.status_code == 429
+    assert first.headers["retry-after"] == "1"
+    assert log["counts"]["openai.generate"] == 1
+    (generated,) = [r for r in log["requests"] if r["endpoint"] == "openai.generate"]
+    assert generated["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+
+    assert httpx.post(f"{control}/reset").is_success
+    assert double.latency == 0.0
+    assert double.requests("openai.generate") == []
+
+
+def test_a_fal_request_moves_from_queue_to_progress_to_completed(double: ProviderDouble) -> None:
+    double.latency = 0.6
+    submitted = httpx.post(
+        f"{double.fal_queue_url}/fal-ai/flux-2-pro",
+        headers=FAL_AUTH,
+        json={"prompt": "x", "image_size": "square"},
+    ).json()
+    seen = []
+    while not seen or seen[-1] != "COMPLETED":
+        seen.append(httpx.get(submitted["status_url"], headers=FAL_AUTH).json()["status"])
+        time.sleep(0.05)
+
+    assert seen[0] == "IN_QUEUE"
+    assert "IN_PROGRESS" in seen
+    output = httpx.get(submitted["response_url"], headers=FAL_AUTH).json()
+    assert output["images"][0]["width"] == output["images"][0]["height"] == 512
+    with Image.open(io.BytesIO(httpx.get(output["images"][0]["url"]).content)) as image:
+        assert image.size == (512, 512)
+
+
+def test_fal_endpoints_require_the_key_scheme(double: ProviderDouble) -> None:
+    submitted = httpx.post(
+        f"{double.fal_queue_url}/fal-ai/flux-2-max", headers=FAL_AUTH, json={"prompt": "x"}
+    )
+    status_url = submitted.json()["status_url"]
+
+    assert httpx.get(status_url).status_code == 401
+    assert httpx.get(status_url, headers={"Authorization": f"Bearer {FAL_KEY}"}).status_code == 401
+    # Another account's request id is indistinguishable from an unknown one.
+    assert httpx.get(status_url, headers={"Authorization": "Key other:0123456789abcdef01"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("model", "width", "height", "quality", "tokens"),
+    [
+        ("gpt-image-1", 1024, 1024, "low", 272),
+        ("gpt-image-1-mini", 1024, 1536, "medium", 1584),
+        ("gpt-image-1.5", 1536, 1024, "auto", 1568),
+        ("gpt-image-2", 1024, 1024, "high", 7024),
+        ("gpt-image-2", 2048, 2048, "low", 784),
+        ("chatgpt-image-latest", 1024, 1024, "medium", 1756),
+        ("gpt-image-2.5-flare", 1024, 1024, "xhigh", 10536),
+        ("gpt-image-2.5-sunburst", 1024, 1024, "max", 14048),
+    ],
+)
+def test_output_tokens_follow_the_price_table(
+    model: str, width: int, height: int, quality: str, tokens: int
+) -> None:
+    assert output_tokens(model, width, height, quality) == tokens
+
+
+def test_an_avatar_renders_well_under_100_ms() -> None:
+    render_avatar("warm up", 64, 64)
+    fastest = min(_timed(lambda: render_avatar("A designer in a green jumper", 1024, 1024)) for _ in range(3))
+    assert fastest < 0.1
+
+
+def _timed(fn: object) -> float:
+    started = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def test_scripts_refuse_unknown_faults_and_providers(double: ProviderDouble) -> None:
+    with pytest.raises(ValueError):
+        double.script("openai", ["nope"])
+    with pytest.raises(ValueError):
+        double.script("midjourney", ["rate_limit"])
+    assert {"invalid_key", "moderation", "reset", "slow", "truncated"} <= FAULTS
+
+
+def test_the_command_line_serves_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provider_double", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first_line = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert first_line.startswith("OPENAI_BASE_URL=http://127.0.0.1:")
+        base_url = first_line.partition("=")[2]
+        models = httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer sk-demo"})
+        assert models.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
