@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # We download at once and keep our own copy, so fal's public CDN link need not outlive the hour.
 CDN_TTL_SECONDS = 3600
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 
@@ -66,7 +69,7 @@ class FalHandle:
 
 
 def _queue_url(base_url: str | None) -> str:
-    return (base_url or setting("FAL_QUEUE_URL", DEFAULT_QUEUE_URL)).rstrip("/")
+    return (base_url or setting("FAL_QUEUE_URL", DEFAULT_QUEUE_URL) or DEFAULT_QUEUE_URL).rstrip("/")
 
 
 def _http() -> httpx.Client:
@@ -93,6 +96,7 @@ def _timeout(seconds: float | None) -> httpx.Timeout:
 
 
 def _auth(api_key: str) -> dict[str, str]:
+    """Return fal's auth header (only ever sent to the queue origin)."""
     return {"Authorization": f"Key {api_key}"}
 
 
@@ -111,15 +115,13 @@ def _send(
     method: str,
     url: str,
     *,
-    api_key: str | None,
+    api_key: str,
     timeout: httpx.Timeout,
     json_body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """Send one request; raise ProviderError for network failures and error statuses."""
-    all_headers = dict(headers or {})
-    if api_key is not None:
-        all_headers |= _auth(api_key)
+    all_headers = {**(headers or {}), **_auth(api_key)}
     try:
         response = _http().request(method, url, json=json_body, headers=all_headers, timeout=timeout)
     except httpx.TimeoutException:
@@ -178,8 +180,11 @@ def submit(
     )
     body = _json(response)
     request_id = body.get("request_id")
-    if not isinstance(request_id, str) or not request_id:
-        raise ProviderError(ErrorKind.BAD_RESPONSE, "fal.ai accepted the request but sent no request id.")
+    # The id ends up in URL paths when a task resumes, so it must look like an id and nothing more.
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        raise ProviderError(
+            ErrorKind.BAD_RESPONSE, "fal.ai accepted the request but sent no usable request id."
+        )
     fallback = FalHandle.for_request_id(app_id, request_id, base_url)
     urls = [body.get(name) for name in ("status_url", "response_url", "cancel_url")]
     if not all(isinstance(u, str) and _origin(u) == _origin(_queue_url(base_url)) for u in urls):
@@ -342,7 +347,7 @@ def _detail_text(detail: Any) -> str:
     return ""
 
 
-def _error_from(response: httpx.Response, api_key: str | None) -> ProviderError:
+def _error_from(response: httpx.Response, api_key: str) -> ProviderError:
     """Map an error status to a ProviderError, per PROVIDERS.md's fal error list."""
     status = response.status_code
     try:
@@ -350,7 +355,7 @@ def _error_from(response: httpx.Response, api_key: str | None) -> ProviderError:
     except (ValueError, UnicodeDecodeError):
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
-    text = sanitize(_detail_text(detail), [api_key] if api_key else [])
+    text = sanitize(_detail_text(detail), [api_key])
     message = f"fal.ai answered HTTP {status}" + (f": {text}" if text else ".")
     retry_after = None
     if status == 401:

@@ -77,7 +77,8 @@ def _client_for(
 ) -> tuple[openai.OpenAI, dict[str, Any]]:
     """Return a per-call client carrying the user's key, and the headers that pin it."""
     require_key(api_key)
-    base_url = base_url or setting("OPENAI_BASE_URL", DEFAULT_BASE_URL)
+    # Never empty: the SDK would then take OPENAI_BASE_URL from the environment.
+    base_url = base_url or setting("OPENAI_BASE_URL", DEFAULT_BASE_URL) or DEFAULT_BASE_URL
     seconds = float(timeout if timeout is not None else setting("PROVIDER_TIMEOUT_SECONDS", DEFAULT_TIMEOUT))
     deadline = httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
     client = _base_client(base_url).with_options(api_key=api_key, timeout=deadline)
