@@ -1,0 +1,96 @@
+"""Check what a provider sent before it is stored, and make thumbnails.
+
+The provider's bytes are untrusted input: they must decode as the image format claimed, at the size
+asked for, and must not smuggle data in metadata (EXIF, XMP, text chunks, comments). Images without
+such metadata are kept byte for byte; the others are re-encoded without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+THUMBNAIL_SIDE = 320
+# A decompression bomb is a provider fault too: nothing we ask for is larger than 4K.
+Image.MAX_IMAGE_PIXELS = 3840 * 2160 * 2
+_METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop", "dpi"}
+
+
+class ImageRejected(ValueError):
+    """The bytes are not a usable image of the expected size (a provider fault)."""
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    sha256: str
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))
+            probe.verify()  # structure and checksums; the image is unusable afterwards
+            image = Image.open(io.BytesIO(data))
+            image.load()  # decodes every pixel: truncated data fails here
+    except Exception as exc:
+        raise ImageRejected("The provider sent data that is not a complete image.") from exc
+    if image.format not in FORMATS:
+        raise ImageRejected(f"The provider sent an unexpected image format ({image.format}).")
+    return image
+
+
+def check_image(data: bytes, *, width: int | None, height: int | None) -> CheckedImage:
+    """Return the image with metadata stripped, or raise ImageRejected."""
+    image = _open(data)
+    if width is not None and height is not None and image.size != (width, height):
+        raise ImageRejected(
+            f"The provider sent a {image.width}×{image.height} image instead of {width}×{height}."
+        )
+    # PNG text chunks appear in info as str values; the named keys cover EXIF, XMP, ICC and comments.
+    has_metadata = bool(_METADATA_KEYS & set(image.info)) or any(
+        isinstance(v, str) for v in image.info.values()
+    )
+    if has_metadata or image.getexif():
+        data = _reencode(image)
+    return CheckedImage(
+        data=data,
+        content_type=FORMATS[image.format],
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _reencode(image: Image.Image) -> bytes:
+    """Return the pixels in the same format with no metadata at all."""
+    clean = image.copy()
+    clean.info = {}  # Pillow writes ICC profiles and text chunks from info; EXIF only when asked
+    out = io.BytesIO()
+    if image.format == "JPEG":
+        clean.save(out, "JPEG", quality=95, subsampling=0)
+    elif image.format == "WEBP":
+        clean.save(out, "WEBP", lossless=True)
+    else:
+        clean.save(out, "PNG")
+    return out.getvalue()
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    """Return a WebP thumbnail, at most THUMBNAIL_SIDE pixels on its longer side."""
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))  # fast JPEG downscale while decoding
+    image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()

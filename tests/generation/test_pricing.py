@@ -1,0 +1,113 @@
+"""Costs and quotes against PROVIDERS.md's worked examples, and quotes as true upper bounds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from generation import catalog, pricing
+from provider_double import openai_api
+
+CATALOG = catalog.load()
+
+
+def test_gpt_image_1_low_square_costs_the_documented_amount():
+    usage = {
+        "input_tokens": 42,
+        "input_tokens_details": {"text_tokens": 42, "image_tokens": 0},
+        "output_tokens": 272,
+    }
+    amount = pricing.openai_cost(usage, CATALOG.get("gpt-image-1").price)
+    assert amount == 11_090_000
+    assert pricing.format_usd(amount) == "$0.01109"
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "usd"),
+    [(1024, 1024, "$0.07"), (1536, 1024, "$0.10"), (2048, 2048, "$0.16"), (768, 1024, "$0.07")],
+)
+def test_flux_2_max_bills_megapixels_rounded_up_per_image(width, height, usd):
+    assert (
+        pricing.format_usd(pricing.fal_cost([(width, height)], CATALOG.get("fal-ai/flux-2-max").price)) == usd
+    )
+
+
+def test_fal_quotes_are_exact_and_count_every_image():
+    quote = pricing.quote(CATALOG.get("fal-ai/flux-2-max"), size="1536x1024", quality=None, n=3, prompt="x")
+    assert quote.exact
+    assert quote.amount_nanousd == 3 * 100_000_000
+
+
+def test_missing_usage_is_unknown_never_zero():
+    assert pricing.openai_cost({}, CATALOG.get("gpt-image-2").price) is None
+    assert pricing.format_usd(None) == "unknown"
+
+
+def test_cached_text_tokens_are_billed_at_the_cached_price():
+    price = CATALOG.get("gpt-image-2").price
+    usage = {
+        "input_tokens": 100,
+        "input_tokens_details": {"text_tokens": 100, "cached_tokens": 40},
+        "output_tokens": 0,
+    }
+    assert pricing.openai_cost(usage, price) == 60 * price["text_input"] + 40 * price["cached_text_input"]
+
+
+def test_image_input_tokens_use_the_image_price():
+    price = CATALOG.get("gpt-image-2").price
+    usage = {
+        "input_tokens": 30,
+        "input_tokens_details": {"text_tokens": 10, "image_tokens": 20},
+        "output_tokens": 5,
+    }
+    expected = 10 * price["text_input"] + 20 * price["image_input"] + 5 * price["image_output"]
+    assert pricing.openai_cost(usage, price) == expected
+
+
+OPENAI_CASES = [
+    (model, size, quality)
+    for model in CATALOG.offered({"openai"})
+    for size in model.sizes
+    for quality in model.qualities
+]
+
+
+@pytest.mark.parametrize(("model", "size", "quality"), OPENAI_CASES, ids=lambda v: getattr(v, "id", v))
+@pytest.mark.parametrize("n", [1, 4])
+def test_the_openai_quote_is_never_below_the_actual_cost(model, size, quality, n):
+    prompt = "A portrait of Ana, a café owner — friendly, warm light, 日本語 too. " * 20
+    width, height = catalog.parse_size(size)
+    # The double reports usage as OpenAI does for these parameters (PROVIDERS.md's token counts).
+    usage = {
+        "input_tokens": max(1, math.ceil(len(prompt) / 4)),
+        "output_tokens": n * openai_api.output_tokens(model.id, width, height, quality),
+    }
+    actual = pricing.openai_cost(usage, model.price)
+    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=prompt)
+    assert not quote.exact
+    assert quote.amount_nanousd >= actual
+
+
+def test_every_price_is_a_whole_number_of_nano_dollars():
+    for model in CATALOG.models.values():
+        for name, value in model.price.items():
+            if name not in ("effective", "source"):
+                assert isinstance(value, int) and value > 0, (model.id, name)
+
+
+def test_retired_models_are_kept_but_not_offered():
+    assert CATALOG.get("gpt-image-1").retired is not None
+    assert "gpt-image-1" not in {m.id for m in CATALOG.offered()}
+
+
+def test_models_with_a_shutdown_date_warn():
+    assert "shuts down on 2026-12-01" in CATALOG.get("gpt-image-1.5").shutdown_warning(
+        today=__import__("datetime").date(2026, 11, 26)
+    )
+    assert CATALOG.get("gpt-image-2").shutdown_warning() is None
+
+
+def test_defaults_per_provider():
+    assert CATALOG.default_for("openai").id == "gpt-image-2"
+    assert CATALOG.default_for("fal").id == "fal-ai/flux-2-max"
