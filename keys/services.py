@@ -1,0 +1,468 @@
+"""The key vault's actions: add, replace, re-test and delete keys; the worker's just-in-time decrypt.
+
+Only this module calls `crypto.decrypt`, and every decryption is recorded as a `KeyUse`. A plaintext key
+exists only in the arguments and local variables of these functions and of the provider call; it is never
+logged, stored, put in a message or an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.models import User, Workspace
+from generation.providers import openai_images
+from generation.providers.base import sanitize
+from keys import crypto
+from keys.models import KeyUse, Provider, ProviderKey
+from keys.redaction import redact
+
+logger = logging.getLogger(__name__)
+
+KEY_CHECK_TIMEOUT = 10.0
+MIN_KEY_LENGTH = 16
+MAX_KEY_LENGTH = 512
+REENTER_MESSAGE = "This key must be re-entered"
+OPENAI_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+
+Status = ProviderKey.Status
+Outcome = KeyUse.Outcome
+Purpose = KeyUse.Purpose
+
+
+class VaultError(Exception):
+    """A refusal whose message is safe to show: it never contains the key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class KeyRejected(VaultError):
+    """The provider refused the key, or it cannot be a key for that provider; nothing was stored."""
+
+
+class DuplicateKey(VaultError):
+    """The workspace already holds this key for this provider."""
+
+    def __init__(self, existing: ProviderKey | None) -> None:
+        label = f"“{existing.label}” ({existing.hint})" if existing else "another key"
+        super().__init__(
+            f"This key is already saved in this workspace as {label}. Re-test or replace that one."
+        )
+        self.existing = existing
+
+
+class KeyUnavailable(VaultError):
+    """The stored key no longer decrypts (moved, altered, or its master key is unknown or retired)."""
+
+    def __init__(self, message: str = REENTER_MESSAGE) -> None:
+        super().__init__(message)
+
+
+# Pure helpers (forms use them too)
+
+
+def shape_problem(provider: str, secret: str) -> str | None:
+    """Return why `secret` cannot be a key for `provider`, or None; checked before anything is sent."""
+    if not secret:
+        return "Paste the API key."
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
+        return "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+    if len(secret) < MIN_KEY_LENGTH:
+        return "This is too short to be an API key. Paste the whole key."
+    if len(secret) > MAX_KEY_LENGTH:
+        return "This is too long to be an API key."
+    # Never send one provider's key to the other provider.
+    if provider == Provider.OPENAI and ":" in secret:
+        return "This looks like a fal.ai key (KEY_ID:KEY_SECRET). Choose fal.ai as the provider."
+    if provider == Provider.FAL:
+        if secret.startswith("sk-"):
+            return "This looks like an OpenAI key. Choose OpenAI as the provider."
+        key_id, _, key_secret = secret.partition(":")
+        if not key_id or not key_secret:
+            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
+    if provider not in Provider.values:
+        return "Choose a provider."
+    return None
+
+
+def label_problem(label: str, secret: str = "") -> str | None:
+    """Return why `label` must not be stored (it holds a key), or None."""
+    if (secret and secret in label) or redact(label) != label:
+        return "This looks like an API key. Put the key in the key field and give it a plain name here."
+    return None
+
+
+def hint_for(provider: str, secret: str) -> str:
+    """Return the masked form shown in pages: `sk-proj-…Ab3d`, or fal's `3f8a…9f0e`."""
+    if provider == Provider.FAL:
+        return f"{secret.partition(':')[0][:4]}…{secret[-4:]}"
+    prefix = next((p for p in OPENAI_PREFIXES if secret.startswith(p)), secret[:3])
+    return f"{prefix}…{secret[-4:]}"
+
+
+def fingerprint_for(provider: str, secret: str) -> str:
+    """Return an HMAC-SHA256 of (provider, key) under ANIAVATAR_FINGERPRINT_KEY (never a bare hash)."""
+    message = b"".join(
+        len(part).to_bytes(4, "big") + part
+        for part in (b"aniavatar/key-fingerprint/v1", provider.encode(), secret.encode())
+    )
+    return hmac.new(settings.ANIAVATAR_FINGERPRINT_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a provider check said, as a status to store and a use outcome to record."""
+
+    status: str
+    outcome: str
+    message: str
+    verified: bool  # whether the provider answered about this key
+
+
+def check_with_provider(provider: str, secret: str) -> Verdict:
+    """Ask the provider about the key (OpenAI's free model list); fal has no free check."""
+    if provider == Provider.FAL:
+        return Verdict(
+            Status.UNVERIFIED,
+            Outcome.OK,
+            "fal.ai has no free key check: the first generation with this key will prove it.",
+            verified=False,
+        )
+    check = openai_images.check_key(secret, base_url=settings.OPENAI_BASE_URL, timeout=KEY_CHECK_TIMEOUT)
+    note = sanitize(check.message, [secret])
+    if check.status == "valid":
+        return Verdict(Status.VALID, Outcome.OK, "OpenAI accepted this key.", verified=True)
+    if check.status == "invalid":
+        return Verdict(
+            Status.INVALID,
+            Outcome.REJECTED,
+            "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not "
+            "been revoked.",
+            verified=True,
+        )
+    if check.status == "forbidden":
+        return Verdict(
+            Status.RESTRICTED,
+            Outcome.RESTRICTED,
+            "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted key, or "
+            "your organization may need verification. Image generation may fail.",
+            verified=True,
+        )
+    return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} Saved as unverified.", verified=False)
+
+
+# Adding, replacing, re-testing and deleting (the settings page)
+
+
+def _normalised(provider: str, secret: str) -> str:
+    secret = (secret or "").strip()
+    problem = shape_problem(provider, secret)
+    if problem:
+        raise KeyRejected(problem)
+    return secret
+
+
+def _seal(key: ProviderKey, secret: str) -> None:
+    """Set the row's ciphertext, hint and fingerprint from `secret` (the row's code must be final)."""
+    keyring = crypto.get_keyring()
+    key.ciphertext = keyring.encrypt(secret, key.binding())
+    key.key_version = keyring.primary
+    key.hint = hint_for(key.provider, secret)
+    key.fingerprint = fingerprint_for(key.provider, secret)
+
+
+def _apply(key: ProviderKey, verdict: Verdict) -> None:
+    key.status = verdict.status
+    key.status_message = verdict.message
+    if verdict.verified:
+        key.last_verified_at = timezone.now()
+
+
+def _duplicate_of(workspace: Workspace, provider: str, fingerprint: str, exclude: int | None = None):
+    found = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, fingerprint=fingerprint)
+    if exclude is not None:
+        found = found.exclude(pk=exclude)
+    return found.first()
+
+
+def _record_use(
+    key: ProviderKey,
+    *,
+    purpose: str,
+    outcome: str,
+    detail: str = "",
+    actor: User | None = None,
+    generation_code: UUID | None = None,
+) -> KeyUse:
+    return KeyUse.objects.create(
+        key=key,
+        workspace_id=key.workspace_id,
+        provider=key.provider,
+        key_label=key.label,
+        key_hint=key.hint,
+        generation_code=generation_code,
+        purpose=purpose,
+        outcome=outcome,
+        detail=sanitize(detail) if detail else "",
+        actor=actor,
+    )
+
+
+def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secret: str) -> ProviderKey:
+    """Check a new key with its provider, then store it encrypted; raise KeyRejected or DuplicateKey."""
+    secret = _normalised(provider, secret)
+    label = (label or "").strip()[:100] or f"{Provider(provider).label} key"
+    if label_problem(label, secret):
+        raise KeyRejected(label_problem(label, secret) or "")
+    fingerprint = fingerprint_for(provider, secret)
+    existing = _duplicate_of(workspace, provider, fingerprint)
+    if existing:
+        raise DuplicateKey(existing)
+    # The provider call happens before any transaction: a slow provider must not hold database locks.
+    verdict = check_with_provider(provider, secret)
+    if verdict.status == Status.INVALID:
+        raise KeyRejected(f"{verdict.message} Nothing was saved.")
+    key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
+    _seal(key, secret)
+    _apply(key, verdict)
+    try:
+        with transaction.atomic():
+            key.save()
+            _record_use(
+                key, purpose=Purpose.VALIDATE, outcome=verdict.outcome, detail=verdict.message, actor=user
+            )
+    except IntegrityError:
+        # Two tabs adding the same key at once: the unique constraint decides.
+        raise DuplicateKey(_duplicate_of(workspace, provider, fingerprint)) from None
+    logger.info(
+        "provider key %s added to workspace %s (%s, %s) by user %s",
+        key.code,
+        workspace.code,
+        provider,
+        key.status,
+        user.pk,
+    )
+    return key
+
+
+def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
+    """Check a new secret for an existing key row, then store it in place (label, audit and code stay)."""
+    secret = _normalised(key.provider, secret)
+    fingerprint = fingerprint_for(key.provider, secret)
+    existing = _duplicate_of(key.workspace, key.provider, fingerprint, exclude=key.pk)
+    if existing:
+        raise DuplicateKey(existing)
+    verdict = check_with_provider(key.provider, secret)
+    if verdict.status == Status.INVALID:
+        raise KeyRejected(f"{verdict.message} The saved key was not changed.")
+    _seal(key, secret)
+    _apply(key, verdict)
+    try:
+        with transaction.atomic():
+            key.save()
+            _record_use(
+                key, purpose=Purpose.VALIDATE, outcome=verdict.outcome, detail=verdict.message, actor=user
+            )
+    except IntegrityError:
+        raise DuplicateKey(_duplicate_of(key.workspace, key.provider, fingerprint, exclude=key.pk)) from None
+    logger.info("provider key %s replaced by user %s (%s)", key.code, user.pk, key.status)
+    return key
+
+
+def retest_key(key: ProviderKey, *, user: User) -> Verdict:
+    """Decrypt a saved key and ask its provider about it again; raise KeyUnavailable if it must be re-entered."""
+    secret, use = _open(key, purpose=Purpose.VALIDATE, actor=user)
+    if key.provider == Provider.FAL:
+        verdict = Verdict(
+            key.status,
+            Outcome.OK,
+            "The key is stored intact. fal.ai has no free key check: the next generation will prove it.",
+            verified=False,
+        )
+    else:
+        verdict = check_with_provider(key.provider, secret)
+    del secret
+    KeyUse.objects.filter(pk=use.pk).update(outcome=verdict.outcome, detail=sanitize(verdict.message))
+    if verdict.verified:
+        _apply(key, verdict)
+        key.save(update_fields=["status", "status_message", "last_verified_at", "updated_at"])
+    logger.info("provider key %s re-tested by user %s: %s", key.code, user.pk, verdict.outcome)
+    return verdict
+
+
+def delete_key(key: ProviderKey, *, user: User) -> None:
+    """Delete a key; its audit rows stay (with the label and hint copied)."""
+    code = key.code
+    key.delete()
+    logger.info("provider key %s deleted by user %s", code, user.pk)
+
+
+# The worker's side
+
+
+def _open(
+    key: ProviderKey, *, purpose: str, actor: User | None = None, generation_code: UUID | None = None
+) -> tuple[str, KeyUse]:
+    """Return the plaintext and its recorded use, or record the failure and raise KeyUnavailable."""
+    try:
+        secret = crypto.decrypt(key.ciphertext, key.binding())
+    except crypto.DecryptionError as exc:
+        _record_use(
+            key,
+            purpose=purpose,
+            outcome=Outcome.UNDECRYPTABLE,
+            detail=str(exc),
+            actor=actor,
+            generation_code=generation_code,
+        )
+        logger.warning("provider key %s could not be decrypted: %s", key.code, type(exc).__name__)
+        raise KeyUnavailable() from None
+    use = _record_use(key, purpose=purpose, outcome=Outcome.OK, actor=actor, generation_code=generation_code)
+    return secret, use
+
+
+def decrypt_for_provider_call(
+    key: ProviderKey, *, generation_code: UUID | None, purpose: str = Purpose.GENERATE
+) -> str:
+    """Return the key's plaintext for one provider call, recording the use; raise KeyUnavailable.
+
+    The only decrypt entry point for the worker: keep the result in a local variable of the call.
+    """
+    if purpose not in Purpose.values:
+        raise ValueError(f"unknown key-use purpose {purpose!r}")
+    secret, _use = _open(key, purpose=purpose, generation_code=generation_code)
+    return secret
+
+
+def _settle_latest_use(key: ProviderKey, generation_code: UUID | None, outcome: str, detail: str) -> None:
+    """Record the provider's answer on the latest generation use of the key."""
+    uses = KeyUse.objects.filter(key=key, purpose=Purpose.GENERATE, outcome=Outcome.OK)
+    if generation_code is not None:
+        uses = uses.filter(generation_code=generation_code)
+    latest = uses.order_by("-created_at", "-id").values_list("pk", flat=True).first()
+    if latest is not None:
+        KeyUse.objects.filter(pk=latest).update(outcome=outcome, detail=detail)
+
+
+def mark_key_rejected(key: ProviderKey, *, message: str, generation_code: UUID | None = None) -> None:
+    """Mark a key invalid because its provider refused it (a 401 during a generation)."""
+    now = timezone.now()
+    message = sanitize(message)
+    ProviderKey.objects.filter(pk=key.pk).update(
+        status=Status.INVALID, status_message=message, last_verified_at=now, updated_at=now
+    )
+    key.status, key.status_message, key.last_verified_at, key.updated_at = Status.INVALID, message, now, now
+    _settle_latest_use(key, generation_code, Outcome.REJECTED, message)
+    logger.info("provider key %s marked invalid: its provider rejected it", key.code)
+
+
+def mark_key_worked(key: ProviderKey) -> None:
+    """Record a successful provider call: the key is valid (this is how a fal key is proven)."""
+    now = timezone.now()
+    # F(): concurrent workers using the same key must not lose each other's counts.
+    ProviderKey.objects.filter(pk=key.pk).update(
+        status=Status.VALID,
+        status_message="Worked for a generation.",
+        last_used_at=now,
+        last_verified_at=now,
+        use_count=F("use_count") + 1,
+        updated_at=now,
+    )
+    key.refresh_from_db(
+        fields=["status", "status_message", "last_used_at", "last_verified_at", "use_count", "updated_at"]
+    )
+
+
+def usable_keys(workspace: Workspace, provider: str) -> QuerySet[ProviderKey]:
+    """Return the workspace's keys for a provider that are not known to be invalid, best first."""
+    rank = Case(
+        When(status=Status.VALID, then=Value(0)),
+        When(status=Status.RESTRICTED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        ProviderKey.objects.for_workspace(workspace)
+        .filter(provider=provider)
+        .exclude(status=Status.INVALID)
+        .select_related("workspace")
+        .order_by(rank, F("last_used_at").desc(nulls_last=True), "-created_at")
+    )
+
+
+# Rotation
+
+
+@dataclass
+class RewrapReport:
+    primary: int
+    rewrapped: int = 0
+    undecryptable: int = 0
+    skipped: int = 0  # changed by someone else while we worked (already under the primary)
+    by_version: dict[int, int] = field(default_factory=dict)
+
+
+def rewrap_keys(*, batch_size: int = 200) -> RewrapReport:
+    """Re-encrypt every key below the primary master-key version, in batches; safe to run again."""
+    keyring = crypto.get_keyring()
+    report = RewrapReport(primary=keyring.primary)
+    last_pk = 0
+    while True:
+        batch = list(
+            ProviderKey.objects.filter(key_version__lt=keyring.primary, pk__gt=last_pk)
+            .select_related("workspace")
+            .order_by("pk")[:batch_size]
+        )
+        if not batch:
+            break
+        last_pk = batch[-1].pk
+        uses = []
+        for key in batch:
+            use = KeyUse(
+                key=key,
+                workspace_id=key.workspace_id,
+                provider=key.provider,
+                key_label=key.label,
+                key_hint=key.hint,
+                purpose=Purpose.REWRAP,
+                outcome=Outcome.OK,
+            )
+            try:
+                secret = keyring.decrypt(key.ciphertext, key.binding())
+            except crypto.DecryptionError as exc:
+                report.undecryptable += 1
+                use.outcome, use.detail = Outcome.UNDECRYPTABLE, sanitize(str(exc))
+                uses.append(use)
+                continue
+            sealed = keyring.encrypt(secret, key.binding())
+            del secret
+            # Compare-and-set: a key replaced meanwhile already has a fresh ciphertext; keep that one.
+            changed = ProviderKey.objects.filter(pk=key.pk, ciphertext=key.ciphertext).update(
+                ciphertext=sealed, key_version=keyring.primary
+            )
+            if changed:
+                report.rewrapped += 1
+                uses.append(use)
+            else:
+                report.skipped += 1
+        KeyUse.objects.bulk_create(uses)
+    counts = ProviderKey.objects.values("key_version").annotate(n=Count("pk")).order_by("key_version")
+    report.by_version = {row["key_version"]: row["n"] for row in counts}
+    logger.info(
+        "rewrap_keys: %d re-encrypted to v%d, %d undecryptable, %d skipped",
+        report.rewrapped,
+        report.primary,
+        report.undecryptable,
+        report.skipped,
+    )
+    return report
