@@ -1,45 +1,53 @@
 """Mask provider keys wherever text leaves the process: log records, stored errors, pages.
 
 Threat: a key pasted into a form, echoed by a provider error (OpenAI's 401 repeats part of it) or
-carried in an Authorization header ends up in a log aggregator or an error page. Every log handler
-runs this filter, and every provider error text goes through `redact` before it is logged,
-stored or shown.
+carried in an Authorization header ends up in a log aggregator, an error page or a database column.
+Every log handler runs `RedactSecretsFilter`, and every provider error text goes through `redact`
+(via `generation.providers.base.sanitize`) before it is logged, stored or shown. This is the one
+implementation of key-shaped masking; over-masking a message is cheap, leaking a key is not.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "[redacted]"
 
 _PATTERNS = [
-    # Authorization header values: "Bearer <token>", and fal's "Key <id:secret>" (case-sensitive, so that
-    # prose such as "PRIMARY KEY AUTOINCREMENT" survives).
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=:*\-…]{8,}"),
-    re.compile(r"\bKey\s+(?=[^\s]*[0-9:])[A-Za-z0-9._~+/=:*\-…]{8,}"),
+    # A credential header or parameter with its value, and the token after a scheme ("Authorization: Bearer x").
+    re.compile(r"(?i)\b(authorization|x-api-key|api[-_]?key)(\s*[:=]\s*)[^\s,;]+(\s+[^\s,;]+)?"),
+    # Authorization schemes: "Bearer <token>" in any case; fal's "Key <id:secret>" only capitalised and with
+    # a digit in the token, so that prose ("PRIMARY KEY AUTOINCREMENT", "Key ID and Secret") survives.
+    re.compile(r"(?i)\bbearer\s+[^\s,;\"'<>]{6,}"),
+    re.compile(r"\bKey\s+(?=\S*\d)[^\s,;\"'<>]{6,}"),
     # OpenAI keys, including the masked echo in 401 messages ("sk-proj-****…SJh4").
-    re.compile(r"\bsk-[A-Za-z0-9_*\-…]{2,}"),
-    # fal keys: "<uuid>:<hex secret>".
-    re.compile(
-        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}:[0-9a-fA-F]{16,}\b"
-    ),
+    re.compile(r"\bsk-[\w\-*.…]+"),
+    re.compile(r"\S*\*{3,}\S*"),
+    # fal keys: "<key id>:<hex secret>".
+    re.compile(r"\b[\w\-]{8,}:[0-9a-fA-F]{16,}\b"),
+    # Any other long opaque token.
+    re.compile(r"\b[\w\-]{40,}"),
 ]
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return `text` with the given secrets and anything key-shaped masked."""
+    """Return `text` with the given secrets (also URL-encoded) and anything key-shaped masked."""
+    text = str(text)
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
+        if not secret:
+            continue
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+            text = text.replace(form, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
     return text
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Rewrite each record's message with secrets masked (attached to every handler)."""
+    """Rewrite each record's message, traceback and stack with secrets masked (attached to every handler)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -51,6 +59,8 @@ class RedactSecretsFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         return True

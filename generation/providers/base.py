@@ -9,17 +9,17 @@ chained into tracebacks that Celery or Django would log.
 from __future__ import annotations
 
 import email.utils
-import re
 import time
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from keys.redaction import MASK, redact
+
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_MESSAGE_LENGTH = 300
-REDACTED = "[redacted]"
+REDACTED = MASK
 
 
 class ErrorKind(StrEnum):
@@ -61,28 +61,10 @@ USER_MESSAGES = {
     ErrorKind.BAD_RESPONSE: "The provider sent back something that is not a usable image. Try again.",
 }
 
-# Key-shaped text, whatever the provider: OpenAI keys and their masked echo, fal's `id:secret`, long
-# opaque tokens, and anything after an auth scheme. Over-redacting a message is cheap; leaking is not.
-_KEY_PATTERNS = [
-    re.compile(r"(?i)\b(authorization|x-api-key|api[-_]?key)(\s*[:=]\s*)[^\s,;]+(\s+[^\s,;]+)?"),
-    re.compile(r"\b(Bearer|Key)\s+(?=\S*\d)[^\s,;\"'<>]{6,}"),
-    re.compile(r"\bsk-[\w\-*.…]+"),
-    re.compile(r"\S*\*{3,}\S*"),
-    re.compile(r"\b[\w\-]{8,}:[0-9a-fA-F]{16,}\b"),
-    re.compile(r"\b[\w\-]{40,}"),
-]
-
-
 def sanitize(text: str, secrets: Iterable[str] = ()) -> str:
     """Return the text without the given secrets or anything key-shaped, trimmed to ~300 characters."""
-    text = str(text)
-    for secret in secrets:
-        if not secret:
-            continue
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = text.replace(form, REDACTED)
-    for pattern in _KEY_PATTERNS:
-        text = pattern.sub(REDACTED, text)
+    # One implementation of key-shaped masking for logs, stored errors and pages: keys.redaction.
+    text = redact(str(text), secrets)
     text = " ".join(text.split())
     if len(text) > MAX_MESSAGE_LENGTH:
         text = text[: MAX_MESSAGE_LENGTH - 1].rstrip() + "…"
