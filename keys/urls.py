@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from keys import views
 
 app_name = "keys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.key_list, name="list"),
+    path("add/", views.add_key, name="add"),
+    path("<uuid:code>/retest/", views.retest_key, name="retest"),
+    path("<uuid:code>/replace/", views.replace_key, name="replace"),
+    path("<uuid:code>/delete/", views.delete_key, name="delete"),
+]

@@ -56,3 +56,19 @@ def make_key(
 ) -> ProviderKey:
     """Store a key through the service (a fal key needs no provider call)."""
     return services.add_key(workspace=workspace, user=user, provider=provider, label=label, secret=secret)
+
+
+def store_key(
+    workspace: Workspace,
+    user: User | None,
+    *,
+    provider: str = "openai",
+    secret: str = OPENAI_KEY,
+    label: str = "Stored key",
+    status: str = ProviderKey.Status.VALID,
+) -> ProviderKey:
+    """Store a key without asking its provider (for states the double cannot produce on add)."""
+    key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, status=status)
+    services._seal(key, secret)
+    key.save()
+    return key

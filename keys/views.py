@@ -1,0 +1,170 @@
+"""Settings → API keys: list, add, re-test, replace and delete provider keys.
+
+Every view sends `Cache-Control: no-store`; the key field is marked sensitive (error reports show it as
+stars) and is never rendered back; changes are POST only; another workspace's key is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.http import WorkspaceRequest, owner_required, workspace_required
+from keys import services
+from keys.forms import AddKeyForm, ReplaceKeyForm
+from keys.models import KeyUse, ProviderKey
+
+RECENT_USES = 5
+
+
+@dataclass
+class KeyRow:
+    key: ProviderKey
+    needs_reentry: bool
+    uses: list[KeyUse]
+
+
+def _get_key(request: WorkspaceRequest, code: UUID) -> ProviderKey:
+    # 404, not 403: another tenant must not learn that this id exists.
+    return get_object_or_404(
+        ProviderKey.objects.for_workspace(request.workspace).select_related("workspace"), code=code
+    )
+
+
+def _rows(request: WorkspaceRequest) -> list[KeyRow]:
+    keys = list(ProviderKey.objects.for_workspace(request.workspace).select_related("workspace"))
+    recent = (
+        KeyUse.objects.filter(key__in=keys)
+        .select_related("actor")
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=F("key_id"), order_by=[F("created_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=RECENT_USES)
+    )
+    uses: dict[int, list[KeyUse]] = {}
+    for use in recent:
+        uses.setdefault(use.key_id, []).append(use)
+    for found in uses.values():
+        found.sort(key=lambda u: (u.created_at, u.pk), reverse=True)
+    return [KeyRow(key, needs_reentry=not key.opens(), uses=uses.get(key.pk, [])) for key in keys]
+
+
+def _list_page(request: WorkspaceRequest, form: AddKeyForm | None) -> HttpResponse:
+    return render(
+        request,
+        "keys/list.html",
+        {"rows": _rows(request), "form": form, "is_owner": request.membership.is_owner},
+    )
+
+
+def _announce(request: WorkspaceRequest, key: ProviderKey, verb: str) -> None:
+    """Tell the user what happened to the key, by label and hint only."""
+    text = _("%(verb)s “%(label)s” (%(hint)s). %(status)s") % {
+        "verb": verb,
+        "label": key.label,
+        "hint": key.hint,
+        "status": key.status_message,
+    }
+    if key.status in (ProviderKey.Status.RESTRICTED, ProviderKey.Status.UNVERIFIED):
+        messages.warning(request, text)
+    else:
+        messages.success(request, text)
+
+
+@never_cache
+@require_GET
+@workspace_required
+def key_list(request: WorkspaceRequest) -> HttpResponse:
+    return _list_page(request, AddKeyForm() if request.membership.is_owner else None)
+
+
+@never_cache
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+@owner_required
+def add_key(request: WorkspaceRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("keys:list")
+    form = AddKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            key = services.add_key(
+                workspace=request.workspace,
+                user=request.user,
+                provider=form.cleaned_data["provider"],
+                label=form.cleaned_data["label"],
+                secret=form.cleaned_data["api_key"],
+            )
+        except services.VaultError as exc:
+            form.add_error("api_key", exc.message)
+        else:
+            _announce(request, key, _("Saved"))
+            return redirect("keys:list")
+    return _list_page(request, form)
+
+
+@never_cache
+@owner_required
+def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    key = _get_key(request, code)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        verdict = services.retest_key(key, user=request.user)
+    except services.KeyUnavailable:
+        messages.error(
+            request, _("“%(label)s” can no longer be decrypted. Re-enter this key.") % {"label": key.label}
+        )
+        return redirect("keys:list")
+    text = f"“{key.label}” ({key.hint}): {verdict.message}"
+    if verdict.status == ProviderKey.Status.VALID and verdict.verified:
+        messages.success(request, text)
+    elif verdict.status == ProviderKey.Status.INVALID:
+        messages.error(request, text)
+    else:
+        messages.warning(request, text)
+    return redirect("keys:list")
+
+
+@never_cache
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+@owner_required
+def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    key = _get_key(request, code)
+    form = ReplaceKeyForm(request.POST if request.method == "POST" else None, provider=key.provider)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.replace_key(key, user=request.user, secret=form.cleaned_data["api_key"])
+        except services.VaultError as exc:
+            form.add_error("api_key", exc.message)
+        else:
+            _announce(request, key, _("Replaced the key of"))
+            return redirect("keys:list")
+    return render(request, "keys/replace.html", {"key": key, "form": form, "needs_reentry": not key.opens()})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@owner_required
+def delete_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    key = _get_key(request, code)
+    if request.method == "POST":
+        services.delete_key(key, user=request.user)
+        messages.success(
+            request, _("Deleted “%(label)s” (%(hint)s).") % {"label": key.label, "hint": key.hint}
+        )
+        return redirect("keys:list")
+    return render(request, "keys/delete.html", {"key": key})
