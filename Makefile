@@ -23,9 +23,21 @@ migrate: $(STAMP)
 run: migrate
 	@echo "AniAvatar is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@DEBUG=$${DEBUG:-true} bash -c 'trap "kill 0" INT TERM EXIT; \
-		$(BIN)/celery -A aniavatar worker --pool threads --concurrency 8 --loglevel INFO & \
+		$(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --concurrency 8 --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
 		wait'
+
+# The app against the provider double (no provider keys needed, nothing leaves this machine).
+DEMO_PORT ?= 8100
+demo: migrate
+	@echo "AniAvatar DEMO on http://127.0.0.1:$(PORT)/ : log in as demo@example.com / demo passphrase 42."
+	@echo "Images come from a local provider double, not from OpenAI or fal.ai. Ctrl-C stops everything."
+	@DEBUG=$${DEBUG:-true} OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 FAL_QUEUE_URL=http://127.0.0.1:$(DEMO_PORT)/fal \
+		bash -c 'trap "kill 0" INT TERM EXIT; \
+		$(BIN)/python -m provider_double --port $(DEMO_PORT) --latency 3 & \
+		$(BIN)/python manage.py seed_demo && \
+		{ $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --concurrency 8 --loglevel INFO & \
+		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & wait; }'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

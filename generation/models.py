@@ -1,0 +1,191 @@
+"""Personas, generations, their images and cost records. All belong to a workspace."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Workspace, WorkspaceOwned, WorkspaceQuerySet
+from generation.pricing import format_usd
+
+
+class Persona(WorkspaceOwned):
+    """A described person for whom avatars are generated; its fields build the prompt."""
+
+    class AgeRange(models.TextChoices):
+        UNSPECIFIED = "", _("Any age")
+        CHILD = "child", _("Child")
+        TEEN = "teen", _("Teenager")
+        YOUNG_ADULT = "18-29", _("18–29")
+        ADULT = "30-44", _("30–44")
+        MIDDLE_AGED = "45-64", _("45–64")
+        SENIOR = "65+", _("65 and over")
+
+    class Gender(models.TextChoices):
+        UNSPECIFIED = "", _("Unspecified")
+        FEMININE = "feminine", _("Feminine")
+        MASCULINE = "masculine", _("Masculine")
+        ANDROGYNOUS = "androgynous", _("Androgynous")
+
+    class ArtStyle(models.TextChoices):
+        PHOTO = "photo", _("Photo-realistic")
+        RENDER_3D = "3d", _("3D render")
+        ILLUSTRATION = "illustration", _("Illustration")
+        ANIME = "anime", _("Anime")
+        FLAT_VECTOR = "flat", _("Flat vector")
+        WATERCOLOR = "watercolor", _("Watercolor")
+
+    name = models.CharField(_("name"), max_length=100)
+    role = models.CharField(_("role or occupation"), max_length=150, blank=True)
+    age_range = models.CharField(_("age range"), max_length=10, choices=AgeRange.choices, blank=True)
+    gender_presentation = models.CharField(
+        _("gender presentation"), max_length=20, choices=Gender.choices, blank=True
+    )
+    appearance = models.TextField(_("appearance"), max_length=1000, blank=True)
+    expression = models.CharField(_("expression"), max_length=200, blank=True)
+    clothing = models.CharField(_("clothing"), max_length=300, blank=True)
+    setting = models.CharField(_("setting or background"), max_length=300, blank=True)
+    art_style = models.CharField(
+        _("art style"), max_length=20, choices=ArtStyle.choices, default=ArtStyle.PHOTO
+    )
+    notes = models.TextField(_("notes"), max_length=2000, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Generation(WorkspaceOwned):
+    """One request to a provider for one or more avatars, from queued to a final state."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    persona = models.ForeignKey(Persona, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    persona_name = models.CharField(max_length=100, blank=True)  # kept when the persona is deleted
+    provider_key = models.ForeignKey(
+        "keys.ProviderKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    prompt = models.TextField(max_length=32000)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    quality = models.CharField(max_length=20, blank=True)
+    background = models.CharField(max_length=20, blank=True)
+    output_format = models.CharField(max_length=10)
+    n = models.PositiveSmallIntegerField(default=1)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error_kind = models.CharField(max_length=30, blank=True)
+    error_message = models.TextField(blank=True)  # sanitized, shown to the user
+    quote_nanousd = models.BigIntegerField()
+    quote_exact = models.BooleanField(default=False)
+    reserved_nanousd = models.BigIntegerField(default=0)  # budget reservation while in flight
+
+    attempt = models.UUIDField(null=True, blank=True)  # the task attempt that owns the row while running
+    attempts = models.PositiveSmallIntegerField(default=0)  # provider calls made (retries included)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    provider_requests = models.JSONField(default=list, blank=True)  # fal request ids, OpenAI x-request-id
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} for {self.persona_name or 'a prompt'} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def quote_display(self) -> str:
+        return format_usd(self.quote_nanousd)
+
+
+def image_path(instance: GeneratedImage, filename: str) -> str:
+    return f"images/{instance.workspace.code}/{filename}"
+
+
+class GeneratedImage(models.Model):
+    """One avatar: the provider's bytes as they came (verified), plus a WebP thumbnail."""
+
+    code = models.UUIDField(unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    file = models.FileField(upload_to=image_path, max_length=255)
+    thumbnail = models.FileField(upload_to=image_path, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=30)
+    size_bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "index"]
+        constraints = [models.UniqueConstraint(fields=["generation", "index"], name="one_image_per_slot")]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"image {self.index} of {self.generation_id}"
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.content_type, "bin")
+
+
+class CostRecord(WorkspaceOwned):
+    """What one generation cost, computed from what the provider reported. One per generation."""
+
+    generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="cost")
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    usage = models.JSONField(default=dict)  # tokens (OpenAI) or output sizes and megapixels (fal)
+    unit_prices = models.JSONField(default=dict)  # the catalog prices used, in nano-dollars
+    price_version = models.CharField(max_length=40)
+    amount_nanousd = models.BigIntegerField(null=True, blank=True)  # None: price unknown, never 0
+    provider_request_ids = models.JSONField(default=list)
+    images = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_nanousd__isnull=True) | Q(amount_nanousd__gte=0), name="cost_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {format_usd(self.amount_nanousd)}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_usd(self.amount_nanousd)

@@ -1,5 +1,20 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from generation.views import gallery, generate, images, personas
 
 app_name = "generation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("personas/", personas.persona_list, name="personas"),
+    path("personas/new/", personas.add_persona, name="add-persona"),
+    path("personas/<uuid:code>/", personas.persona_detail, name="persona"),
+    path("personas/<uuid:code>/duplicate/", personas.duplicate_persona, name="duplicate-persona"),
+    path("personas/<uuid:code>/delete/", personas.delete_persona, name="delete-persona"),
+    path("generate/", generate.generate, name="generate"),
+    path("generate/quote/", generate.quote, name="quote"),
+    path("generations/<uuid:code>/", generate.generation_detail, name="detail"),
+    path("generations/<uuid:code>/status/", generate.generation_status, name="status"),
+    path("gallery/", gallery.gallery, name="gallery"),
+    path("images/<uuid:code>/", images.image_file, name="image"),
+    path("images/<uuid:code>/thumb/", images.image_thumbnail, name="thumbnail"),
+]

@@ -53,3 +53,26 @@ def bob_client(bob: User) -> Client:
 @pytest.fixture
 def charlie_client(charlie: User) -> Client:
     return client_for(charlie)
+
+
+@pytest.fixture(scope="session")
+def _double_server():
+    from provider_double.server import ProviderDouble
+
+    from generation.providers import fal_queue, openai_images
+
+    with ProviderDouble() as double:
+        yield double
+    # Close pooled clients now, not at interpreter exit when logging's streams are already closed.
+    openai_images.close_clients()
+    fal_queue.close_clients()
+
+
+@pytest.fixture
+def double(_double_server, settings):
+    """The provider double on loopback, reset for each test, with the app's base URLs pointed at it."""
+    _double_server.reset()
+    settings.OPENAI_BASE_URL = _double_server.openai_base_url
+    settings.FAL_QUEUE_URL = _double_server.fal_queue_url
+    yield _double_server
+    _double_server.reset()

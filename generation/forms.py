@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from generation import catalog
+from generation.models import Persona
+from keys.models import ProviderKey
+
+QUALITY_LABELS = {"low": _("Low (fast, cheapest)"), "medium": _("Medium"), "high": _("High (best detail)")}
+BACKGROUND_LABELS = {"auto": _("Automatic"), "opaque": _("Opaque"), "transparent": _("Transparent")}
+SIZE_LABELS = {
+    "1024x1024": _("Square 1024×1024"),
+    "1536x1024": _("Landscape 1536×1024"),
+    "1024x1536": _("Portrait 1024×1536"),
+    "2048x2048": _("Large square 2048×2048"),
+    "768x1024": _("Portrait 4:3 768×1024"),
+    "1024x768": _("Landscape 4:3 1024×768"),
+    "576x1024": _("Portrait 16:9 576×1024"),
+    "1024x576": _("Landscape 16:9 1024×576"),
+}
+
+
+class GenerateForm(forms.Form):
+    """Validation of a generation request against the catalog and the workspace's keys."""
+
+    persona = forms.ModelChoiceField(queryset=Persona.objects.none(), required=False, label=_("Persona"))
+    prompt = forms.CharField(
+        label=_("Prompt"),
+        max_length=32000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Built from the persona; edit it freely before generating."),
+    )
+    model = forms.ChoiceField(label=_("Model"))
+    provider_key = forms.ModelChoiceField(
+        queryset=ProviderKey.objects.none(), label=_("API key"), empty_label=None, required=False
+    )
+    size = forms.ChoiceField(label=_("Size"))
+    quality = forms.ChoiceField(label=_("Quality"), required=False)
+    background = forms.ChoiceField(label=_("Background"), required=False)
+    n = forms.TypedChoiceField(
+        label=_("Number of images"), coerce=int, choices=[(i, str(i)) for i in range(1, 5)], initial=1
+    )
+
+    def __init__(self, *args: Any, workspace: Any, keys: list[ProviderKey], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys = keys
+        self.providers = {key.provider for key in keys}
+        self.models = catalog.load().offered(self.providers)
+        self.fields["persona"].queryset = Persona.objects.for_workspace(workspace)
+        self.fields["model"].choices = [(m.id, self._model_label(m)) for m in self.models]
+        self.fields["provider_key"].queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
+        self.fields["provider_key"].label_from_instance = lambda k: f"{k.label} ({k.hint})"
+        model = self.selected_model()
+        sizes = model.sizes if model else ()
+        self.fields["size"].choices = [(s, SIZE_LABELS.get(s, s)) for s in sizes]
+        qualities = model.qualities if model else ()
+        self.fields["quality"].choices = [(q, QUALITY_LABELS.get(q, q)) for q in qualities]
+        backgrounds = model.backgrounds if model else ()
+        self.fields["background"].choices = [(b, BACKGROUND_LABELS.get(b, b)) for b in backgrounds]
+        if model and not self.is_bound:
+            self.initial.setdefault("size", sizes[0] if sizes else "")
+            self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
+            self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    @staticmethod
+    def _model_label(model: catalog.Model) -> str:
+        provider = "OpenAI" if model.provider == "openai" else "fal.ai"
+        return f"{model.label} — {provider}"
+
+    def selected_model(self) -> catalog.Model | None:
+        """Return the model chosen in the data (or the default), so its sizes can be offered."""
+        chosen = self.data.get("model") if self.is_bound else self.initial.get("model")
+        by_id = {m.id: m for m in self.models}
+        if chosen in by_id:
+            return by_id[chosen]
+        for provider in ("openai", "fal"):
+            if provider in self.providers:
+                return catalog.load().default_for(provider)
+        return None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        model = self.selected_model()
+        if model is None:
+            raise forms.ValidationError(_("Add an API key first."))
+        cleaned["model_info"] = model
+        if model.provider != "openai":
+            cleaned["quality"] = ""
+            cleaned["background"] = ""
+        elif not cleaned.get("quality"):
+            self.add_error("quality", _("Choose a quality."))
+        key = cleaned.get("provider_key")
+        if key is None or key.provider != model.provider:
+            key = next((k for k in self.keys if k.provider == model.provider), None)
+        if key is None:
+            self.add_error("model", _("Add a key for this model's provider first."))
+        cleaned["provider_key"] = key
+        return cleaned
+
+
+class PersonaForm(forms.ModelForm):
+    """The structured description of a persona; the prompt is built from these fields."""
+
+    class Meta:
+        model = Persona
+        fields = [
+            "name",
+            "role",
+            "age_range",
+            "gender_presentation",
+            "art_style",
+            "appearance",
+            "expression",
+            "clothing",
+            "setting",
+            "notes",
+        ]
+        widgets = {
+            "appearance": forms.Textarea(attrs={"rows": 3}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "name": _("For your team, e.g. “Budget-minded Ben”. The prompt mentions it too."),
+            "role": _("e.g. “freelance graphic designer”, “retired teacher”."),
+            "appearance": _("Hair, skin tone, build, glasses, distinguishing features."),
+            "expression": _("e.g. “warm smile”, “focused”, “curious”."),
+            "clothing": _("e.g. “denim jacket over a white T-shirt”."),
+            "setting": _("e.g. “soft grey studio backdrop”, “busy café”."),
+            "notes": _("Anything else the image should show; added to the end of the prompt."),
+        }

@@ -1,0 +1,102 @@
+"""Actions on personas and generations called by views (the worker side is in pipeline.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from accounts.models import User, Workspace
+from generation import catalog, pricing
+from generation.models import Generation, Persona
+from keys.models import ProviderKey
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationRefused(Exception):
+    """The request cannot start (for example a budget cap); the message says why, with numbers."""
+
+
+def build_prompt(persona: Persona) -> str:
+    """Return an image prompt from the persona's structured fields."""
+    style = {
+        Persona.ArtStyle.PHOTO: "A photo-realistic portrait photograph",
+        Persona.ArtStyle.RENDER_3D: "A 3D-rendered character portrait",
+        Persona.ArtStyle.ILLUSTRATION: "A digital illustration portrait",
+        Persona.ArtStyle.ANIME: "An anime-style character portrait",
+        Persona.ArtStyle.FLAT_VECTOR: "A flat vector avatar illustration",
+        Persona.ArtStyle.WATERCOLOR: "A watercolor portrait painting",
+    }.get(persona.art_style, "A portrait")
+    who = []
+    if persona.age_range:
+        who.append(
+            {"child": "a child", "teen": "a teenager", "65+": "a person over 65"}.get(
+                persona.age_range, f"a person aged {persona.age_range}"
+            )
+        )
+    else:
+        who.append("a person")
+    if persona.gender_presentation:
+        who.append(f"with a {persona.gender_presentation} gender presentation")
+    if persona.role:
+        who.append(f"who works as {persona.role}")
+    parts = [f"{style} of {' '.join(who)}, for a user persona named {persona.name}."]
+    if persona.appearance:
+        parts.append(f"Appearance: {persona.appearance.strip()}.")
+    if persona.expression:
+        parts.append(f"Expression: {persona.expression.strip()}.")
+    if persona.clothing:
+        parts.append(f"Clothing: {persona.clothing.strip()}.")
+    if persona.setting:
+        parts.append(f"Background: {persona.setting.strip()}.")
+    if persona.notes:
+        parts.append(persona.notes.strip())
+    parts.append("Head and shoulders, centered, friendly and professional, suitable as a profile avatar.")
+    return " ".join(p.replace("..", ".") for p in parts)
+
+
+def start_generation(
+    *,
+    workspace: Workspace,
+    user: User,
+    provider_key: ProviderKey,
+    model: catalog.Model,
+    prompt: str,
+    size: str,
+    quality: str = "",
+    background: str = "",
+    n: int = 1,
+    persona: Persona | None = None,
+) -> Generation:
+    """Create a queued generation with its quote reserved, and enqueue it once committed."""
+    from generation import tasks
+
+    if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
+        raise GenerationRefused("Choose a key of this workspace for the model's provider.")
+    quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
+    width, height = catalog.parse_size(size)
+    with transaction.atomic():
+        generation = Generation.objects.create(
+            workspace=workspace,
+            created_by=user,
+            persona=persona,
+            persona_name=persona.name if persona else "",
+            provider_key=provider_key,
+            provider=model.provider,
+            model=model.id,
+            prompt=prompt,
+            width=width,
+            height=height,
+            quality=quality,
+            background=background,
+            output_format=model.output_format,
+            n=n,
+            quote_nanousd=quote.amount_nanousd,
+            quote_exact=quote.exact,
+            reserved_nanousd=quote.amount_nanousd,
+        )
+        # Ids only, and only after commit: the worker must find the row, and never sees a secret.
+        transaction.on_commit(lambda: tasks.run_generation.delay(generation.pk))
+    logger.info("generation %s queued: %s x%d", generation.code, model.id, n)
+    return generation

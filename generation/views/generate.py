@@ -1,0 +1,140 @@
+"""The generation form with its live quote, and one generation's live status page."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.http import WorkspaceRequest, workspace_required
+from generation import pricing, services
+from generation.forms import GenerateForm
+from generation.models import CostRecord, Generation
+from generation.scoping import get_generation, get_persona
+from keys import services as vault
+
+POLL_SECONDS = 2
+
+
+def _keys(request: WorkspaceRequest) -> list:
+    return [key for provider in ("openai", "fal") for key in vault.usable_keys(request.workspace, provider)]
+
+
+def _form(request: WorkspaceRequest, data: dict | None = None) -> GenerateForm:
+    initial = {}
+    persona_code = request.GET.get("persona")
+    if data is None and persona_code:
+        try:
+            persona = get_persona(request, UUID(persona_code))
+        except ValueError:
+            persona = None
+        if persona:
+            initial = {"persona": persona, "prompt": services.build_prompt(persona)}
+    return GenerateForm(data, workspace=request.workspace, keys=_keys(request), initial=initial)
+
+
+def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
+    """Return the price of what the form describes now, and the last similar request's actual cost."""
+    data = form.data
+    model = form.selected_model()
+    if model is None:
+        return {}
+    size = data.get("size") if data.get("size") in model.sizes else model.sizes[0]
+    quality = data.get("quality") if data.get("quality") in model.qualities else None
+    if model.provider == "openai" and quality is None:
+        quality = "medium"
+    try:
+        n = min(max(int(data.get("n") or 1), 1), 4)
+    except ValueError:
+        n = 1
+    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=data.get("prompt") or "")
+    last = (
+        CostRecord.objects.for_workspace(request.workspace)
+        .filter(
+            model=model.id,
+            generation__width=int(size.split("x")[0]),
+            generation__height=int(size.split("x")[1]),
+            generation__quality=quality or "",
+            generation__n=n,
+        )
+        .exclude(amount_nanousd=None)
+        .order_by("-created_at")
+        .first()
+    )
+    return {
+        "quote": quote,
+        "quote_display": pricing.format_usd(quote.amount_nanousd),
+        "model_info": model,
+        "last_cost": last,
+        "n": n,
+    }
+
+
+@workspace_required
+def generate(request: WorkspaceRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = _form(request, request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                generation = services.start_generation(
+                    workspace=request.workspace,
+                    user=request.user,
+                    provider_key=data["provider_key"],
+                    model=data["model_info"],
+                    prompt=data["prompt"],
+                    size=data["size"],
+                    quality=data["quality"],
+                    background=data["background"],
+                    n=data["n"],
+                    persona=data["persona"],
+                )
+            except services.GenerationRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("generation:detail", code=generation.code)
+    else:
+        form = _form(request, request.GET if request.GET.get("model") else None)
+    context = {"form": form, **_quote_context(request, form), "has_keys": bool(form.keys)}
+    if request.htmx and request.GET.get("model"):
+        # The model changed: re-render the options that depend on it, and the price.
+        return render(request, "generation/generate.html#options", {**context, "quote_oob": True})
+    return render(request, "generation/generate.html", context)
+
+
+@require_GET
+@workspace_required
+def quote(request: WorkspaceRequest) -> HttpResponse:
+    form = _form(request, request.GET)
+    return render(request, "generation/generate.html#quote", {"form": form, **_quote_context(request, form)})
+
+
+def _detail_context(generation: Generation) -> dict:
+    elapsed = None
+    if generation.started_at:
+        elapsed = ((generation.finished_at or timezone.now()) - generation.started_at).total_seconds()
+    cost = CostRecord.objects.filter(generation=generation).first()
+    return {
+        "generation": generation,
+        "images": list(generation.images.all()) if generation.status == Generation.Status.SUCCEEDED else [],
+        "cost": cost,
+        "elapsed": elapsed,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@workspace_required
+def generation_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    generation = get_generation(request, code)
+    return render(request, "generation/detail.html", _detail_context(generation))
+
+
+@require_GET
+@workspace_required
+def generation_status(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    generation = get_generation(request, code)
+    response = render(request, "generation/detail.html#status", _detail_context(generation))
+    return response

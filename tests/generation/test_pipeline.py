@@ -1,0 +1,242 @@
+"""The worker's pipeline, run in-process against the provider double over loopback HTTP."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from generation import pipeline
+from generation.models import CostRecord, GeneratedImage, Generation
+from keys.models import ProviderKey
+from tests.generation.helpers import make_key, start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast(settings, tmp_path, monkeypatch):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PROVIDER_TIMEOUT_SECONDS = 2
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)  # retries without waiting
+
+
+def _run(generation: Generation) -> Generation:
+    pipeline.run_generation(generation.pk)
+    generation.refresh_from_db()
+    return generation
+
+
+def test_openai_generation_stores_images_thumbnails_and_the_exact_cost(alice, double):
+    key = make_key(alice, "openai")
+    generation = _run(start(alice, key, "gpt-image-1.5", size="1024x1024", quality="low", n=2))
+    assert generation.status == "succeeded", generation.error_message
+    images = list(generation.images.order_by("index"))
+    assert [(i.width, i.height, i.content_type) for i in images] == [(1024, 1024, "image/png")] * 2
+    assert all(i.thumbnail.name.endswith(".webp") for i in images)
+    cost = CostRecord.objects.get(generation=generation)
+    usage = cost.usage
+    assert usage["output_tokens"] == 2 * 272
+    assert cost.amount_nanousd == usage["input_tokens"] * 5000 + usage["output_tokens"] * 32000
+    assert cost.amount_nanousd <= generation.quote_nanousd
+    assert cost.price_version and cost.unit_prices["image_output"] == 32000
+    assert cost.provider_request_ids and cost.provider_request_ids[0].startswith("req_")
+    assert generation.reserved_nanousd == 0
+    assert generation.attempts == 1
+    key.refresh_from_db()
+    assert key.status == "valid" and key.use_count == 1
+
+
+def test_fal_generation_makes_one_request_per_image_and_bills_megapixels(alice, double):
+    key = make_key(alice, "fal")
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1536x1024", n=2))
+    assert generation.status == "succeeded", generation.error_message
+    assert double.count("fal.submit") == 2
+    assert [(i.width, i.height) for i in generation.images.all()] == [(1536, 1024)] * 2
+    cost = CostRecord.objects.get(generation=generation)
+    assert cost.amount_nanousd == 2 * 100_000_000 == generation.quote_nanousd
+    assert [r["request_id"] for r in generation.provider_requests] == cost.provider_request_ids
+    key.refresh_from_db()
+    assert key.status == "valid"  # the first generation proves a fal key
+
+
+def test_a_retryable_fault_that_clears_ends_in_success(alice, double):
+    key = make_key(alice, "openai")
+    double.script("openai", ["rate_limit", "server_error"])
+    generation = _run(start(alice, key, "gpt-image-2"))
+    assert generation.status == "succeeded"
+    assert generation.attempts == 3
+    assert double.count("openai.generate") == 3
+
+
+def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
+    key = make_key(alice, "fal")
+    double.script("fal", ["completed_error"])
+    generation = _run(start(alice, key, "fal-ai/flux-2-max"))
+    assert generation.status == "succeeded"
+    assert double.count("fal.submit") == 2
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
+OPENAI_FAULTS = [
+    # fault, times scripted, error kind, message fragment, billed?
+    ("invalid_key", 1, "invalid_key", "Re-enter the key", False),
+    ("forbidden", 1, "forbidden", "lacks access", False),
+    ("insufficient_quota", 1, "no_credit", "Top up", False),
+    ("moderation", 1, "safety", "safety system", False),
+    ("unknown_model", 1, "not_found", "does not offer this model", False),
+    ("rate_limit", 4, "rate_limited", "Try again", False),
+    ("server_error", 4, "server_error", "Try again later", False),
+    ("slow", 4, "timeout", "did not answer in time", False),
+    ("reset", 4, "connection", "could not be reached", False),
+    ("malformed", 1, "bad_response", "not a usable image", True),
+    ("non_image", 1, "bad_response", "not a complete image", True),
+    ("truncated", 1, "bad_response", "not a complete image", True),
+    ("wrong_size", 1, "bad_response", "instead of 1024×1024", True),
+]
+
+FAL_FAULTS = [
+    ("invalid_key", 1, "invalid_key", "Re-enter the key", False),
+    ("forbidden", 1, "no_credit", "Top up", False),
+    ("moderation", 1, "safety", "safety system", False),
+    ("rate_limit", 4, "rate_limited", "Try again", False),
+    ("server_error", 4, "server_error", "Try again later", False),
+    ("gateway_timeout", 4, "server_error", "Try again later", False),
+    ("completed_error", 4, "server_error", "Try again later", False),
+    ("slow", 4, "timeout", "did not answer in time", False),
+    ("reset", 4, "connection", "could not be reached", False),
+    ("malformed", 1, "bad_response", "not a usable image", True),
+    ("non_image", 1, "bad_response", "not a complete image", True),
+    ("truncated", 1, "bad_response", "not a complete image", True),
+    ("wrong_size", 1, "bad_response", "instead of 1024×1024", True),
+]
+
+
+def _check_final(generation, kind, fragment, billed):
+    assert generation.status == "failed"
+    assert generation.error_kind == kind
+    assert fragment in generation.error_message
+    assert generation.reserved_nanousd == 0
+    assert generation.lease_expires_at is None
+    assert not GeneratedImage.objects.filter(generation=generation).exists()
+    assert CostRecord.objects.filter(generation=generation).exists() == billed
+
+
+@pytest.mark.parametrize(
+    ("fault", "times", "kind", "fragment", "billed"), OPENAI_FAULTS, ids=[f[0] for f in OPENAI_FAULTS]
+)
+def test_openai_fault_reaches_its_documented_final_state(
+    alice, double, settings, fault, times, kind, fragment, billed
+):
+    double.hang_seconds = 2
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.5
+    key = make_key(alice, "openai")
+    double.script("openai", [fault] * times)
+    generation = _run(start(alice, key, "gpt-image-2", size="1024x1024"))
+    _check_final(generation, kind, fragment, billed)
+    key.refresh_from_db()
+    assert (key.status == ProviderKey.Status.INVALID) == (fault == "invalid_key")
+
+
+@pytest.mark.parametrize(
+    ("fault", "times", "kind", "fragment", "billed"), FAL_FAULTS, ids=[f[0] for f in FAL_FAULTS]
+)
+def test_fal_fault_reaches_its_documented_final_state(
+    alice, double, settings, fault, times, kind, fragment, billed
+):
+    double.hang_seconds = 2
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.5
+    key = make_key(alice, "fal")
+    double.script("fal", [fault] * times)
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
+    _check_final(generation, kind, fragment, billed)
+    if billed:
+        assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
+def test_an_unreadable_openai_answer_is_recorded_as_unknown_cost_not_zero(alice, double):
+    key = make_key(alice, "openai")
+    double.script("openai", ["malformed"])
+    generation = _run(start(alice, key, "gpt-image-2"))
+    assert CostRecord.objects.get(generation=generation).amount_nanousd is None
+
+
+def test_running_the_task_twice_calls_the_provider_once(alice, double):
+    key = make_key(alice, "openai")
+    generation = start(alice, key, "gpt-image-2")
+    pipeline.run_generation(generation.pk)
+    pipeline.run_generation(generation.pk)
+    assert double.count("openai.generate") == 1
+    assert GeneratedImage.objects.filter(generation=generation).count() == 1
+    assert CostRecord.objects.filter(generation=generation).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_the_task_twice_concurrently_calls_the_provider_once(alice, double):
+    double.latency = 0.5
+    key = make_key(alice, "openai")
+    generation = start(alice, key, "gpt-image-2")
+    threads = [threading.Thread(target=pipeline.run_generation, args=(generation.pk,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    generation.refresh_from_db()
+    assert generation.status == "succeeded"
+    assert double.count("openai.generate") == 1
+    assert GeneratedImage.objects.filter(generation=generation).count() == 1
+    assert CostRecord.objects.filter(generation=generation).count() == 1
+
+
+def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice, double):
+    key = make_key(alice, "fal")
+    generation = start(alice, key, "fal-ai/flux-2-max")
+    # A first attempt submitted, saved the request id, then died (its lease ran out).
+    from generation.providers import fal_queue
+    from generation.providers.base import ImageRequest
+
+    handle = fal_queue.submit(
+        key_secret := "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19:9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+        "fal-ai/flux-2-max",
+        ImageRequest("fal-ai/flux-2-max", "x", 1024, 1024),
+    )
+    assert key_secret
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running",
+        attempts=1,
+        provider_requests=[{"slot": 0, "request_id": handle.request_id}],
+        lease_expires_at="2000-01-01T00:00:00Z",
+    )
+    counts = pipeline.sweep_stale_generations()
+    assert counts["resumed"] == 1
+    generation = _run(generation)
+    assert generation.status == "succeeded"
+    assert double.count("fal.submit") == 1  # the resumed task only polled
+
+
+def test_an_openai_call_interrupted_by_a_crash_is_failed_not_repeated(alice, double):
+    key = make_key(alice, "openai")
+    generation = start(alice, key, "gpt-image-2")
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running", attempts=1, lease_expires_at="2000-01-01T00:00:00Z"
+    )
+    assert pipeline.sweep_stale_generations()["failed"] == 1
+    generation.refresh_from_db()
+    assert generation.status == "failed"
+    assert "may have billed" in generation.error_message
+    assert double.count("openai.generate") == 0
+    assert generation.reserved_nanousd == 0
+
+
+def test_a_key_that_no_longer_decrypts_fails_with_re_enter(alice, double):
+    key = make_key(alice, "openai")
+    generation = start(alice, key, "gpt-image-2")
+    ProviderKey.objects.filter(pk=key.pk).update(workspace=make_key.__globals__["workspace_of"](alice))
+    other = make_key(alice, "fal")
+    # Swap ciphertexts between rows: each is bound to its own row, so this one no longer decrypts.
+    field = next(f.name for f in ProviderKey._meta.fields if "cipher" in f.name or f.name == "secret")
+    ProviderKey.objects.filter(pk=key.pk).update(**{field: getattr(other, field)})
+    generation = _run(generation)
+    assert generation.status == "failed"
+    assert "re-entered" in generation.error_message
+    assert double.count("openai.generate") == 0

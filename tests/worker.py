@@ -1,0 +1,124 @@
+"""Start a real Celery worker process (threads pool) on the test database and the configured broker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from aniavatar.celery import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else (f"{user}@" if user else "")
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A worker subprocess; `kill()` is kill -9, `start()` starts it again on the same queue."""
+
+    def __init__(self, queue: str, env: dict[str, str], log_path: Path) -> None:
+        self.queue, self.env, self.log_path = queue, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "aniavatar",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                self.env.get("CELERY_WORKER_CONCURRENCY", "4"),
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                self.queue,
+                "-n",
+                f"test-{self.queue}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if b"ready." in self.log_path.read_bytes():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError("worker exited:\n" + self.log_path.read_text()[-3000:])
+            time.sleep(0.1)
+        raise RuntimeError("worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
+    """Run a worker on a queue of its own (so test runs sharing a broker never mix messages)."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_QUEUE": queue,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
+        "FAL_QUEUE_URL": settings.FAL_QUEUE_URL,
+        "PROVIDER_TIMEOUT_SECONDS": str(settings.PROVIDER_TIMEOUT_SECONDS),
+        "LOG_LEVEL": "DEBUG",
+        **extra_env,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    original_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    worker = Worker(queue, env, tmp_path / f"worker-{queue}.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.task_default_queue = original_queue
+        with app.connection_for_write() as conn:  # leave nothing behind on a shared broker
+            # The filesystem transport has no queue to delete.
+            with contextlib.suppress(Exception):
+                conn.default_channel.queue_delete(queue)
