@@ -1,0 +1,123 @@
+"""Personas: the list with each one's latest avatar, the form with its live prompt preview, copies."""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.http import WorkspaceRequest, workspace_required
+from accounts.models import User
+from generation import services
+from generation.forms import PersonaForm
+from generation.models import GeneratedImage, Persona
+from generation.scoping import get_persona
+
+RECENT_AVATARS = 8
+
+
+def _images(request: WorkspaceRequest) -> QuerySet[GeneratedImage]:
+    return GeneratedImage.objects.for_workspace(request.workspace).order_by("-created_at", "-pk")
+
+
+def _prompt(persona: Persona) -> str:
+    # An unnamed draft would read "a persona named ." — show the hint instead.
+    return services.build_prompt(persona) if persona.name else ""
+
+
+def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona | None) -> HttpResponse:
+    """Render the persona page, or only its prompt preview when htmx asks for it."""
+    if form.is_bound:
+        form.is_valid()  # fills form.instance with the fields that are valid; saves nothing
+    if request.GET.get("preview"):
+        return render(request, "generation/persona_form.html#preview", {"prompt": _prompt(form.instance)})
+    recent = []
+    if persona is not None:
+        images = _images(request).filter(generation__persona=persona).select_related("generation")
+        recent = list(images[:RECENT_AVATARS])
+    context = {"form": form, "persona": persona, "prompt": _prompt(form.instance), "recent": recent}
+    return render(request, "generation/persona_form.html", context)
+
+
+@workspace_required
+def persona_list(request: WorkspaceRequest) -> HttpResponse:
+    # The newest image of each persona in the same query, not one query per card.
+    latest = _images(request).filter(generation__persona=OuterRef("pk")).values("code")[:1]
+    personas = Persona.objects.for_workspace(request.workspace).annotate(latest_image=Subquery(latest))
+    return render(request, "generation/personas.html", {"personas": personas})
+
+
+@workspace_required
+def add_persona(request: WorkspaceRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = PersonaForm(
+            request.POST, instance=Persona(workspace=request.workspace, created_by=request.user)
+        )
+        if form.is_valid():
+            persona = form.save()
+            messages.success(request, _("Persona “%(name)s” created.") % {"name": persona.name})
+            return redirect("generation:persona", code=persona.code)
+    else:
+        form = PersonaForm(request.GET if request.GET.get("preview") else None)
+    return _render_form(request, form, None)
+
+
+@workspace_required
+def persona_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    persona = get_persona(request, code)
+    if request.method == "POST":
+        form = PersonaForm(request.POST, instance=persona)
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Saved."))
+            return redirect("generation:persona", code=persona.code)
+    elif request.GET.get("preview"):
+        form = PersonaForm(request.GET, instance=persona)
+    else:
+        form = PersonaForm(instance=persona)
+    return _render_form(request, form, persona)
+
+
+def _copy(persona: Persona, *, by: User) -> Persona:
+    """Save and return a copy of `persona` named “<name> (copy)”."""
+    suffix = _(" (copy)")
+    max_name = Persona._meta.get_field("name").max_length - len(suffix)
+    persona.pk = None
+    persona._state.adding = True
+    persona.code = uuid.uuid4()
+    persona.created_by = by
+    persona.created_at = timezone.now()
+    persona.name = persona.name[:max_name] + suffix
+    persona.save()
+    return persona
+
+
+@workspace_required
+def duplicate_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    # Look up first: another tenant gets the same 404 whatever the method.
+    persona = get_persona(request, code)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    copy = _copy(persona, by=request.user)
+    messages.success(request, _("Created “%(name)s”. Change what differs and save.") % {"name": copy.name})
+    return redirect("generation:persona", code=copy.code)
+
+
+@workspace_required
+def delete_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    persona = get_persona(request, code)
+    if request.method != "POST":
+        return render(request, "generation/persona_confirm_delete.html", {"persona": persona})
+    name = persona.name
+    # Generations keep the persona's name and their images; only the description goes.
+    persona.delete()
+    messages.success(
+        request, _("Persona “%(name)s” deleted. Its avatars stay in the gallery.") % {"name": name}
+    )
+    return redirect("generation:personas")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import workspace_of
+from tests.generation.factories import make_generation, make_image, make_persona
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+
+
+def test_it_explains_what_a_persona_is_when_there_are_none(alice_client):
+    response = alice_client.get("/personas/")
+    assert response.status_code == 200
+    assert b"No personas yet" in response.content
+    assert b"A persona describes someone" in response.content
+    assert b'href="/personas/new/"' in response.content
+
+
+def test_it_shows_each_persona_with_its_latest_avatar(alice, alice_client, workspace, persona):
+    older = make_image(make_generation(workspace, alice, persona=persona))
+    latest = make_image(make_generation(workspace, alice, persona=persona))
+    make_persona(workspace, alice, name="Careful Cora")
+    response = alice_client.get("/personas/")
+    assert b"Budget Ben" in response.content
+    assert b"Careful Cora" in response.content
+    assert f"/images/{latest.code}/thumb/".encode() in response.content
+    assert f"/images/{older.code}/thumb/".encode() not in response.content
+    assert f'href="/generate/?persona={persona.code}"'.encode() in response.content
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_its_query_count_does_not_grow_with_the_number_of_personas(
+    alice, alice_client, workspace, count, django_assert_max_num_queries
+):
+    for i in range(count):
+        make_image(make_generation(workspace, alice, persona=make_persona(workspace, alice, name=f"P{i}")))
+    with django_assert_max_num_queries(6):
+        response = alice_client.get("/personas/")
+    assert response.content.count(b'class="card persona-card"') == count
+
+
+def test_members_see_the_workspace_personas(bob_client, persona):
+    response = bob_client.get("/personas/")
+    assert b"Budget Ben" in response.content
+
+
+def test_it_never_lists_another_workspace_personas(alice, charlie, charlie_client, persona):
+    make_persona(workspace_of(charlie), charlie, name="Charlie's own")
+    response = charlie_client.get("/personas/")
+    assert b"Budget Ben" not in response.content
+    assert str(persona.code).encode() not in response.content
+    assert b"Charlie&#x27;s own" in response.content
+
+
+def test_it_requires_login(client):
+    response = client.get("/personas/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
