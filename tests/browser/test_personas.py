@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from generation.models import Persona
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_user_creates_a_persona_watches_the_prompt_and_opens_the_gallery(page, alice):
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Personas").click()
+    expect(page.get_by_role("heading", name="No personas yet")).to_be_visible()
+    page.get_by_role("link", name="New persona").click()
+
+    preview = page.locator("#prompt-preview")
+    expect(preview).to_contain_text("Give the persona a name")
+    page.get_by_label("Name").fill("Budget Ben")
+    expect(preview).to_contain_text("for a user persona named Budget Ben")
+    page.get_by_label("Role or occupation").fill("lighthouse keeper")
+    page.get_by_label("Art style").select_option(label="Watercolor")
+    expect(preview).to_contain_text("A watercolor portrait painting")
+    expect(preview).to_contain_text("who works as lighthouse keeper")
+
+    page.get_by_role("button", name="Create persona").click()
+    persona = Persona.objects.get()
+    expect(page).to_have_url(re.compile(rf"/personas/{persona.code}/$"))
+    expect(page.get_by_text("Persona “Budget Ben” created.")).to_be_visible()
+    expect(page.get_by_role("link", name="Generate avatars")).to_have_attribute(
+        "href", f"/generate/?persona={persona.code}"
+    )
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Gallery").click()
+    expect(page.get_by_role("heading", name="No avatars yet")).to_be_visible()
+    expect(page.get_by_role("link", name="Generate your first avatars")).to_be_visible()
