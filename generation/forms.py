@@ -26,7 +26,9 @@ SIZE_LABELS = {
 class GenerateForm(forms.Form):
     """Validation of a generation request against the catalog and the workspace's keys."""
 
-    persona = forms.ModelChoiceField(queryset=Persona.objects.none(), required=False, label=_("Persona"))
+    persona = forms.ModelChoiceField(
+        queryset=Persona.objects.none(), required=False, label=_("Persona"), to_field_name="code"
+    )
     prompt = forms.CharField(
         label=_("Prompt"),
         max_length=32000,

@@ -96,6 +96,9 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 return redirect("generation:detail", code=generation.code)
+    elif request.htmx and request.GET.get("fill") == "prompt":
+        # The persona changed: offer its prompt (the user may still edit it).
+        return render(request, "generation/generate.html#prompt", {"form": _form(request)})
     else:
         form = _form(request, request.GET if request.GET.get("model") else None)
     context = {"form": form, **_quote_context(request, form), "has_keys": bool(form.keys)}

@@ -1,0 +1,187 @@
+"""The generation form: models limited to providers with a key, live quote, validation, enqueueing."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation.models import Generation
+from tests.generation.factories import make_persona
+from tests.generation.helpers import make_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Capture the ids handed to Celery instead of sending them to a broker."""
+    from generation import tasks
+
+    ids: list[int] = []
+    monkeypatch.setattr(tasks.run_generation, "delay", ids.append)
+    return ids
+
+
+def test_without_a_key_it_links_to_the_keys_page(alice_client):
+    response = alice_client.get("/generate/")
+    assert b"Add a provider key first" in response.content
+    assert b'href="/keys/"' in response.content
+
+
+def test_it_offers_only_models_of_providers_with_a_key(alice, alice_client, double):
+    make_key(alice, "fal")
+    page = alice_client.get("/generate/").content.decode()
+    assert "Flux 2 Max" in page and "Flux 2 Pro" in page
+    assert "GPT Image" not in page
+
+
+def test_retired_models_are_not_offered_and_shutdown_dates_warn(alice, alice_client, double):
+    make_key(alice, "openai")
+    page = alice_client.get("/generate/").content.decode()
+    assert 'value="gpt-image-1"' not in page
+    assert 'value="gpt-image-1.5"' in page
+    page = alice_client.get("/generate/?model=gpt-image-1.5").content.decode()
+    assert "shuts down on 2026-12-01" in page
+
+
+def test_the_persona_fills_in_the_prompt(alice, alice_client, double):
+    make_key(alice, "openai")
+    persona = make_persona(alice.memberships.get().workspace, alice, name="Ana", role="café owner")
+    page = alice_client.get(f"/generate/?persona={persona.code}").content.decode()
+    assert "who works as café owner" in page
+
+
+def test_another_workspaces_persona_is_not_used(alice, charlie, charlie_client, double):
+    make_key(charlie, "openai")
+    persona = make_persona(alice.memberships.get().workspace, alice, name="Secret Sue", role="spy")
+    page = charlie_client.get(f"/generate/?persona={persona.code}")
+    assert page.status_code == 404
+
+
+def test_the_quote_is_exact_for_fal(alice, alice_client, double):
+    make_key(alice, "fal")
+    page = alice_client.get(
+        "/generate/quote/", {"model": "fal-ai/flux-2-max", "size": "1536x1024", "n": "3", "prompt": "x"}
+    ).content.decode()
+    assert "$0.30" in page
+    assert "Exact" in page
+
+
+def test_the_quote_is_an_upper_bound_for_openai(alice, alice_client, double):
+    make_key(alice, "openai")
+    page = alice_client.get(
+        "/generate/quote/",
+        {"model": "gpt-image-2", "size": "1024x1024", "quality": "high", "n": "1", "prompt": "abcd"},
+    ).content.decode()
+    # 4 prompt bytes x $5/M + 7024 tokens x $30/M = $0.21074
+    assert "At most" in page and "$0.21074" in page
+
+
+def test_changing_the_model_rerenders_its_options(alice, alice_client, double):
+    make_key(alice, "openai")
+    make_key(alice, "fal")
+    page = alice_client.get(
+        "/generate/", {"model": "fal-ai/flux-2-max"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="generate-options"' in page
+    assert "576x1024" in page  # fal sizes
+    assert 'name="quality"' not in page  # fal has no quality setting
+    assert 'hx-swap-oob="true"' in page  # the price follows
+
+
+def test_posting_creates_a_queued_generation_with_its_quote_reserved(
+    alice, alice_client, double, enqueued, django_capture_on_commit_callbacks
+):
+    make_key(alice, "openai")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(
+            "/generate/",
+            {
+                "model": "gpt-image-2",
+                "prompt": "A portrait",
+                "size": "1024x1024",
+                "quality": "low",
+                "n": "2",
+                "background": "auto",
+            },
+        )
+    generation = Generation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/generations/{generation.code}/"
+    assert generation.status == "queued"
+    assert generation.n == 2 and generation.quality == "low"
+    assert generation.reserved_nanousd == generation.quote_nanousd > 0
+    assert generation.created_by == alice
+    assert enqueued == [generation.pk]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"size": "999x999"}, "size"),
+        ({"quality": "ultra"}, "quality"),
+        ({"n": "9"}, "n"),
+        ({"model": "gpt-image-1"}, "model"),
+    ],
+)
+def test_bad_input_gets_an_error_beside_the_field(alice, alice_client, double, enqueued, data, field):
+    make_key(alice, "openai")
+    base = {"model": "gpt-image-2", "prompt": "A portrait", "size": "1024x1024", "quality": "low", "n": "1"}
+    response = alice_client.post("/generate/", {**base, **data})
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert f'id="id_{field}_errors"'.encode() in response.content
+    assert not Generation.objects.exists()
+    assert enqueued == []
+
+
+def test_a_member_can_generate_with_the_workspace_key(alice, bob, bob_client, double, enqueued):
+    make_key(alice, "fal")
+    response = bob_client.post(
+        "/generate/", {"model": "fal-ai/flux-2-max", "prompt": "x", "size": "1024x1024", "n": "1"}
+    )
+    assert response.status_code == 302
+    assert Generation.objects.get().created_by == bob
+
+
+def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, double, enqueued):
+    key = make_key(alice, "openai")
+    from tests.generation.helpers import start
+
+    generation = start(alice, key, "gpt-image-2")
+    page = alice_client.get(f"/generations/{generation.code}/").content.decode()
+    assert 'hx-trigger="every 2s"' in page and "Queued" in page
+    Generation.objects.filter(pk=generation.pk).update(
+        status="failed", error_message="Top up at the provider."
+    )
+    fragment = alice_client.get(
+        f"/generations/{generation.code}/status/", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "hx-trigger" not in fragment
+    assert "Top up at the provider." in fragment
+    assert "nothing charged" in fragment
+
+
+@pytest.mark.parametrize("suffix", ["", "status/"])
+def test_it_checks_workspace(alice, charlie_client, double, suffix):
+    key = make_key(alice, "openai")
+    from tests.generation.helpers import start
+
+    generation = start(alice, key, "gpt-image-2")
+    assert charlie_client.get(f"/generations/{generation.code}/{suffix}").status_code == 404
+
+
+def test_visitors_are_sent_to_log_in(client):
+    response = client.get("/generate/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_choosing_a_persona_offers_its_prompt(alice, alice_client, double):
+    make_key(alice, "openai")
+    persona = make_persona(alice.memberships.get().workspace, alice, name="Ana", role="café owner")
+    fragment = alice_client.get(
+        "/generate/", {"persona": str(persona.code), "fill": "prompt"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert fragment.strip().startswith('<div id="prompt-field">')
+    assert "who works as café owner" in fragment
