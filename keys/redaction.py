@@ -16,21 +16,31 @@ from collections.abc import Iterable
 
 MASK = "[redacted]"
 
-_PATTERNS = [
-    # A credential header or parameter with its value, and the token after a scheme ("Authorization: Bearer x").
-    re.compile(r"(?i)\b(authorization|x-api-key|api[-_]?key)(\s*[:=]\s*)[^\s,;]+(\s+[^\s,;]+)?"),
-    # Authorization schemes: "Bearer <token>" in any case; fal's "Key <id:secret>" only capitalised and with
-    # a digit in the token, so that prose ("PRIMARY KEY AUTOINCREMENT", "Key ID and Secret") survives.
+# The header or parameter that carries a credential, with its value (and the token after a scheme).
+_CREDENTIAL_PARAMETER = re.compile(
+    r"(?i)\b(authorization|x-api-key|api[-_]?key)(\s*[:=]\s*)[^\s,;]+(\s+[^\s,;]+)?"
+)
+# Key-shaped text: "Bearer <token>" in any case; fal's "Key <id:secret>" only capitalised and with a digit
+# in the token, so that prose ("PRIMARY KEY AUTOINCREMENT", "Key ID and Secret") survives; OpenAI keys;
+# fal keys ("<key id>:<hex secret>").
+_KEY_SHAPED = [
     re.compile(r"(?i)\bbearer\s+[^\s,;\"'<>]{6,}"),
     re.compile(r"\bKey\s+(?=\S*\d)[^\s,;\"'<>]{6,}"),
-    # OpenAI keys, including the masked echo in 401 messages ("sk-proj-****…SJh4").
     re.compile(r"\bsk-[\w\-*.…]+"),
-    re.compile(r"\S*\*{3,}\S*"),
-    # fal keys: "<key id>:<hex secret>".
     re.compile(r"\b[\w\-]{8,}:[0-9a-fA-F]{16,}\b"),
-    # Any other long opaque token.
+]
+_PATTERNS = [
+    _CREDENTIAL_PARAMETER,
+    *_KEY_SHAPED,
+    # A key masked the way providers echo it ("sk-proj-****…SJh4"), and any other long opaque token.
+    re.compile(r"\S*\*{3,}\S*"),
     re.compile(r"\b[\w\-]{40,}"),
 ]
+
+
+def looks_like_key(text: str) -> bool:
+    """Return whether `text` holds something shaped like a provider key (not merely a long word)."""
+    return any(pattern.search(text) for pattern in _KEY_SHAPED)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -140,6 +140,12 @@ def test_it_refuses_a_key_pasted_into_the_label_without_echoing_it(alice_client,
     assert not ProviderKey.objects.exists()
 
 
+def test_a_long_label_is_not_mistaken_for_a_key(alice_client, double):
+    label = "Acme-International-Marketing-Team-Personas-2027"
+    post(alice_client, label=label)
+    assert ProviderKey.objects.get().label == label
+
+
 def test_the_key_field_is_a_password_input_that_browsers_do_not_fill(alice_client):
     body = alice_client.get("/keys/").content.decode()
     assert '<input type="password" name="api_key"' in body
