@@ -61,6 +61,7 @@ USER_MESSAGES = {
     ErrorKind.BAD_RESPONSE: "The provider sent back something that is not a usable image. Try again.",
 }
 
+
 def sanitize(text: str, secrets: Iterable[str] = ()) -> str:
     """Return the text without the given secrets or anything key-shaped, trimmed to ~300 characters."""
     # One implementation of key-shaped masking for logs, stored errors and pages: keys.redaction.
