@@ -76,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
             ],
+            "builtins": ["generation.templatetags.money"],
         },
     },
 ]

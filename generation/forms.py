@@ -133,3 +133,24 @@ class PersonaForm(forms.ModelForm):
             "setting": _("e.g. “soft grey studio backdrop”, “busy café”."),
             "notes": _("Anything else the image should show; added to the end of the prompt."),
         }
+
+
+class BudgetForm(forms.Form):
+    """A monthly cap in USD; empty clears it."""
+
+    monthly_cap_usd = forms.DecimalField(
+        label=_("Monthly budget (USD)"),
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        max_digits=10,
+        decimal_places=2,
+        help_text=_(
+            "A hard cap per UTC month: a request whose price would pass it is refused before anything is "
+            "sent to a provider. Leave empty for no cap."
+        ),
+    )
+
+    def cap_nanousd(self) -> int | None:
+        value = self.cleaned_data["monthly_cap_usd"]
+        return None if value is None else int(value * 10**9)

@@ -173,6 +173,8 @@ class CostRecord(WorkspaceOwned):
     amount_nanousd = models.BigIntegerField(null=True, blank=True)  # None: price unknown, never 0
     provider_request_ids = models.JSONField(default=list)
     images = models.PositiveSmallIntegerField(default=0)
+    # True when the actual cost passed the quote: a pricing bug (logged, and counted from here).
+    exceeded_quote = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -189,3 +191,19 @@ class CostRecord(WorkspaceOwned):
     @property
     def amount_display(self) -> str:
         return format_usd(self.amount_nanousd)
+
+
+class Budget(models.Model):
+    """A workspace's monthly spending cap (UTC months). No row, or no cap: unlimited."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="budget"
+    )
+    monthly_cap_nanousd = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.workspace}: {format_usd(self.monthly_cap_nanousd) if self.monthly_cap_nanousd else 'no cap'}"

@@ -308,6 +308,16 @@ def finish(
             for row in rows:
                 row.save()
             if outcome is not None and outcome.billed and model is not None:
+                amount = _cost_for(generation, model, outcome)
+                exceeded = amount is not None and amount > locked.quote_nanousd
+                if exceeded:
+                    logger.error(
+                        "pricing bug: generation %s cost %d nano-USD, above its quote of %d (%s)",
+                        generation.code,
+                        amount,
+                        locked.quote_nanousd,
+                        generation.model,
+                    )
                 CostRecord.objects.create(
                     workspace=generation.workspace,
                     created_by_id=generation.created_by_id,
@@ -317,7 +327,8 @@ def finish(
                     usage=outcome.usage,
                     unit_prices=model.price,
                     price_version=catalog.load().version,
-                    amount_nanousd=_cost_for(generation, model, outcome),
+                    amount_nanousd=amount,
+                    exceeded_quote=exceeded,
                     provider_request_ids=outcome.request_ids,
                     images=len(rows),
                 )

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 
 from accounts.models import User, Workspace
-from generation import catalog, pricing
+from generation import budgets, catalog, pricing
 from generation.models import Generation, Persona
 from keys.models import ProviderKey
 
@@ -69,7 +69,10 @@ def start_generation(
     n: int = 1,
     persona: Persona | None = None,
 ) -> Generation:
-    """Create a queued generation with its quote reserved, and enqueue it once committed."""
+    """Create a queued generation with its quote reserved, and enqueue it once committed.
+
+    Raises GenerationRefused, or budgets.BudgetExceeded when the quote does not fit in the month's cap.
+    """
     from generation import tasks
 
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
@@ -77,6 +80,9 @@ def start_generation(
     quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
     width, height = catalog.parse_size(size)
     with transaction.atomic():
+        # Checked and reserved in one transaction under the workspace's row lock: concurrent
+        # submissions cannot together pass the cap.
+        budgets.check_and_lock(workspace, quote.amount_nanousd)
         generation = Generation.objects.create(
             workspace=workspace,
             created_by=user,

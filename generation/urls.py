@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.views import gallery, generate, images, personas
+from generation.views import gallery, generate, images, personas, workspace
 
 app_name = "generation"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("generations/<uuid:code>/", generate.generation_detail, name="detail"),
     path("generations/<uuid:code>/status/", generate.generation_status, name="status"),
     path("gallery/", gallery.gallery, name="gallery"),
+    path("workspace/", workspace.workspace_settings, name="workspace"),
     path("images/<uuid:code>/", images.image_file, name="image"),
     path("images/<uuid:code>/thumb/", images.image_thumbnail, name="thumbnail"),
 ]

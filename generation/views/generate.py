@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.http import WorkspaceRequest, workspace_required
-from generation import pricing, services
+from generation import budgets, pricing, services
 from generation.forms import GenerateForm
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
@@ -92,7 +92,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
                     n=data["n"],
                     persona=data["persona"],
                 )
-            except services.GenerationRefused as exc:
+            except (services.GenerationRefused, budgets.BudgetExceeded) as exc:
                 form.add_error(None, str(exc))
             else:
                 return redirect("generation:detail", code=generation.code)
@@ -101,7 +101,12 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
         return render(request, "generation/generate.html#prompt", {"form": _form(request)})
     else:
         form = _form(request, request.GET if request.GET.get("model") else None)
-    context = {"form": form, **_quote_context(request, form), "has_keys": bool(form.keys)}
+    context = {
+        "form": form,
+        **_quote_context(request, form),
+        "has_keys": bool(form.keys),
+        "budget": budgets.status(request.workspace),
+    }
     if request.htmx and request.GET.get("model"):
         # The model changed: re-render the options that depend on it, and the price.
         return render(request, "generation/generate.html#options", {**context, "quote_oob": True})

@@ -1,0 +1,45 @@
+"""The workspace page: the monthly budget (owner sets it) and who is a member."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from accounts.http import WorkspaceRequest, workspace_required
+from accounts.models import Membership
+from generation import budgets
+from generation.forms import BudgetForm
+from generation.pricing import format_usd
+
+
+@workspace_required
+def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
+    current = budgets.status(request.workspace)
+    initial = {}
+    if current.cap_nanousd is not None:
+        initial["monthly_cap_usd"] = Decimal(current.cap_nanousd) / 10**9
+    form = BudgetForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST":
+        if not request.membership.is_owner:
+            raise PermissionDenied(_("Only the workspace owner can change the budget."))
+        if form.is_valid():
+            cap = form.cap_nanousd()
+            budgets.set_cap(workspace=request.workspace, user=request.user, cap_nanousd=cap)
+            if cap is None:
+                messages.success(request, _("The monthly budget is cleared: no cap."))
+            else:
+                messages.success(request, _("The monthly budget is now %(cap)s.") % {"cap": format_usd(cap)})
+            return redirect("generation:workspace")
+    members = (
+        Membership.objects.filter(workspace=request.workspace).select_related("user").order_by("created_at")
+    )
+    return render(
+        request,
+        "generation/workspace.html",
+        {"form": form, "budget": current, "members": members, "is_owner": request.membership.is_owner},
+    )

@@ -1,0 +1,160 @@
+"""Monthly budgets: a hard cap checked and reserved under a lock, released or replaced at the end."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+
+from generation import budgets, pipeline
+from generation.models import CostRecord, Generation
+from tests.conftest import workspace_of
+from tests.generation.factories import make_generation
+from tests.generation.helpers import make_key, start
+
+pytestmark = pytest.mark.django_db
+
+FLUX = 70_000_000  # one flux-2-max 1024² image, exact
+
+
+def _cap(user, usd_nano: int | None):
+    return budgets.set_cap(workspace=workspace_of(user), user=user, cap_nanousd=usd_nano)
+
+
+def test_a_request_that_would_pass_the_cap_is_refused_with_the_numbers(alice, double):
+    key = make_key(alice, "fal")
+    _cap(alice, 100_000_000)
+    start(alice, key, "fal-ai/flux-2-max")  # reserves $0.07
+    with pytest.raises(budgets.BudgetExceeded) as refused:
+        start(alice, key, "fal-ai/flux-2-max")
+    message = str(refused.value)
+    assert "($0.07)" in message and "budget of $0.10" in message
+    assert "$0.00 spent" in message and "$0.07 reserved" in message and "$0.03 left" in message
+    assert Generation.objects.count() == 1
+    assert double.count("fal.submit") == 0  # nothing was sent to the provider
+
+
+def test_no_cap_means_no_limit(alice, double):
+    key = make_key(alice, "fal")
+    for _ in range(3):
+        start(alice, key, "fal-ai/flux-2-max")
+    assert budgets.status(workspace_of(alice)).reserved_nanousd == 3 * FLUX
+
+
+def test_success_replaces_the_reservation_with_the_actual_cost(alice, double, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    key = make_key(alice, "fal")
+    generation = start(alice, key, "fal-ai/flux-2-max")
+    assert budgets.status(workspace_of(alice)).reserved_nanousd == FLUX
+    pipeline.run_generation(generation.pk)
+    status = budgets.status(workspace_of(alice))
+    assert (status.spent_nanousd, status.reserved_nanousd) == (FLUX, 0)
+
+
+def test_failure_releases_the_reservation(alice, double, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    key = make_key(alice, "fal")
+    double.script("fal", ["moderation"])
+    generation = start(alice, key, "fal-ai/flux-2-max")
+    pipeline.run_generation(generation.pk)
+    status = budgets.status(workspace_of(alice))
+    assert (status.spent_nanousd, status.reserved_nanousd) == (0, 0)
+
+
+def test_only_this_utc_month_counts(alice):
+    workspace = workspace_of(alice)
+    old = make_generation(workspace, alice)
+    CostRecord.objects.create(
+        workspace=workspace,
+        generation=old,
+        provider="openai",
+        model="gpt-image-2",
+        price_version="x",
+        amount_nanousd=5_000_000_000,
+        created_at=budgets.month_start() - timedelta(seconds=1),
+    )
+    assert budgets.status(workspace).spent_nanousd == 0
+
+
+def test_the_banner_warns_at_80_percent(alice, alice_client, double):
+    key = make_key(alice, "fal")
+    _cap(alice, 5 * FLUX)
+    for _ in range(3):
+        start(alice, key, "fal-ai/flux-2-max")
+    assert b"budget-banner" not in alice_client.get("/workspace/").content  # 60 %
+    start(alice, key, "fal-ai/flux-2-max")
+    page = alice_client.get("/generate/").content.decode()
+    assert "80 % of this month" in page
+
+
+def test_the_generate_page_shows_the_refusal(alice, alice_client, double):
+    make_key(alice, "fal")
+    _cap(alice, 50_000_000)
+    response = alice_client.post(
+        "/generate/", {"model": "fal-ai/flux-2-max", "prompt": "x", "size": "1024x1024", "n": "1"}
+    )
+    assert response.status_code == 200
+    assert "would pass this month&#x27;s budget of $0.05" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_the_owner_sets_and_clears_the_budget(alice, alice_client):
+    response = alice_client.post("/workspace/", {"monthly_cap_usd": "25.50"})
+    assert response.status_code == 302
+    assert budgets.status(workspace_of(alice)).cap_nanousd == 25_500_000_000
+    alice_client.post("/workspace/", {"monthly_cap_usd": ""})
+    assert budgets.status(workspace_of(alice)).cap_nanousd is None
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "10000000", "1.234"])
+def test_bad_budgets_get_an_error_beside_the_field(alice_client, value):
+    response = alice_client.post("/workspace/", {"monthly_cap_usd": value})
+    assert response.status_code == 200
+    assert b'id="id_monthly_cap_usd_errors"' in response.content
+
+
+def test_a_member_sees_the_budget_but_cannot_change_it(alice, bob_client):
+    _cap(alice, FLUX)
+    page = bob_client.get("/workspace/")
+    assert b"$0.07" in page.content and b"Only the workspace owner" in page.content
+    assert bob_client.post("/workspace/", {"monthly_cap_usd": "999"}).status_code == 403
+    assert budgets.status(workspace_of(alice)).cap_nanousd == FLUX
+
+
+def test_another_workspace_budget_is_never_shown(alice, charlie_client):
+    _cap(alice, 12_340_000_000)
+    assert b"$12.34" not in charlie_client.get("/workspace/").content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submissions_never_pass_the_cap(alice, double):
+    """50 threads submit at once against a cap that fits exactly 7 of them."""
+    # PostgreSQL serializes them with SELECT … FOR UPDATE; SQLite with BEGIN IMMEDIATE.
+    key = make_key(alice, "fal")
+    _cap(alice, 7 * FLUX + FLUX // 2)
+    barrier = threading.Barrier(50)
+    accepted, refused, errors = [], [], []
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            accepted.append(start(alice, key, "fal-ai/flux-2-max").pk)
+        except budgets.BudgetExceeded as exc:
+            refused.append(str(exc))
+        except Exception as exc:  # anything else is a bug
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(accepted) == 7 and len(refused) == 43
+    assert all("would pass this month's budget" in message for message in refused)
+    status = budgets.status(workspace_of(alice))
+    assert status.spent_nanousd + status.reserved_nanousd == 7 * FLUX <= status.cap_nanousd
