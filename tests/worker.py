@@ -118,7 +118,6 @@ def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
     finally:
         worker.stop()
         app.conf.task_default_queue = original_queue
-        with app.connection_for_write() as conn:  # leave nothing behind on a shared broker
-            # The filesystem transport has no queue to delete.
-            with contextlib.suppress(Exception):
-                conn.default_channel.queue_delete(queue)
+        # Leave nothing behind on a shared broker (the filesystem transport has no queue to delete).
+        with app.connection_for_write() as conn, contextlib.suppress(Exception):
+            conn.default_channel.queue_delete(queue)
