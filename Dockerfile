@@ -3,7 +3,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
-RUN pip install '.[s3]' && useradd --create-home --uid 10001 app \
+# Editable: the app runs from /app (templates/ and static/ live beside the packages).
+RUN pip install -e '.[s3]' && useradd --create-home --uid 10001 app \
     && mkdir -p /data/media && chown app /data/media
 # Static files are hashed and compressed at build time; whitenoise serves them.
 RUN DEBUG=true SECRET_KEY=build ANIAVATAR_MASTER_KEYS=1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= \
