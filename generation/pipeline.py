@@ -11,6 +11,7 @@ Invariants (DESIGN.md §5):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -186,52 +187,71 @@ def _call_openai(
 
 
 def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model) -> Outcome:
-    """Make `n` one-image requests; resume the ones a previous attempt already submitted."""
+    """Make `n` one-image requests (all queued first, then awaited); resume ones already submitted."""
     request = _request_for(generation, model, n=1)
     saved: list[dict[str, Any]] = list(generation.provider_requests or [])
     outcome = Outcome()
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    for slot in range(generation.n):
+
+    def submit(slot: int) -> dict[str, Any] | None:
+        try:
+            handle = _with_retries(
+                generation,
+                attempt,
+                lambda: fal_queue.submit(secret, model.id, request, timeout=min(30.0, _timeout())),
+            )
+        except ProviderError as exc:
+            outcome.partial_errors.append(exc)
+            return None
+        entry = {"slot": slot, "request_id": handle.request_id}
+        saved.append(entry)
+        # Saved before waiting: a restarted task resumes this request instead of paying again.
+        _renew_lease(generation, attempt, provider_requests=saved)
+        return entry
+
+    def await_slot(entry: dict[str, Any]) -> None:
         for resubmit in range(MAX_ATTEMPTS):
-            entry = next((e for e in saved if e["slot"] == slot and not e.get("failed")), None)
-            if entry is None:
-                try:
-                    handle = _with_retries(
-                        generation,
-                        attempt,
-                        lambda: fal_queue.submit(secret, model.id, request, timeout=min(30.0, _timeout())),
-                    )
-                except ProviderError as exc:
-                    outcome.partial_errors.append(exc)
-                    break
-                entry = {"slot": slot, "request_id": handle.request_id}
-                saved.append(entry)
-                # Saved before waiting: a restarted task resumes this request instead of paying again.
-                _renew_lease(generation, attempt, provider_requests=saved)
+            _renew_lease(generation, attempt)  # each wait may take a whole provider deadline
             handle = fal_queue.FalHandle.for_request_id(model.id, entry["request_id"])
-            deadline = time.monotonic() + _timeout()
             try:
-                result = fal_queue.wait_for_result(secret, handle, deadline=deadline)
+                result = fal_queue.wait_for_result(secret, handle, deadline=time.monotonic() + _timeout())
             except ProviderError as exc:
                 if exc.kind == ErrorKind.BAD_RESPONSE:
                     # The request completed, so fal billed it, but what it sent is unusable.
                     outcome.billed_sizes.append((generation.width, generation.height))
                     outcome.request_ids.append(entry["request_id"])
-                if exc.retryable and resubmit < MAX_ATTEMPTS - 1:
-                    # fal does not bill failed requests: submit this slot again after a pause.
-                    entry["failed"] = True
-                    _renew_lease(generation, attempt, provider_requests=saved)
-                    time.sleep(backoff_delay(resubmit, exc.retry_after))
-                    continue
-                outcome.partial_errors.append(exc)
-                break
+                if exc.kind == ErrorKind.TIMEOUT:
+                    # Still queued at fal: cancel it so it cannot complete (and bill) behind our back.
+                    with contextlib.suppress(ProviderError):
+                        fal_queue.cancel(secret, handle)
+                if not exc.retryable or resubmit == MAX_ATTEMPTS - 1:
+                    outcome.partial_errors.append(exc)
+                    return
+                # fal does not bill failed requests: submit this slot again after a pause.
+                entry["failed"] = True
+                time.sleep(backoff_delay(resubmit, exc.retry_after))
+                replacement = submit(entry["slot"])
+                if replacement is None:
+                    return
+                entry = replacement
+                continue
             outcome.request_ids.append(entry["request_id"])
             outcome.billed_sizes.extend(
                 (int(s.get("width") or generation.width), int(s.get("height") or generation.height))
                 for s in result.usage.get("images", [])
             )
             outcome.images.extend((image.data, image.content_type) for image in result.images)
-            break
+            return
+
+    # Queue every image first, so n images take about as long as one.
+    entries = []
+    for slot in range(generation.n):
+        entry = next((e for e in saved if e["slot"] == slot and not e.get("failed")), None) or submit(slot)
+        if entry is not None:
+            entries.append(entry)
+    for entry in entries:
+        await_slot(entry)
+
     outcome.billed = bool(outcome.billed_sizes)
     outcome.usage = {
         "images": [

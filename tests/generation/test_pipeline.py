@@ -240,3 +240,27 @@ def test_a_key_that_no_longer_decrypts_fails_with_re_enter(alice, double):
     assert generation.status == "failed"
     assert "re-entered" in generation.error_message
     assert double.count("openai.generate") == 0
+
+
+def test_fal_queues_every_image_before_waiting(alice, double):
+    double.latency = 1.0
+    key = make_key(alice, "fal")
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", n=3))
+    assert generation.status == "succeeded"
+    assert generation.images.count() == 3
+    # All three requests are in flight together: every submit comes before the first result.
+    endpoints = [r.endpoint for r in double.requests()]
+    last_submit = max(i for i, e in enumerate(endpoints) if e == "fal.submit")
+    assert endpoints.count("fal.submit") == 3
+    assert last_submit < endpoints.index("fal.result")
+
+
+def test_fal_timeouts_cancel_the_request_before_submitting_again(alice, double, settings):
+    settings.PROVIDER_TIMEOUT_SECONDS = 0.3
+    double.latency = 1.0  # each request stays in progress longer than the deadline
+    key = make_key(alice, "fal")
+    generation = _run(start(alice, key, "fal-ai/flux-2-max"))
+    assert generation.status == "failed"
+    assert generation.error_kind == "timeout"
+    assert double.count("fal.cancel") == double.count("fal.submit") == 4
+    assert not CostRecord.objects.filter(generation=generation).exists()
