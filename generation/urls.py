@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.views import gallery, generate, images, personas, workspace
+from generation.views import gallery, generate, history, images, personas, workspace
 
 app_name = "generation"
 
@@ -18,4 +18,6 @@ urlpatterns = [
     path("workspace/", workspace.workspace_settings, name="workspace"),
     path("images/<uuid:code>/", images.image_file, name="image"),
     path("images/<uuid:code>/thumb/", images.image_thumbnail, name="thumbnail"),
+    path("usage/", history.history, name="history"),
+    path("usage.csv", history.history_csv, name="history-csv"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import uuid
@@ -11,7 +12,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from accounts.models import User, Workspace
-from generation.models import GeneratedImage, Generation, Persona
+from generation.models import CostRecord, GeneratedImage, Generation, Persona
 
 
 def make_persona(workspace: Workspace, user: User | None = None, **fields: Any) -> Persona:
@@ -67,3 +68,73 @@ def make_image(generation: Generation, index: int = 0, *, data: bytes | None = N
     image.thumbnail.save(f"{name}.thumb.webp", ContentFile(thumb.getvalue()), save=False)
     image.save()
     return image
+
+
+def make_cost(
+    generation: Generation,
+    *,
+    amount_nanousd: int | None = 11_090_000,
+    created_at: datetime.datetime | None = None,
+    usage: dict[str, Any] | None = None,
+    save: bool = True,
+    **fields: Any,
+) -> CostRecord:
+    """Create (or, with save=False, build for bulk_create) the cost record of `generation`."""
+    if usage is None:
+        usage = (
+            {"images": [{"width": generation.width, "height": generation.height, "megapixels": 1}]}
+            if generation.provider == "fal"
+            else {"input_tokens": 42, "output_tokens": 272}
+        )
+    record = CostRecord(
+        workspace=generation.workspace,
+        generation=generation,
+        created_by_id=generation.created_by_id,
+        provider=generation.provider,
+        model=generation.model,
+        usage=usage,
+        unit_prices={"text_input": 5000, "image_output": 30000},
+        price_version="2026-11-26",
+        amount_nanousd=amount_nanousd,
+        provider_request_ids=[f"req_{generation.code.hex[:12]}"],
+        images=generation.n,
+        created_at=created_at or generation.created_at,
+        **fields,
+    )
+    if save:
+        record.save()
+    return record
+
+
+def bulk_costs(
+    workspace: Workspace,
+    user: User | None,
+    count: int,
+    *,
+    newest: datetime.datetime,
+    step: datetime.timedelta = datetime.timedelta(minutes=7),
+    amount_nanousd: int | None = 11_090_000,
+    **fields: Any,
+) -> list[CostRecord]:
+    """Create `count` generations with their cost records in two queries, newest first, `step` apart."""
+    defaults = {
+        "provider": "openai",
+        "model": "gpt-image-2",
+        "prompt": "A portrait.",
+        "width": 1024,
+        "height": 1024,
+        "quality": "low",
+        "output_format": "png",
+        "quote_nanousd": 12_000_000,
+        "status": Generation.Status.SUCCEEDED,
+        "persona_name": "Bulk Bea",
+    }
+    generations = Generation.objects.bulk_create(
+        Generation(
+            workspace=workspace, created_by=user, created_at=newest - i * step, **{**defaults, **fields}
+        )
+        for i in range(count)
+    )
+    return CostRecord.objects.bulk_create(
+        make_cost(generation, amount_nanousd=amount_nanousd, save=False) for generation in generations
+    )

@@ -1,0 +1,486 @@
+"""Usage and cost history: the workspace-scoped queries behind the history page, its CSV and the dashboard.
+
+Every total is a database aggregation and every page a keyset slice on (created_at, id), so neither the
+number of queries nor the rows read for a page grow with the workspace's history (100k records and more).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils.translation import gettext as _
+
+from accounts.models import Workspace
+from generation.models import CostRecord, GeneratedImage
+from generation.pricing import NANO, format_usd
+
+PAGE_SIZE = 50
+CHART_MONTHS = 12
+
+# Newest first; the id breaks ties between records created in the same microsecond.
+NEWEST_FIRST = ("-created_at", "-pk")
+OLDEST_FIRST = ("created_at", "pk")
+
+
+# Periods
+
+
+def month_start(when: dt.datetime) -> dt.datetime:
+    """Return the first instant of `when`'s UTC month."""
+    when = when.astimezone(dt.UTC)
+    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def add_months(start: dt.datetime, months: int) -> dt.datetime:
+    """Return the first instant of the month `months` after (or before) the month starting at `start`."""
+    index = start.year * 12 + start.month - 1 + months
+    return start.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the history page and the CSV show: a UTC period [start, end) and optional equalities."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    provider: str = ""
+    model: str = ""
+    member: str = ""  # the member's email address
+    period: str = "all"  # for file names: "2026-11", "2026-11-03_2026-11-10", "all"
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.start or self.end or self.provider or self.model or self.member)
+
+    def without_period(self) -> Filters:
+        return replace(self, start=None, end=None, period="all")
+
+
+def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
+    """Return the filters in a query string (`month` or `from`/`to`, provider, model, member) and errors."""
+    errors: list[str] = []
+    start = end = None
+    period = "all"
+    month = (params.get("month") or "").strip()
+    first = (params.get("from") or "").strip()
+    last = (params.get("to") or "").strip()
+    if month:
+        try:
+            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
+        except ValueError:
+            errors.append(_("The month “%(value)s” was ignored: use YYYY-MM.") % {"value": month})
+        else:
+            end, period = add_months(start, 1), start.strftime("%Y-%m")
+    elif first or last:
+        try:
+            first_day = dt.date.fromisoformat(first) if first else None
+            last_day = dt.date.fromisoformat(last) if last else None
+        except ValueError:
+            errors.append(_("The date range was ignored: use YYYY-MM-DD."))
+        else:
+            if first_day and last_day and first_day > last_day:
+                errors.append(_("The date range was ignored: “from” is after “to”."))
+            else:
+                start = _day_start(first_day) if first_day else None
+                # The range includes its last day.
+                end = _day_start(last_day) + dt.timedelta(days=1) if last_day else None
+                period = f"{first_day or 'start'}_{last_day or 'now'}"
+    filters = Filters(
+        start=start,
+        end=end,
+        provider=(params.get("provider") or "").strip(),
+        model=(params.get("model") or "").strip(),
+        member=(params.get("member") or "").strip(),
+        period=period,
+    )
+    return filters, errors
+
+
+def records(workspace: Workspace, filters: Filters) -> QuerySet[CostRecord]:
+    """Return the workspace's cost records that match `filters` (unordered)."""
+    qs = CostRecord.objects.for_workspace(workspace)
+    if filters.start:
+        qs = qs.filter(created_at__gte=filters.start)
+    if filters.end:
+        qs = qs.filter(created_at__lt=filters.end)
+    if filters.provider:
+        qs = qs.filter(provider=filters.provider)
+    if filters.model:
+        qs = qs.filter(model=filters.model)
+    if filters.member:
+        qs = qs.filter(created_by__email=filters.member)
+    return qs
+
+
+# Totals
+
+
+@dataclass(frozen=True)
+class Total:
+    """Requests, avatars and known spend of a group; `unknown` counts records without a price."""
+
+    count: int = 0
+    images: int = 0
+    amount_nanousd: int = 0
+    unknown: int = 0
+    provider: str = ""
+    model: str = ""
+
+    @property
+    def amount_display(self) -> str:
+        return format_usd(self.amount_nanousd)
+
+
+def _sums() -> dict[str, Any]:
+    # Aliases must not reuse field names ("images", "amount_nanousd"): SQL would read them as the sums.
+    return {
+        "n_requests": Count("pk"),
+        "n_images": Coalesce(Sum("images"), 0),
+        "spent": Coalesce(Sum("amount_nanousd"), 0),
+        "n_unknown": Count("pk", filter=Q(amount_nanousd__isnull=True)),
+    }
+
+
+def _total(row: Mapping[str, Any]) -> Total:
+    return Total(
+        count=row["n_requests"],
+        images=row["n_images"],
+        amount_nanousd=row["spent"],
+        unknown=row["n_unknown"],
+        provider=row.get("provider", ""),
+        model=row.get("model", ""),
+    )
+
+
+@dataclass(frozen=True)
+class Totals:
+    overall: Total
+    by_provider: list[Total]
+    by_model: list[Total]
+
+
+def totals(workspace: Workspace, filters: Filters) -> Totals:
+    """Return the totals of the filtered records: overall, per provider and per model (three queries)."""
+    qs = records(workspace, filters)
+    overall = _total(qs.aggregate(**_sums()))
+    by_provider = qs.values("provider").annotate(**_sums()).order_by("provider")
+    by_model = qs.values("provider", "model").annotate(**_sums()).order_by("provider", "model")
+    return Totals(
+        overall=overall,
+        by_provider=[_total(row) for row in by_provider],
+        by_model=[_total(row) for row in by_model],
+    )
+
+
+def month_summary(workspace: Workspace, *, now: dt.datetime | None = None) -> Total:
+    """Return this UTC month's requests and spend (one query)."""
+    start = month_start(now or dt.datetime.now(dt.UTC))
+    return _total(records(workspace, Filters(start=start)).aggregate(**_sums()))
+
+
+# The monthly chart
+
+
+@dataclass(frozen=True)
+class Month:
+    start: dt.datetime
+    total: Total
+
+    @property
+    def key(self) -> str:
+        return self.start.strftime("%Y-%m")
+
+
+def monthly(workspace: Workspace, filters: Filters, *, now: dt.datetime | None = None) -> list[Month]:
+    """Return the last twelve UTC months' totals, oldest first; the period filter does not apply."""
+    first = add_months(month_start(now or dt.datetime.now(dt.UTC)), 1 - CHART_MONTHS)
+    rows = (
+        records(workspace, filters.without_period())
+        .filter(created_at__gte=first)
+        .annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+        .values("month")
+        .annotate(**_sums())
+        .order_by("month")
+    )
+    found = {(row["month"].year, row["month"].month): row for row in rows}
+    months = []
+    for i in range(CHART_MONTHS):
+        start = add_months(first, i)
+        row = found.get((start.year, start.month))
+        total = _total(row) if row else Total()
+        months.append(Month(start=start, total=total))
+    return months
+
+
+@dataclass(frozen=True)
+class Bar:
+    month: Month
+    x: int
+    y: int
+    width: int
+    height: int
+    label_x: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Bar geometry in SVG user units, computed here so the template needs no arithmetic or styles."""
+
+    bars: list[Bar]
+    ticks: list[tuple[int, str]]  # (y, label) of horizontal grid lines
+    width: int = 720
+    height: int = 240
+    left: int = 70
+    bottom: int = 24
+    top: int = 12
+
+    @property
+    def base_y(self) -> int:
+        return self.height - self.bottom
+
+
+def _nice_ceiling(amount_nanousd: int) -> int:
+    """Return the smallest 1, 2 or 5 × 10^k nano-dollars (at least one cent) not below `amount`."""
+    step = 10_000_000
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= amount_nanousd:
+                return step * factor
+        step *= 10
+
+
+def chart(months: list[Month]) -> Chart:
+    """Return the bars and grid lines of the monthly chart."""
+    geometry = Chart(bars=[], ticks=[])
+    plot_height = geometry.base_y - geometry.top
+    top = _nice_ceiling(max((m.total.amount_nanousd for m in months), default=0))
+    slot = (geometry.width - geometry.left) // max(len(months), 1)
+    bars = []
+    for i, month in enumerate(months):
+        height = month.total.amount_nanousd * plot_height // top
+        if month.total.amount_nanousd and height < 2:
+            height = 2  # a month with any spend stays visible
+        x = geometry.left + i * slot + slot // 6
+        width = slot - slot // 3
+        bars.append(Bar(month, x, geometry.base_y - height, width, height, x + width // 2))
+    ticks = [(geometry.base_y - plot_height * k // 2, format_usd(top * k // 2)) for k in range(3)]
+    return replace(geometry, bars=bars, ticks=ticks)
+
+
+# Pages
+
+
+@dataclass(frozen=True)
+class Row:
+    """One cost record as the history shows it."""
+
+    record: CostRecord
+    input_tokens: int | None
+    output_tokens: int | None
+    megapixels: int | None
+
+
+def tokens(usage: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Return (input, output) tokens from an OpenAI usage, or Nones."""
+    if not isinstance(usage, Mapping):
+        return None, None
+    return usage.get("input_tokens"), usage.get("output_tokens")
+
+
+def megapixels(usage: Mapping[str, Any]) -> int | None:
+    """Return the billed megapixels from a fal usage, or None."""
+    images = usage.get("images") if isinstance(usage, Mapping) else None
+    if not isinstance(images, list):
+        return None
+    return sum(int(image.get("megapixels") or 0) for image in images)
+
+
+def _row(record: CostRecord) -> Row:
+    input_tokens, output_tokens = tokens(record.usage)
+    return Row(record, input_tokens, output_tokens, megapixels(record.usage))
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    newer: UUID | None  # cursor for the "Newer" link: show records newer than this one
+    older: UUID | None  # cursor for the "Older" link: show records older than this one
+
+
+def _older_than(created_at: dt.datetime, pk: int) -> Q:
+    return Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+
+
+def _newer_than(created_at: dt.datetime, pk: int) -> Q:
+    return Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk)
+
+
+def page(
+    workspace: Workspace,
+    filters: Filters,
+    *,
+    before: UUID | None = None,
+    after: UUID | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """Return one page of records, newest first, older than `before` or newer than `after` (keyset)."""
+    qs = records(workspace, filters).select_related("generation", "created_by")
+    cursor = None
+    if before or after:
+        # A cursor from another workspace matches nothing here, so it falls back to the first page.
+        cursor = (
+            CostRecord.objects.for_workspace(workspace)
+            .filter(code=before or after)
+            .values_list("created_at", "pk")
+            .first()
+        )
+    if cursor is None:
+        found = list(qs.order_by(*NEWEST_FIRST)[: size + 1])
+        has_newer, has_older = False, len(found) > size
+        found = found[:size]
+    elif before:
+        found = list(qs.filter(_older_than(*cursor)).order_by(*NEWEST_FIRST)[: size + 1])
+        has_older = len(found) > size
+        found = found[:size]
+        has_newer = qs.filter(~_older_than(*cursor)).exists()
+    else:
+        found = list(qs.filter(_newer_than(*cursor)).order_by(*OLDEST_FIRST)[: size + 1])
+        has_newer = len(found) > size
+        found = found[:size][::-1]
+        has_older = qs.filter(~_newer_than(*cursor)).exists()
+    return Page(
+        rows=[_row(record) for record in found],
+        newer=found[0].code if found and has_newer else None,
+        older=found[-1].code if found and has_older else None,
+    )
+
+
+def recent_images(workspace: Workspace, limit: int = 12) -> list[GeneratedImage]:
+    """Return the workspace's newest avatars with their generations (one query)."""
+    return list(
+        GeneratedImage.objects.for_workspace(workspace)
+        .select_related("generation")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+# CSV
+
+
+CSV_HEADER = (
+    "time_utc",
+    "generation",
+    "member",
+    "persona",
+    "status",
+    "provider",
+    "model",
+    "width",
+    "height",
+    "quality",
+    "images",
+    "input_tokens",
+    "output_tokens",
+    "megapixels",
+    "quote_usd",
+    "amount_usd",
+    "unit_prices",
+    "price_version",
+    "provider_request_ids",
+)
+
+_CSV_FIELDS = (
+    "created_at",
+    "generation__code",
+    "created_by__email",
+    "generation__persona_name",
+    "generation__status",
+    "provider",
+    "model",
+    "generation__width",
+    "generation__height",
+    "generation__quality",
+    "images",
+    "usage",
+    "generation__quote_nanousd",
+    "amount_nanousd",
+    "unit_prices",
+    "price_version",
+    "provider_request_ids",
+)
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def exact_usd(amount_nanousd: int | None) -> str:
+    """Return nano-dollars as a full-precision USD decimal string ("0.011090000"), or "unknown"."""
+    if amount_nanousd is None:
+        return "unknown"
+    return f"{Decimal(amount_nanousd) / NANO:.9f}"
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
+    """Yield the header, then one row per record, newest first, reading the database in chunks."""
+    yield list(CSV_HEADER)
+    qs = records(workspace, filters).order_by(*NEWEST_FIRST).values_list(*_CSV_FIELDS)
+    for (
+        created_at,
+        generation,
+        member,
+        persona,
+        status,
+        provider,
+        model,
+        width,
+        height,
+        quality,
+        images,
+        usage,
+        quote,
+        amount,
+        unit_prices,
+        price_version,
+        request_ids,
+    ) in qs.iterator(chunk_size=2000):
+        input_tokens, output_tokens = tokens(usage)
+        row = [
+            created_at.astimezone(dt.UTC).isoformat(),
+            str(generation),
+            member or "",
+            persona,
+            status,
+            provider,
+            model,
+            width,
+            height,
+            quality,
+            images,
+            "" if input_tokens is None else input_tokens,
+            "" if output_tokens is None else output_tokens,
+            "" if megapixels(usage) is None else megapixels(usage),
+            exact_usd(quote),
+            exact_usd(amount),
+            json.dumps(unit_prices, sort_keys=True, separators=(",", ":")),
+            price_version,
+            " ".join(str(rid) for rid in request_ids or []),
+        ]
+        yield [_cell(value) for value in row]

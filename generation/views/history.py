@@ -1,0 +1,72 @@
+"""Usage and cost history: every charge with filters, totals and a monthly chart, and its CSV export."""
+
+from __future__ import annotations
+
+import csv
+from uuid import UUID
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.text import slugify
+
+from accounts.http import WorkspaceRequest, workspace_required
+from accounts.models import Membership
+from generation import catalog, usage
+
+
+def _cursor(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _choices(request: WorkspaceRequest, filters: usage.Filters) -> dict[str, list[str]]:
+    """Return the filter options: catalog providers and models (retired ones too) and current members."""
+    models = catalog.load().models.values()
+    members = (
+        Membership.objects.filter(workspace=request.workspace)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+    return {
+        "providers": sorted({m.provider for m in models} | ({filters.provider} - {""})),
+        "models": sorted({m.id for m in models} | ({filters.model} - {""})),
+        "members": sorted(set(members) | ({filters.member} - {""})),
+    }
+
+
+@workspace_required
+def history(request: WorkspaceRequest) -> HttpResponse:
+    filters, errors = usage.parse_filters(request.GET)
+    before, after = _cursor(request.GET.get("before")), _cursor(request.GET.get("after"))
+    months = usage.monthly(request.workspace, filters)
+    context = {
+        "filters": filters,
+        "errors": errors,
+        "page": usage.page(request.workspace, filters, before=before, after=after),
+        "paged": bool(before or after),
+        "totals": usage.totals(request.workspace, filters),
+        "months": months,
+        "chart": usage.chart(months),
+        **_choices(request, filters),
+    }
+    return render(request, "generation/history.html", context)
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, so csv.writer can feed a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@workspace_required
+def history_csv(request: WorkspaceRequest) -> StreamingHttpResponse:
+    filters, _ = usage.parse_filters(request.GET)
+    writer = csv.writer(_Echo())
+    lines = (writer.writerow(row) for row in usage.csv_rows(request.workspace, filters))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    name = f"aniavatar-usage-{slugify(request.workspace.name) or 'workspace'}-{filters.period}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
