@@ -3,9 +3,26 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.http import WorkspaceRequest, workspace_required
+from generation import budgets, usage
+from keys.models import ProviderKey
+
 
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page for visitors; the dashboard for signed-in users."""
     if not request.user.is_authenticated:
         return render(request, "landing.html")
-    return render(request, "dashboard.html")
+    return dashboard(request)
+
+
+@workspace_required
+def dashboard(request: WorkspaceRequest) -> HttpResponse:
+    """This UTC month's spend and budget, the newest avatars and where to go next."""
+    workspace = request.workspace
+    context = {
+        "month": usage.month_summary(workspace),
+        "budget": budgets.status(workspace),
+        "recent_images": usage.recent_images(workspace),
+        "has_keys": ProviderKey.objects.for_workspace(workspace).exists(),
+    }
+    return render(request, "dashboard.html", context)
