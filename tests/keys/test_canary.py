@@ -15,25 +15,22 @@ import io
 import logging
 import pickle
 import time
-import traceback
 import uuid
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.core.management import call_command
-from django.db import connection
 from django.http import HttpResponse
-from django.test import RequestFactory
 
 from generation.providers import ImageRequest, fal_queue, openai_images
 from keys import services
 from keys.models import ProviderKey
 from keys.redaction import RedactSecretsFilter
+from tests import canary
 from tests.conftest import workspace_of
 
 from .conftest import MASTER_V1, MASTER_V2
@@ -46,25 +43,9 @@ CANARY_FAL = "ca4a1a4a-0000-4000-8000-ca4a1a4aca4a:ca4a1a4aca4a1a4a0123456789abc
 CANARIES = [CANARY, CANARY_REPLACEMENT, CANARY_REJECTED, CANARY_RESTRICTED, CANARY_FAL]
 
 
-def spellings(secret: str) -> set[str]:
-    """Return every form a leak could take: raw, URL-encoded, and base64(url) at each byte offset.
-
-    Base64 of text that contains the key encodes it starting at one of three alignments; at the right
-    offset the key's whole 3-byte groups appear verbatim in the output.
-    """
-    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
-    raw = secret.encode()
-    for offset in range(3):
-        chunk = raw[offset:]
-        chunk = chunk[: len(chunk) // 3 * 3]
-        forms.add(base64.b64encode(chunk).decode())
-        forms.add(base64.urlsafe_b64encode(chunk).decode())
-    return forms
-
-
 def hits(haystack: str, secrets: Iterable[str] = CANARIES) -> list[str]:
     """Return the spellings of the secrets found in the text."""
-    return sorted({form for secret in secrets for form in spellings(secret) if form in haystack})
+    return canary.hits(haystack, secrets)
 
 
 @pytest.mark.parametrize("prefix", [b"", b"x", b"xy"])
@@ -80,20 +61,9 @@ def test_the_search_finds_base64_at_every_offset(prefix):
 
 
 def database_text() -> str:
-    """Return every value of every column of every table, as text."""
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 (table names from introspection)
-            for row in cursor.fetchall():
-                for value in row:
-                    if isinstance(value, memoryview):
-                        value = value.tobytes()
-                    if isinstance(value, bytes):
-                        value = value.decode("latin-1")
-                    chunks.append(f"{table}: {value}")
-    assert len(chunks) > 50, "the search must have read the tables"
-    return "\n".join(chunks)
+    text = canary.database_text()
+    assert text.count("\n") > 50, "the search must have read the tables"
+    return text
 
 
 def session_text() -> str:
@@ -111,65 +81,20 @@ def cache_text() -> str:
     return "\n".join(chunks)
 
 
-def response_text(response: HttpResponse) -> str:
-    parts = [response.content.decode("utf-8", "replace")]
-    parts += [f"{name}: {value}" for name, value in response.items()]
-    parts.append(response.cookies.output())
-    if "messages" in response.cookies:
-        # The messages cookie is signed and compressed: read what it carries.
-        storage = CookieStorage(RequestFactory().get("/"))
-        parts.append(repr(storage._decode(response.cookies["messages"].value)))
-    return "\n".join(parts)
-
-
 @pytest.fixture
 def every_log_record() -> Iterator[list[str]]:
     """Record every log record as it is created (before any filter), with everything at DEBUG."""
-    seen: list[str] = []
-    make_record = logging.getLogRecordFactory()
-
-    def recording_factory(*args, **kwargs) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        seen.append(f"{record.name} {record.levelname} {message} {record.args!r}")
-        if record.exc_info:
-            seen.append("".join(traceback.format_exception(*record.exc_info)))
-        return record
-
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
-    ]
-    levels = {logger: logger.level for logger in loggers}
-    disabled = logging.root.manager.disable
-    logging.disable(logging.NOTSET)
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-    debug_cursor = connection.force_debug_cursor
-    connection.force_debug_cursor = True  # SQL with its parameters at DEBUG, too
-    logging.setLogRecordFactory(recording_factory)
-    try:
+    with canary.every_log_record() as seen:
         yield seen
-    finally:
-        logging.setLogRecordFactory(make_record)
-        connection.force_debug_cursor = debug_cursor
-        for logger, level in levels.items():
-            logger.setLevel(level)
-        logging.disable(disabled)
 
 
 @pytest.fixture
 def handler_output() -> Iterator[io.StringIO]:
     """Send the configured (filtered) log handlers' formatted output to a buffer."""
     buffer = io.StringIO()
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
-    ]
     handlers = {
         handler
-        for logger in loggers
+        for logger in canary.all_loggers()
         for handler in logger.handlers
         if isinstance(handler, logging.StreamHandler)
         and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
@@ -262,7 +187,7 @@ def test_no_trace_of_a_key_anywhere_but_at_the_provider(
     assert hits(handler_output.getvalue()) == []
     assert "keys.services" in handler_output.getvalue()
     for response in responses:
-        assert hits(response_text(response)) == [], response.request["PATH_INFO"]
+        assert hits(canary.response_text(response)) == [], response.request["PATH_INFO"]
     assert hits(session_text()) == []
     assert hits(repr(dict(alice_client.session.items()))) == []
     assert hits(cache_text()) == []
