@@ -64,6 +64,20 @@ class Filters:
     def is_filtered(self) -> bool:
         return bool(self.start or self.end or self.provider or self.model or self.member)
 
+    @property
+    def period_label(self) -> str:
+        """Return the period for headings: "November 2026", "2026-11-03 – 2026-11-10", "all time"."""
+        if self.start and self.end and add_months(self.start, 1) == self.end and self.start.day == 1:
+            return self.start.strftime("%B %Y")
+        last_day = (self.end - dt.timedelta(days=1)).date() if self.end else None
+        if self.start and last_day:
+            return f"{self.start.date()} – {last_day}"
+        if self.start:
+            return _("from %(day)s") % {"day": self.start.date()}
+        if last_day:
+            return _("until %(day)s") % {"day": last_day}
+        return _("all time")
+
     def without_period(self) -> Filters:
         return replace(self, start=None, end=None, period="all")
 

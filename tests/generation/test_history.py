@@ -78,12 +78,19 @@ def test_it_shows_each_charge_with_member_persona_model_size_usage_cost_and_stat
         "gpt-image-2",
         "openai",
         "1024×1024, high",
-        "57 / 4160",
+        "57 in · 4160 out",
         "$0.01109",
     ):
         assert text in first
     assert "Succeeded" in first
-    for text in ("alice@example.com", "fal-ai/flux-2-max", "1536×1024", "2 MP", "$0.10", "Failed"):
+    for text in (
+        "alice@example.com",
+        "fal-ai/flux-2-max",
+        "1536×1024",
+        '>2<br><span class="muted small">megapixels',
+        "$0.10",
+        "Failed",
+    ):
         assert text in second
     assert f'href="/generations/{openai.generation.code}/"' in first
 
@@ -177,7 +184,7 @@ def test_the_month_filter_keeps_exactly_that_utc_month(alice, alice_client):
     response = alice_client.get("/usage/", {"month": "2026-11"})
     assert shown(response) == [str(c.generation.code) for c in reversed(inside)]
     assert response.context["totals"].overall.count == 2
-    assert b"Totals for 2026-11" in response.content
+    assert b"Totals: November 2026" in response.content
 
 
 def test_the_date_range_includes_both_days(alice, alice_client):
@@ -186,6 +193,7 @@ def test_the_date_range_includes_both_days(alice, alice_client):
     made = [charge(workspace, alice, when=day) for day in days]
     response = alice_client.get("/usage/", {"from": "2026-11-03", "to": "2026-11-10"})
     assert shown(response) == [str(made[i].generation.code) for i in (3, 2, 1)]
+    assert "Totals: 2026-11-03 – 2026-11-10" in response.content.decode()
     only_from = alice_client.get("/usage/", {"from": "2026-11-10"})
     assert shown(only_from) == [str(made[i].generation.code) for i in (4, 3)]
 
