@@ -16,7 +16,8 @@ def env_str(name: str, default: str = "") -> str:
     file_name = os.environ.get(f"{name}_FILE")
     if file_name:
         return Path(file_name).read_text().strip()
-    return os.environ.get(name, default)
+    # Set but empty counts as unset (compose files and .env often leave values blank).
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

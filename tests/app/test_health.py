@@ -18,15 +18,9 @@ def test_readyz_reports_database_and_broker(client):
 
 
 def test_readyz_reports_a_stopped_broker_as_not_ready(client, settings):
-    from aniavatar.celery import app
-
     # Nothing listens on port 1: the broker is "stopped".
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = client.get("/readyz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
     assert response.json()["database"] == "ok"
