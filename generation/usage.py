@@ -185,17 +185,33 @@ class Totals:
     by_model: list[Total]
 
 
-def totals(workspace: Workspace, filters: Filters) -> Totals:
-    """Return the totals of the filtered records: overall, per provider and per model (three queries)."""
-    qs = records(workspace, filters)
-    overall = _total(qs.aggregate(**_sums()))
-    by_provider = qs.values("provider").annotate(**_sums()).order_by("provider")
-    by_model = qs.values("provider", "model").annotate(**_sums()).order_by("provider", "model")
-    return Totals(
-        overall=overall,
-        by_provider=[_total(row) for row in by_provider],
-        by_model=[_total(row) for row in by_model],
+def _add(a: Total, b: Total, **labels: str) -> Total:
+    return Total(
+        count=a.count + b.count,
+        images=a.images + b.images,
+        amount_nanousd=a.amount_nanousd + b.amount_nanousd,
+        unknown=a.unknown + b.unknown,
+        **labels,
     )
+
+
+def totals(workspace: Workspace, filters: Filters) -> Totals:
+    """Return the totals of the filtered records: overall, per provider and per model (one query)."""
+    by_model = [
+        _total(row)
+        for row in records(workspace, filters)
+        .values("provider", "model")
+        .annotate(**_sums())
+        .order_by("provider", "model")
+    ]
+    # One scan of the records; the roll-ups add up a handful of (provider, model) groups, not rows.
+    overall, by_provider = Total(), {}
+    for group in by_model:
+        overall = _add(overall, group)
+        by_provider[group.provider] = _add(
+            by_provider.get(group.provider, Total()), group, provider=group.provider
+        )
+    return Totals(overall=overall, by_provider=list(by_provider.values()), by_model=by_model)
 
 
 def month_summary(workspace: Workspace, *, now: dt.datetime | None = None) -> Total:
@@ -334,11 +350,16 @@ class Page:
 
 
 def _older_than(created_at: dt.datetime, pk: int) -> Q:
-    return Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+    # The redundant bound on created_at alone lets the (workspace, created_at) index start at the cursor.
+    return Q(created_at__lte=created_at) & (
+        Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+    )
 
 
 def _newer_than(created_at: dt.datetime, pk: int) -> Q:
-    return Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk)
+    return Q(created_at__gte=created_at) & (
+        Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk)
+    )
 
 
 def page(
@@ -436,7 +457,7 @@ _CSV_FIELDS = (
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def exact_usd(amount_nanousd: int | None) -> str:
@@ -447,7 +468,7 @@ def exact_usd(amount_nanousd: int | None) -> str:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
 
