@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,8 @@ class Worker:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        # The log is appended to across restarts: only a "ready." written after this start counts.
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -69,7 +72,7 @@ class Worker:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
+            if b"ready." in self.log_path.read_bytes()[offset:]:
                 return
             if self.process.poll() is not None:
                 raise RuntimeError("worker exited:\n" + self.log_path.read_text()[-3000:])
@@ -121,3 +124,22 @@ def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
         # Leave nothing behind on a shared broker (the filesystem transport has no queue to delete).
         with app.connection_for_write() as conn, contextlib.suppress(Exception):
             conn.default_channel.queue_delete(queue)
+        _forget_unacked(queue)
+
+
+def _forget_unacked(queue: str) -> None:
+    """Drop what a killed worker left unacknowledged on Redis, which would redeliver it in an hour."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        for tag, raw in client.hgetall("unacked").items():
+            with contextlib.suppress(ValueError, TypeError):
+                _message, _exchange, routing_key = json.loads(raw)
+                if routing_key == queue:
+                    client.hdel("unacked", tag)
+                    client.zrem("unacked_index", tag)
+    finally:
+        client.close()
