@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.utils.text import slugify
+from playwright.sync_api import expect
+
+from generation import usage
+from tests.conftest import PASSWORD, workspace_of
+from tests.generation.factories import make_cost, make_generation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page, alice):
+    workspace = workspace_of(alice)
+    this_month = usage.month_start(dt.datetime.now(dt.UTC))
+    last_month = usage.add_months(this_month, -1)
+    for when, amount, persona in (
+        (this_month, 11_090_000, "Budget Ben"),
+        (last_month, 70_000_000, "Careful Cora"),
+    ):
+        generation = make_generation(workspace, alice, created_at=when, persona_name=persona)
+        make_cost(generation, amount_nanousd=amount, created_at=when)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("month-spend")).to_have_text("$0.01109")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Usage").click()
+    expect(page.get_by_role("heading", name="Usage and costs")).to_be_visible()
+    expect(page.get_by_test_id("total-amount")).to_have_text("$0.08109")
+    expect(page.locator("svg.chart rect.chart-bar")).to_have_count(12)
+
+    # A bar links to its month; the page keeps that filter.
+    page.locator(f'svg.chart a[href*="month={last_month:%Y-%m}"]').click()
+    expect(page).to_have_url(re.compile(rf"month={last_month:%Y-%m}"))
+    expect(page.get_by_test_id("total-amount")).to_have_text("$0.07")
+    expect(page.get_by_test_id("usage-records")).to_contain_text("Careful Cora")
+    expect(page.get_by_test_id("usage-records")).not_to_contain_text("Budget Ben")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+    assert download.suggested_filename == f"aniavatar-usage-{slugify(workspace.name)}-{last_month:%Y-%m}.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert [(row["persona"], row["amount_usd"]) for row in rows] == [("Careful Cora", "0.070000000")]
