@@ -62,6 +62,10 @@ class GenerateForm(forms.Form):
         self.fields["quality"].choices = [(q, QUALITY_LABELS.get(q, q)) for q in qualities]
         backgrounds = model.backgrounds if model else ()
         self.fields["background"].choices = [(b, BACKGROUND_LABELS.get(b, b)) for b in backgrounds]
+        if model and model.provider != "openai":
+            # Flux has no quality or background: ignore what a request sends for them (clean() blanks
+            # them), rather than refuse it with an error on a field the page does not show.
+            del self.fields["quality"], self.fields["background"]
         if model and not self.is_bound:
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
