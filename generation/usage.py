@@ -90,20 +90,18 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
     month = (params.get("month") or "").strip()
     first = (params.get("from") or "").strip()
     last = (params.get("to") or "").strip()
+    # OverflowError: the end of year 9999 has no next month or day to end the period at.
     if month:
         try:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
-        except ValueError:
-            errors.append(_("The month “%(value)s” was ignored: use YYYY-MM.") % {"value": month})
-        else:
             end, period = add_months(start, 1), start.strftime("%Y-%m")
+        except (ValueError, OverflowError):
+            start = None
+            errors.append(_("The month “%(value)s” was ignored: use YYYY-MM.") % {"value": month})
     elif first or last:
         try:
             first_day = dt.date.fromisoformat(first) if first else None
             last_day = dt.date.fromisoformat(last) if last else None
-        except ValueError:
-            errors.append(_("The date range was ignored: use YYYY-MM-DD."))
-        else:
             if first_day and last_day and first_day > last_day:
                 errors.append(_("The date range was ignored: “from” is after “to”."))
             else:
@@ -111,6 +109,9 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
                 # The range includes its last day.
                 end = _day_start(last_day) + dt.timedelta(days=1) if last_day else None
                 period = f"{first_day or 'start'}_{last_day or 'now'}"
+        except (ValueError, OverflowError):
+            start = end = None
+            errors.append(_("The date range was ignored: use YYYY-MM-DD."))
     filters = Filters(
         start=start,
         end=end,

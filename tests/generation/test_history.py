@@ -200,7 +200,13 @@ def test_the_date_range_includes_both_days(alice, alice_client):
 
 def test_a_malformed_period_is_reported_and_ignored(alice, alice_client):
     charge(workspace_of(alice), alice, when=NOW)
-    for params in ({"month": "November"}, {"from": "2026-13-01"}, {"from": "2026-11-10", "to": "2026-11-01"}):
+    for params in (
+        {"month": "November"},
+        {"month": "9999-12"},
+        {"from": "2026-13-01"},
+        {"to": "9999-12-31"},
+        {"from": "2026-11-10", "to": "2026-11-01"},
+    ):
         response = alice_client.get("/usage/", params)
         assert response.status_code == 200
         assert b'class="banner banner-warning" role="alert">The ' in response.content
