@@ -126,6 +126,8 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
 def records(workspace: Workspace, filters: Filters) -> QuerySet[CostRecord]:
     """Return the workspace's cost records that match `filters` (unordered)."""
     qs = CostRecord.objects.for_workspace(workspace)
+    if "\x00" in filters.provider + filters.model + filters.member:
+        return qs.none()  # no stored value holds NUL, and PostgreSQL refuses one in a query
     if filters.start:
         qs = qs.filter(created_at__gte=filters.start)
     if filters.end:

@@ -23,6 +23,8 @@ def _filtered(request: WorkspaceRequest, persona: str, model: str) -> QuerySet[G
             images = images.filter(generation__persona__code=UUID(persona))
         except ValueError:
             return images.none()
+    if "\x00" in model:
+        return images.none()  # no model id holds NUL, and PostgreSQL refuses one in a query
     if model:
         images = images.filter(generation__model=model)
     return images.order_by("-created_at", "-pk")
