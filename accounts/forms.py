@@ -28,6 +28,9 @@ class SignupForm(forms.Form):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
+        # Lower-casing can lengthen an address ("İ" becomes two characters): check what is stored.
+        if len(email) > User._meta.get_field("email").max_length:
+            raise forms.ValidationError(_("This email address is too long."), code="max_length")
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(
                 _("An account with this email already exists. Log in, or reset your password."),
