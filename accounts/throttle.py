@@ -14,4 +14,6 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str 
         username = credentials.get("email") or credentials.get("username")
     if username is None:
         username = getattr(request, "POST", {}).get("username")
-    return str(username).strip().lower() if username else None
+    # django-axes stores it in a 255-character column: a longer one (the login field takes 320, and
+    # lower-casing can lengthen it) made PostgreSQL refuse the failure record, a 500 instead of an error.
+    return str(username).strip().lower()[:255] if username else None
