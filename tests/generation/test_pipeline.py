@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
-from generation import pipeline
+from generation import budgets, pipeline
 from generation.models import CostRecord, GeneratedImage, Generation
 from keys.models import ProviderKey
+from provider_double import FAULTS
+from tests.conftest import workspace_of
 from tests.generation.helpers import make_key, start
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +70,25 @@ def test_a_retryable_fault_that_clears_ends_in_success(alice, double):
     assert generation.status == "succeeded"
     assert generation.attempts == 3
     assert double.count("openai.generate") == 3
+    assert CostRecord.objects.filter(generation=generation).count() == 1
+    _check_nothing_left(alice)
+
+
+@pytest.mark.parametrize(
+    ("faults", "submits"),
+    [(["rate_limit", "server_error"], 3), (["gateway_timeout", "completed_error"], 3)],
+    ids=["at submit", "at result"],
+)
+def test_a_fal_fault_that_fails_twice_then_clears_ends_in_success_billed_once(alice, double, faults, submits):
+    key = make_key(alice, "fal")
+    double.script("fal", faults)
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
+    assert generation.status == "succeeded", generation.error_message
+    assert double.count("fal.submit") == submits
+    assert generation.images.count() == 1
+    # fal bills completed requests only: the failed ones cost nothing.
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    _check_nothing_left(alice)
 
 
 def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
@@ -89,6 +111,8 @@ OPENAI_FAULTS = [
     ("server_error", 4, "server_error", "Try again later", False),
     ("slow", 4, "timeout", "did not answer in time", False),
     ("reset", 4, "connection", "could not be reached", False),
+    ("gateway_timeout", 4, "server_error", "Try again later", False),
+    ("completed_error", 4, "server_error", "Try again later", False),
     ("malformed", 1, "bad_response", "not a usable image", True),
     ("non_image", 1, "bad_response", "not a complete image", True),
     ("truncated", 1, "bad_response", "not a complete image", True),
@@ -98,6 +122,8 @@ OPENAI_FAULTS = [
 FAL_FAULTS = [
     ("invalid_key", 1, "invalid_key", "Re-enter the key", False),
     ("forbidden", 1, "no_credit", "Top up", False),
+    ("insufficient_quota", 1, "no_credit", "Top up", False),
+    ("unknown_model", 1, "not_found", "does not offer this model", False),
     ("moderation", 1, "safety", "safety system", False),
     ("rate_limit", 4, "rate_limited", "Try again", False),
     ("server_error", 4, "server_error", "Try again later", False),
@@ -112,6 +138,12 @@ FAL_FAULTS = [
 ]
 
 
+def _check_nothing_left(user):
+    """Assert that no generation is still queued or running and that nothing stays reserved."""
+    assert not Generation.objects.exclude(status__in=Generation.FINAL).exists()
+    assert budgets.status(workspace_of(user)).reserved_nanousd == 0
+
+
 def _check_final(generation, kind, fragment, billed):
     assert generation.status == "failed"
     assert generation.error_kind == kind
@@ -119,7 +151,25 @@ def _check_final(generation, kind, fragment, billed):
     assert generation.reserved_nanousd == 0
     assert generation.lease_expires_at is None
     assert not GeneratedImage.objects.filter(generation=generation).exists()
+    # A cost record exactly where the provider charged (it sent something, even if unusable).
     assert CostRecord.objects.filter(generation=generation).exists() == billed
+    _check_nothing_left(generation.created_by)
+
+
+def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(capsys):
+    # PROVIDERS.md's error tables, malformed JSON, bad image bytes, a deadline passed and a reset: the
+    # double injects each of them, so a fault added to it without a drill here fails this test.
+    summary = {}
+    for provider, table in (("openai", OPENAI_FAULTS), ("fal", FAL_FAULTS)):
+        assert sorted(f[0] for f in table) == sorted(FAULTS), provider
+        summary[provider] = {
+            "faults": len(table),
+            "retried_then_failed": sum(times > 1 for _, times, *_ in table),
+            "billed": sum(billed for *_, billed in table),
+            "final_kinds": sorted({kind for _, _, kind, *_ in table}),
+        }
+    with capsys.disabled():
+        print("\n" + json.dumps({"fault_drills": summary}))
 
 
 @pytest.mark.parametrize(
