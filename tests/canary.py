@@ -41,8 +41,8 @@ def spellings(secret: str) -> set[str]:
     """Return every form a leak could take: raw, URL-encoded, JSON-escaped, base64(url) at each offset.
 
     Base64 of text that contains the key encodes it starting at one of three alignments; at the right
-    offset the key's whole 3-byte groups appear verbatim in the output. The distinctive part alone catches
-    a key that was cut, re-prefixed or partly masked.
+    offset the key's whole 3-byte groups appear verbatim in the output. Pieces of the key's distinctive
+    part catch a key that was cut, re-prefixed or partly masked.
     """
     forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
     raw = secret.encode()
@@ -51,9 +51,10 @@ def spellings(secret: str) -> set[str]:
         chunk = chunk[: len(chunk) // 3 * 3]
         forms.add(base64.b64encode(chunk).decode())
         forms.add(base64.urlsafe_b64encode(chunk).decode())
+    # Pieces of the distinctive part: any copy of 2 × DISTINCTIVE_MIN - 1 characters holds a whole piece.
     distinctive = distinctive_part(secret)
-    if len(distinctive) >= DISTINCTIVE_MIN:
-        forms.add(distinctive)
+    for start in range(0, len(distinctive) - DISTINCTIVE_MIN + 1, DISTINCTIVE_MIN):
+        forms.add(distinctive[start : start + DISTINCTIVE_MIN])
     return forms
 
 

@@ -1,0 +1,598 @@
+"""Canary sweep, end to end: fake keys through every flow with a real worker and broker, then every sink.
+
+Recognisable fake keys for both providers are added (valid, refused with a 401, saved unverified),
+re-tested, used by generations that succeed and that fail with every fault the provider double can
+inject, rejected mid-generation, replaced, and deleted; error pages, the admin and a password-reset email
+are produced along the way. The generations run in a real Celery worker process on the configured broker
+(eager mode would never serialize a task message). Then every sink is read and searched for every key,
+raw, URL-encoded, JSON-escaped, base64 at the three byte offsets, and by its distinctive part
+(tests/canary.py): every row of every table, every broker message that was published or stored (the
+Redis database, or the filesystem broker's folders, with base64 bodies decoded), every log record in this
+process as created at DEBUG and as formatted by the project's handlers, the worker's DEBUG log file,
+every response body and header, media files, sent email, and task results. Expected: 0 hits, while the
+provider double did receive every key (the positive control) and every reader saw real data.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.test import Client
+from django.urls import get_resolver, resolve
+
+from accounts.models import User
+from aniavatar.celery import app
+from generation.models import CostRecord, Generation, Persona
+from keys.models import ProviderKey
+from keys.redaction import RedactSecretsFilter
+from provider_double import FAULTS
+from tests import canary
+from tests.conftest import PASSWORD, client_for, workspace_of
+from tests.worker import celery_worker
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+OPENAI = "sk-proj-CANARYP2KK6F2R6NpEIZYfS3bE2euxgzpL9d0aaCKtVYWTVYGE"
+OPENAI_REFUSED = "sk-proj-CANARYwQiA6K86I96D0Ls85g76XogpN8TFiY3KmfatsSK9lRku__invalid_key"
+OPENAI_BUSY = "sk-proj-CANARYjHgf2aEpVedrGfvVb3wAntE4yJPrgPlfxE5DPJcHLVcD__rate_limit"
+OPENAI_REPLACEMENT = "sk-proj-CANARYez4AIFAmwi5C9AM8Eot2RYUIuPLqdrstkVJJaWRzOOHQ"
+OPENAI_REPLACEMENT_REFUSED = "sk-proj-CANARYwLF40lNcOtyH4KsSPEWNNOMWNFRcLG4TOv6zMP1wVusD__invalid_key"
+FAL = "19ef337a-1ab5-4366-82e5-4f396169926b:CANARY347905a1a0200c1d7f66c8028a65067c55"
+FAL_REFUSED = "80db1fae-560b-46e4-9837-f6cf745684aa:CANARY4c48dc4cc6d6ec3b8c67fcfffebc2de0e3__invalid_key"
+FAL_BUSY = "28b8671a-4694-479e-80bc-071a68e1d95c:CANARYd2accb8af2cbc776da8a82d8a9ba810a15__rate_limit"
+FAL_REPLACEMENT = "2006d59a-c86b-4310-9233-a7dc5b63c3df:CANARY417d11b7f7ee1f799991605cdfb29ecb6a"
+CANARIES = [
+    OPENAI,
+    OPENAI_REFUSED,
+    OPENAI_BUSY,
+    OPENAI_REPLACEMENT,
+    OPENAI_REPLACEMENT_REFUSED,
+    FAL,
+    FAL_REFUSED,
+    FAL_BUSY,
+    FAL_REPLACEMENT,
+]
+MODELS = {"openai": ("gpt-image-2", "low"), "fal": ("fal-ai/flux-2-max", "")}
+# Faults that end a generation at once (the rest are retried); each must show up as its documented kind.
+FINAL_FAULTS = {
+    "openai": {
+        "forbidden": "forbidden",
+        "insufficient_quota": "no_credit",
+        "moderation": "safety",
+        "unknown_model": "not_found",
+        "malformed": "bad_response",
+        "non_image": "bad_response",
+        "truncated": "bad_response",
+        "wrong_size": "bad_response",
+    },
+    "fal": {
+        "forbidden": "no_credit",
+        "insufficient_quota": "no_credit",
+        "moderation": "safety",
+        "unknown_model": "not_found",
+        "malformed": "bad_response",
+        "non_image": "bad_response",
+        "truncated": "bad_response",
+        "wrong_size": "bad_response",
+    },
+}
+# One generation per fault that ends it, one for each retried fault to land on, and two more.
+WAVE = 10
+
+
+def test_the_search_finds_a_key_in_a_kombu_message_body():
+    body = base64.b64encode(json.dumps([[1], {"key": FAL}, {}]).encode()).decode()
+    envelope = json.dumps({"body": body, "properties": {"body_encoding": "base64"}})
+    assert canary.hits(envelope, [FAL])
+    assert FAL in decoded_bodies(envelope)
+
+
+# The flows
+
+
+class Browser:
+    """A test client that keeps every response and the URL pattern each request resolved to."""
+
+    def __init__(self, client: Client, log: list[tuple[str, str]], routes: set[str]) -> None:
+        self.client, self.log, self.routes = client, log, routes
+
+    def request(self, method: str, path: str, data: dict | None = None, expect: int | None = None):
+        response = getattr(self.client, method)(path, data or {})
+        self.log.append((f"{method.upper()} {path} → {response.status_code}", canary.response_text(response)))
+        self.routes.add(_route(path))
+        if expect is not None:
+            assert response.status_code == expect, (method, path, response.status_code)
+        return response
+
+    def get(self, path: str, expect: int | None = 200):
+        return self.request("get", path, expect=expect)
+
+    def post(self, path: str, data: dict | None = None, expect: int | None = 302):
+        response = self.request("post", path, data, expect=expect)
+        if response.status_code == 302 and not response.url.startswith("http"):
+            self.get(response.url, expect=None)  # the page that shows the message
+        return response
+
+
+def _route(path: str) -> str:
+    try:
+        match = resolve(path.split("?")[0])
+    except Exception:
+        return "(no route)"
+    return f"{match.namespace}:{match.route}" if match.namespace else match.route
+
+
+def _add_key(browser: Browser, provider: str, secret: str, label: str, expect: int = 302) -> None:
+    browser.post("/keys/add/", {"provider": provider, "label": label, "api_key": secret}, expect=expect)
+
+
+def _key(alice: User, label: str) -> ProviderKey:
+    return ProviderKey.objects.get(workspace=workspace_of(alice), label=label)
+
+
+def _generate(browser: Browser, key: ProviderKey, persona: Persona) -> Generation:
+    model, quality = MODELS[key.provider]
+    data = {
+        "persona": str(persona.code),
+        "prompt": f"A portrait of {persona.name}",
+        "model": model,
+        "provider_key": key.pk,
+        "size": "1024x1024",
+        "quality": quality,
+        "background": "auto" if quality else "",
+        "n": 1,
+    }
+    response = browser.request("post", "/generate/", data, expect=302)
+    return Generation.objects.get(code=response.url.strip("/").split("/")[-1])
+
+
+def _wait_final(browser: Browser, generations: list[Generation], timeout: float = 90) -> list[Generation]:
+    """Poll until every generation is final; fetch each one's status fragment and page on the way."""
+    pending = {g.pk: g for g in generations}
+    polled: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for generation in Generation.objects.filter(pk__in=list(pending)):
+            if generation.pk not in polled:
+                browser.get(f"/generations/{generation.code}/status/")
+                polled.add(generation.pk)
+            if generation.is_final:
+                browser.get(f"/generations/{generation.code}/status/")
+                browser.get(f"/generations/{generation.code}/")
+                del pending[generation.pk]
+        time.sleep(0.25)
+    assert not pending, f"still not final after {timeout}s: {list(pending.values())}"
+    return list(Generation.objects.filter(pk__in=[g.pk for g in generations]))
+
+
+# Where the keys could end up
+
+
+def decoded_bodies(text: str) -> str:
+    """Return the base64 message bodies (kombu's envelopes) found in the text, decoded."""
+    found = []
+    for match in re.finditer(r'"body":\s*"([A-Za-z0-9+/=_-]{4,})"', text):
+        try:
+            found.append(base64.b64decode(match[1]).decode("latin-1"))
+        except ValueError:
+            continue
+    return "\n".join(found)
+
+
+def redis_text(url: str) -> str:
+    """Return every key and value in the broker's Redis database."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    chunks = []
+    for name in client.scan_iter(count=1000):
+        kind = client.type(name).decode()
+        if kind == "string":
+            value = client.get(name)
+        elif kind == "list":
+            value = client.lrange(name, 0, -1)
+        elif kind == "hash":
+            value = client.hgetall(name)
+        elif kind == "set":
+            value = client.smembers(name)
+        elif kind == "zset":
+            value = client.zrange(name, 0, -1, withscores=True)
+        elif kind == "stream":
+            value = client.xrange(name)
+        else:
+            continue  # removed meanwhile (another test run shares the database)
+        chunks.append(f"{canary.as_text(name)} ({kind}): {_flatten(value)}")
+    client.close()
+    return "\n".join(chunks)
+
+
+def _flatten(value: object) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{_flatten(k)}={_flatten(v)}" for k, v in value.items())
+    if isinstance(value, list | set | tuple):
+        return " ".join(_flatten(v) for v in value)
+    return canary.as_text(value)
+
+
+def broker_folder_text() -> str:
+    """Return every file under the filesystem broker's folders."""
+    root = Path(django_settings.BROKER_DIR)
+    return "\n".join(f"{p}: {canary.as_text(p.read_bytes())}" for p in sorted(root.rglob("*")) if p.is_file())
+
+
+@contextmanager
+def published_messages() -> Iterator[list[str]]:
+    """Record every message this process hands to the broker, as the transport serializes it."""
+    with app.connection_for_write() as conn:
+        channel_class = type(conn.default_channel)
+    original = channel_class._put
+    seen: list[str] = []
+
+    def recording_put(self, queue, message, **kwargs):
+        seen.append(f"{queue}: {json.dumps(message)}")
+        return original(self, queue, message, **kwargs)
+
+    channel_class._put = recording_put
+    try:
+        yield seen
+    finally:
+        channel_class._put = original
+
+
+@contextmanager
+def redis_commands(url: str) -> Iterator[list[str]]:
+    """Record every command the Redis server executes (MONITOR): messages in transit, not only at rest."""
+    if not url.startswith("redis"):
+        yield []
+        return
+    import redis
+
+    seen: list[str] = []
+    monitor = redis.Redis.from_url(url).monitor()
+    monitor.__enter__()
+
+    def listen() -> None:
+        try:
+            for command in monitor.listen():
+                seen.append(command["command"])
+        except Exception:
+            return  # the connection was closed: we are done
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        time.sleep(0.2)  # let the last commands arrive
+        monitor.connection.disconnect()
+        thread.join(5)
+
+
+@contextmanager
+def project_handler_output() -> Iterator[io.StringIO]:
+    """Send the project's (filtered) log handlers' formatted output to a buffer as well."""
+    buffer = io.StringIO()
+    handlers = {
+        handler
+        for logger in canary.all_loggers()
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler)
+        and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
+    }
+    assert handlers, "the project's log handlers were not found"
+    previous = {handler: handler.setStream(buffer) for handler in handlers}
+    try:
+        yield buffer
+    finally:
+        for handler, stream in previous.items():
+            handler.setStream(stream)
+
+
+def media_text() -> str:
+    root = Path(django_settings.MEDIA_ROOT)
+    return "\n".join(f"{p}: {canary.as_text(p.read_bytes())}" for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def email_text() -> str:
+    return "\n".join(message.message().as_string() for message in mail.outbox)
+
+
+def session_text() -> str:
+    return "\n".join(f"{s.session_key} {s.get_decoded()!r}" for s in Session.objects.all())
+
+
+def task_results_text() -> str:
+    # Progress lives in the database (DESIGN.md §5): there must be no result store to leak into.
+    assert app.conf.task_ignore_result
+    assert not app.conf.result_backend or str(app.conf.result_backend).startswith("disabled")
+    return ""
+
+
+# The test
+
+
+def test_no_trace_of_any_key_in_any_sink_after_every_flow(
+    alice, bob, charlie, double, settings, tmp_path, capsys
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PROVIDER_TIMEOUT_SECONDS = 2
+    double.hang_seconds = 3  # the `slow` fault outlasts the deadline
+    broker_url = settings.CELERY_BROKER_URL
+    responses: list[tuple[str, str]] = []
+    routes: set[str] = set()
+    as_alice = Browser(client_for(alice), responses, routes)
+
+    with (
+        canary.every_log_record() as records,
+        project_handler_output() as handler_output,
+        published_messages() as messages,
+        redis_commands(broker_url) as commands,
+        celery_worker(tmp_path, CELERY_WORKER_CONCURRENCY="16") as worker,
+    ):
+        # Keys: valid, refused (401, nothing stored), fal (no free check: unverified), and keys whose
+        # every call fails (for generations that exhaust their retries and for a 401 mid-generation).
+        as_alice.get("/keys/")
+        _add_key(as_alice, "openai", OPENAI, "OpenAI")
+        _add_key(as_alice, "openai", OPENAI_REFUSED, "OpenAI refused", expect=200)
+        _add_key(as_alice, "openai", OPENAI_BUSY, "OpenAI busy")
+        _add_key(as_alice, "fal", FAL, "fal")
+        _add_key(as_alice, "fal", FAL_REFUSED, "fal refused")
+        _add_key(as_alice, "fal", FAL_BUSY, "fal busy")
+        openai_key, fal_key = _key(alice, "OpenAI"), _key(alice, "fal")
+        assert not ProviderKey.objects.filter(label="OpenAI refused").exists()
+        for key in (openai_key, fal_key):
+            as_alice.post(f"/keys/{key.code}/retest/")
+
+        as_alice.get("/personas/new/")
+        as_alice.post("/personas/new/", {"name": "Ana Canary", "role": "barista", "art_style": "photo"})
+        persona = Persona.objects.get(name="Ana Canary")
+        as_alice.get(f"/generate/?persona={persona.code}")
+
+        # Wave 1: every fault but the 401, scripted on the double, consumed by concurrent generations
+        # (a retried fault lands on whichever call comes next); keys that always fail run beside them.
+        for provider in ("openai", "fal"):
+            double.script(provider, sorted(FAULTS - {"invalid_key"}))
+        wave = [_generate(as_alice, key, persona) for key in (openai_key, fal_key) for _ in range(WAVE)]
+        always_failing = [
+            _generate(as_alice, _key(alice, label), persona)
+            for label in ("OpenAI busy", "fal busy", "fal refused")
+        ]
+        finished = _wait_final(as_alice, wave + always_failing)
+        # Wave 2: the provider rejects the key mid-generation (OpenAI echoes part of it in its 401).
+        double.script("openai", ["invalid_key"])
+        double.script("fal", ["invalid_key"])
+        finished += _wait_final(as_alice, [_generate(as_alice, k, persona) for k in (openai_key, fal_key)])
+
+        # The user replaces both rejected keys (one refused attempt first) and generates again.
+        as_alice.get(f"/keys/{openai_key.code}/replace/")
+        as_alice.post(
+            f"/keys/{openai_key.code}/replace/", {"api_key": OPENAI_REPLACEMENT_REFUSED}, expect=200
+        )
+        as_alice.post(f"/keys/{openai_key.code}/replace/", {"api_key": OPENAI_REPLACEMENT})
+        as_alice.post(f"/keys/{fal_key.code}/replace/", {"api_key": FAL_REPLACEMENT})
+        openai_key.refresh_from_db()
+        fal_key.refresh_from_db()
+        replaced = _wait_final(as_alice, [_generate(as_alice, k, persona) for k in (openai_key, fal_key)])
+        assert [g.status for g in replaced] == ["succeeded", "succeeded"], [g.error_message for g in replaced]
+        finished += replaced
+
+        _visit_pages(as_alice, finished, persona)
+        _visit_error_pages(alice, bob, charlie, finished, openai_key, responses, routes)
+        _visit_admin(responses, routes)
+
+        for key in ProviderKey.objects.filter(workspace=workspace_of(alice)):
+            as_alice.get(f"/keys/{key.code}/delete/")
+            as_alice.post(f"/keys/{key.code}/delete/")
+        as_alice.get("/keys/")
+        assert not ProviderKey.objects.exists()
+        _visit_account_pages(alice, responses, routes)  # last: a new password ends alice's sessions
+
+        control = _publish_broker_control()
+    worker_log = worker.log()
+
+    _check_outcomes(finished)
+
+    # Positive control: every key that was sent reached the provider (the refused ones too).
+    received = double.received_credentials()
+    assert set(CANARIES) <= received, set(CANARIES) - received
+    provider_log = repr([entry.as_dict() for entry in double.requests()])
+    assert set(canary.hits(provider_log, CANARIES)) >= set(CANARIES)
+
+    broker_stored = redis_text(broker_url) if broker_url.startswith("redis") else broker_folder_text()
+    _delete_broker_control(control)
+    broker_in_transit = "\n".join(messages + commands)
+    sinks = {
+        "database (every row of every table)": canary.database_text(),
+        "sessions (decoded)": session_text(),
+        "broker at rest": broker_stored + "\n" + decoded_bodies(broker_stored),
+        "broker messages in transit": broker_in_transit + "\n" + decoded_bodies(broker_in_transit),
+        "log records as created (DEBUG)": "\n".join(records),
+        "log output of the project's handlers": handler_output.getvalue(),
+        "worker log (DEBUG)": worker_log,
+        "responses (bodies, headers, cookies)": "\n".join(f"{name}\n{text}" for name, text in responses),
+        "media files": media_text(),
+        "sent email": email_text(),
+        "task results": task_results_text(),
+    }
+    # Each reader saw real data: a search of an empty or unreadable sink would prove nothing.
+    generation_code = str(replaced[0].code)
+    assert alice.email in sinks["database (every row of every table)"]
+    assert control in decoded_bodies(broker_stored), "the broker reader must decode stored messages"
+    assert "generation.tasks.run_generation" in sinks["broker messages in transit"]
+    assert generation_code in sinks["log records as created (DEBUG)"]
+    assert "keys.services" in sinks["log output of the project's handlers"]
+    assert "generation.tasks.run_generation" in worker_log and "DEBUG" in worker_log
+    assert generation_code in sinks["responses (bodies, headers, cookies)"]
+    assert "PNG" in sinks["media files"] and "WEBP" in sinks["media files"]
+    assert "/accounts/reset/" in sinks["sent email"]
+
+    found = {name: canary.hits(text, CANARIES) for name, text in sinks.items()}
+    summary = {
+        "canary_sweep": {
+            "broker": broker_url.split(":")[0],
+            "database": django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+            "keys": len(CANARIES),
+            "generations": len(finished),
+            "requests": len(responses),
+            "routes": _route_coverage(routes),
+            "sinks": len(sinks),
+            "bytes": sum(len(text.encode("utf-8", "replace")) for text in sinks.values()),
+            "hits": sum(len(h) for h in found.values()),
+            "per_sink_bytes": {name: len(text.encode("utf-8", "replace")) for name, text in sinks.items()},
+        }
+    }
+    with capsys.disabled():
+        print("\n" + json.dumps(summary))
+    assert found == {name: [] for name in sinks}
+
+
+def _visit_pages(browser: Browser, generations: list[Generation], persona: Persona) -> None:
+    """Open every page a user would open after generating: lists, history, images, personas."""
+    for path in ("/", "/keys/", "/personas/", "/gallery/", "/workspace/", "/generate/"):
+        browser.get(path)
+    browser.get("/generate/quote/?model=gpt-image-2&size=1024x1024&quality=low&n=1")
+    browser.get(f"/personas/{persona.code}/")
+    browser.post(f"/personas/{persona.code}/duplicate/")
+    copy = Persona.objects.exclude(pk=persona.pk).get(workspace=persona.workspace)
+    browser.get(f"/personas/{copy.code}/delete/")
+    browser.post(f"/personas/{copy.code}/delete/")
+    for path in ("/usage/", "/usage.csv"):
+        if _route(path) != "(no route)":
+            browser.get(path)
+    for generation in generations:
+        for image in generation.images.all():
+            browser.get(f"/images/{image.code}/")
+            browser.get(f"/images/{image.code}/thumb/")
+            browser.get(f"/images/{image.code}/?download=1")
+            break
+
+
+def _visit_error_pages(
+    alice: User,
+    bob: User,
+    charlie: User,
+    generations: list[Generation],
+    key: ProviderKey,
+    responses: list[tuple[str, str]],
+    routes: set[str],
+) -> None:
+    """Another tenant's objects (404), a member's forbidden action (403), a request without CSRF (403)."""
+    as_charlie = Browser(client_for(charlie), responses, routes)
+    image = next(i for g in generations for i in g.images.all())
+    as_charlie.get(f"/generations/{generations[0].code}/", expect=404)
+    as_charlie.get(f"/generations/{generations[0].code}/status/", expect=404)
+    as_charlie.get(f"/images/{image.code}/", expect=404)
+    as_charlie.get(f"/keys/{key.code}/replace/", expect=404)
+    as_charlie.post(f"/keys/{key.code}/retest/", expect=404)
+    as_charlie.get("/no-such-page/", expect=404)
+    as_bob = Browser(client_for(bob), responses, routes)
+    as_bob.post(f"/keys/{key.code}/delete/", expect=403)
+    as_bob.post("/keys/add/", {"provider": "openai", "label": "bob", "api_key": OPENAI}, expect=403)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    Browser(strict, responses, routes).post(
+        "/keys/add/", {"provider": "openai", "label": "no csrf", "api_key": OPENAI_REPLACEMENT}, expect=403
+    )
+
+
+def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: set[str]) -> None:
+    """Sign up, reset a password through the emailed link, log out and in, and the health probes."""
+    visitor = Browser(Client(), responses, routes)
+    for path in (
+        "/",
+        "/healthz",
+        "/readyz",
+        "/accounts/signup/",
+        "/accounts/login/",
+        "/accounts/password_reset/",
+    ):
+        visitor.get(path)
+    visitor.post("/accounts/password_reset/", {"email": alice.email})
+    link = re.search(r"https?://[^/]+(/accounts/reset/\S+/)", mail.outbox[-1].body)[1]
+    set_password = visitor.get(link, expect=302).url
+    visitor.get(set_password)
+    new_password = "a brand new passphrase"
+    visitor.post(set_password, {"new_password1": new_password, "new_password2": new_password})
+    visitor.post("/accounts/login/", {"username": alice.email, "password": new_password})
+    visitor.post("/accounts/logout/")
+    visitor.post(
+        "/accounts/signup/", {"email": "dora@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+
+
+def _visit_admin(responses: list[tuple[str, str]], routes: set[str]) -> None:
+    """Log a superuser in and open the changelist and change page of every model the admin shows."""
+    from django.contrib import admin
+
+    User.objects.create_superuser(email="root@example.com", password=PASSWORD)
+    as_root = Browser(Client(), responses, routes)
+    as_root.get("/admin/login/")
+    as_root.post("/admin/login/?next=/admin/", {"username": "root@example.com", "password": PASSWORD})
+    as_root.get("/admin/")
+    shown = {model._meta.label for model in admin.site._registry}
+    assert {"keys.ProviderKey", "keys.KeyUse", "generation.Generation"} <= shown
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        as_root.get(base)
+        for pk in model._default_manager.values_list("pk", flat=True)[:5]:
+            as_root.get(f"{base}{pk}/change/")
+
+
+def _check_outcomes(generations: list[Generation]) -> None:
+    """Every generation ended, every fault that ends one was seen, and nothing stayed reserved."""
+    assert all(g.is_final and g.reserved_nanousd == 0 for g in generations)
+    for provider, faults in FINAL_FAULTS.items():
+        ended = [g for g in generations if g.provider == provider]
+        kinds = {g.error_kind for g in ended if g.status == "failed"}
+        assert set(faults.values()) | {"invalid_key", "rate_limited"} <= kinds, (provider, kinds)
+        assert any(g.status == "succeeded" for g in ended)
+    # A cost record for each success and each unusable answer (billed), none where nothing was charged.
+    billed = set(CostRecord.objects.filter(generation__in=generations).values_list("generation", flat=True))
+    expected = {g.pk for g in generations if g.status == "succeeded" or g.error_kind == "bad_response"}
+    assert billed == expected
+
+
+def _publish_broker_control() -> str:
+    """Leave a harmless marker message on a queue no worker reads, so the broker reader can prove itself."""
+    marker = f"broker-control-{uuid.uuid4().hex}"
+    app.send_task("canary.control", args=[marker], queue=f"canary-control-{marker[-12:]}")
+    return marker
+
+
+def _delete_broker_control(marker: str) -> None:
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        channel.queue_purge(f"canary-control-{marker[-12:]}")
+        channel.queue_delete(f"canary-control-{marker[-12:]}")
+
+
+def _route_coverage(routes: set[str]) -> str:
+    """Return how many of the app's URL patterns (the admin's aside) the sweep requested."""
+
+    def patterns(resolver, prefix: str = "", namespace: str = "") -> Iterator[str]:
+        for entry in resolver.url_patterns:
+            if hasattr(entry, "url_patterns"):
+                ns = entry.namespace or namespace
+                yield from patterns(entry, prefix + str(entry.pattern), ns)
+            else:
+                route = prefix + str(entry.pattern)
+                yield f"{namespace}:{route}" if namespace else route
+
+    app_routes = {r for r in patterns(get_resolver()) if not r.startswith("admin:")}
+    hit = routes & app_routes
+    admin_hit = {r for r in routes if r.startswith("admin:")}
+    return f"{len(hit)} of {len(app_routes)} app routes, {len(admin_hit)} admin routes"
