@@ -290,7 +290,8 @@ def _store_files(generation: Generation, images: list[Any]) -> list[GeneratedIma
             sha256=checked.sha256,
         )
         row.file.save(f"{name}.{ext}", ContentFile(checked.data), save=False)
-        row.thumbnail.save(f"{name}.thumb.webp", ContentFile(make_thumbnail(checked.data)), save=False)
+        thumbnail = make_thumbnail(checked.pixels if checked.pixels is not None else checked.data)
+        row.thumbnail.save(f"{name}.thumb.webp", ContentFile(thumbnail), save=False)
         rows.append(row)
     return rows
 

@@ -69,3 +69,10 @@ def test_thumbnails_are_small_webp():
     thumb = Image.open(io.BytesIO(make_thumbnail(_png(1024, 768))))
     assert thumb.format == "WEBP"
     assert max(thumb.size) == 320
+
+
+def test_a_thumbnail_from_the_checked_pixels_is_the_same_as_one_from_the_bytes():
+    data = _png(1024, 768)
+    checked = check_image(data, width=1024, height=768)
+    assert make_thumbnail(checked.pixels) == make_thumbnail(data)
+    assert checked.pixels.size == (1024, 768)  # the thumbnail did not shrink the checked pixels
