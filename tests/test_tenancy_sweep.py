@@ -289,7 +289,7 @@ def alices_world(alice: User, double) -> dict[str, str]:
     key = make_key(alice, "openai")
     key.label = KEY_LABEL
     key.save(update_fields=["label"])
-    CostRecord.objects.create(
+    cost = CostRecord.objects.create(
         workspace=generation.workspace,
         created_by=alice,
         generation=generation,
@@ -311,6 +311,7 @@ def alices_world(alice: User, double) -> dict[str, str]:
         "hint": key.hint,
         "key": str(key.code),
         "request id": "req_alice_7731",
+        "cost record": str(cost.code),
         "email": alice.email,
         "workspace": workspace_of(alice).name,
     }
@@ -335,15 +336,15 @@ def test_no_page_shows_another_workspaces_rows(route, alices_world, charlie, cha
     make_image(make_generation(workspace_of(charlie), charlie, persona=make_persona(workspace_of(charlie))))
     make_key(charlie, "fal")
     url = route.url()
-    persona = alices_world["persona code"]
-    # Also with alice's persona in the query string, as the gallery and generate pages take it (a page
-    # may echo the code charlie sent; it must show nothing else of alice's).
-    for query in ("", f"?persona={persona}", f"?persona={persona}&model=gpt-image-2"):
+    persona, cost = alices_world["persona code"], alices_world["cost record"]
+    # Also with alice's ids in the query string, as the gallery and generate pages (persona) and the
+    # usage pages (keyset cursors) take them. A page may echo the id charlie sent, nothing else of hers.
+    queries = ["", f"?persona={persona}", f"?persona={persona}&model=gpt-image-2"]
+    for query in [*queries, f"?before={cost}", f"?after={cost}"]:
         response = charlie_client.get(url + query)
         assert response.status_code < 500, f"GET {url}{query}"
         page = body(response)
-        marks = {what: mark for what, mark in alices_world.items() if not (query and mark == persona)}
-        leaked = [what for what, mark in marks.items() if shows(page, mark)]
+        leaked = [what for what, mark in alices_world.items() if mark not in query and shows(page, mark)]
         assert not leaked, f"GET {url}{query} as charlie shows alice's {leaked}"
 
 
