@@ -96,10 +96,15 @@ def make_thumbnail(source: bytes | Image.Image) -> bytes:
     else:
         image = Image.open(io.BytesIO(source))
         image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))  # fast JPEG downscale while decoding
-    image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")  # a copy: source is kept
-    # reducing_gap=1.0: an integer box reduction first, then LANCZOS over the last step. A third of the
-    # time of LANCZOS over the whole image, and the same picture at this size (PSNR 40 dB between them).
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if image.mode in ("LA", "P", "PA") else "RGB")
+    scale = min(THUMBNAIL_SIDE / image.width, THUMBNAIL_SIDE / image.height)
+    if scale < 1:
+        # resize() returns the small image: no copy of the full-size pixels, and `source` is kept as is.
+        # reducing_gap=1.0: an integer box reduction first, then LANCZOS over the last step. A third of
+        # the time of LANCZOS over the whole image, and the same picture (PSNR 40 dB between them).
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
     out = io.BytesIO()
     image.save(out, "WEBP", quality=80, method=4)
     return out.getvalue()
