@@ -42,7 +42,7 @@ from keys.redaction import RedactSecretsFilter
 from provider_double import FAULTS
 from tests import canary
 from tests.conftest import PASSWORD, client_for, workspace_of
-from tests.worker import celery_worker
+from tests.worker import celery_worker, forget_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -574,10 +574,11 @@ def _publish_broker_control() -> str:
 
 
 def _delete_broker_control(marker: str) -> None:
+    queue = f"canary-control-{marker[-12:]}"
     with app.connection_for_write() as conn:
-        channel = conn.default_channel
-        channel.queue_purge(f"canary-control-{marker[-12:]}")
-        channel.queue_delete(f"canary-control-{marker[-12:]}")
+        conn.default_channel.queue_purge(queue)
+        conn.default_channel.queue_delete(queue)
+    forget_queue(queue)
 
 
 def _route_coverage(routes: set[str]) -> str:

@@ -124,17 +124,21 @@ def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
         # Leave nothing behind on a shared broker (the filesystem transport has no queue to delete).
         with app.connection_for_write() as conn, contextlib.suppress(Exception):
             conn.default_channel.queue_delete(queue)
-        _forget_unacked(queue)
+        forget_queue(queue)
 
 
-def _forget_unacked(queue: str) -> None:
-    """Drop what a killed worker left unacknowledged on Redis, which would redeliver it in an hour."""
+def forget_queue(queue: str) -> None:
+    """Drop what Redis keeps of a queue after its worker is gone: bindings and unacknowledged messages.
+
+    A killed worker's messages stay in the unacked hash and would be redelivered an hour later.
+    """
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         return
     import redis
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     try:
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
         for tag, raw in client.hgetall("unacked").items():
             with contextlib.suppress(ValueError, TypeError):
                 _message, _exchange, routing_key = json.loads(raw)
