@@ -58,3 +58,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var/test staticfiles
+
+# Load test: USERS simulated users (default 10) for DURATION seconds (default 60) against gunicorn, a
+# worker and the provider double on loopback; prints p50/p95 per page and exits 1 on any error.
+.PHONY: load
+load: $(STAMP)
+	$(BIN)/python bench/load_test.py --users $(or $(USERS),10) --duration $(or $(DURATION),60)
