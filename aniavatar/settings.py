@@ -89,7 +89,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'aniavatar.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A web process keeps its connection between requests: opening one costs more than a whole
+        # dashboard's queries (bench pages). Celery's Django fixup still closes the worker's after
+        # every task, and the pipeline closes it before each provider call. Health checks replace a
+        # connection that died (a database restart) instead of failing the next request.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
