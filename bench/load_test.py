@@ -1,14 +1,14 @@
 """Load test: N simulated users go through the whole product for a while; every request must succeed.
 
-    python bench/load_test.py [--users 10] [--duration 60] [--latency 1] [--keep]
+    python bench/load_test.py [--users 10] [--duration 60] [--ramp 5] [--latency 1] [--keep]
 
 Starts everything on free loopback ports with production-like settings (DEBUG off): gunicorn
 (`aniavatar.wsgi -w 2 --threads 4`), one Celery worker (threads pool) and the provider double
 (`python -m provider_double --latency 1`), on a temporary SQLite database and the filesystem broker, or on
 DATABASE_URL / CELERY_BROKER_URL when they are set (a queue of its own, so a shared broker is safe). Each
-user, until the duration is up: signs up, adds an OpenAI key (checked against the double), creates a
-persona, generates, polls the status fragment until the generation is final, and opens the usage history.
-CSRF tokens come from the forms, cookies stay in each user's client.
+user signs up and adds an OpenAI key (checked against the double) once, then until the duration is up:
+creates a persona, generates, polls the status fragment until the generation is final, and opens the usage
+history and the dashboard. CSRF tokens come from the forms, cookies stay in each user's client.
 
 Prints one JSON line per figure on stdout (requests, errors, p50 / p95 latency per page), then a table;
 progress goes to stderr. Exits 1 if any request failed or any generation did not succeed. Bounded in users
@@ -300,9 +300,9 @@ class User:
         self.last_html = html
         return match[1]
 
-    def journey(self, iteration: int) -> None:
-        """Sign up, add a key, create a persona, generate, poll until final, open the history."""
-        email = f"load-{self.number}-{iteration}-{uuid.uuid4().hex[:8]}@example.com"
+    def sign_up(self) -> None:
+        """Sign up and add an OpenAI key, as a new user does once."""
+        email = f"load-{self.number}-{uuid.uuid4().hex[:8]}@example.com"
         password = f"load test passphrase {secrets.token_hex(4)}"
         token = self.form("/accounts/signup/", "GET /accounts/signup/")
         self.send(
@@ -328,6 +328,8 @@ class User:
             },
         )
 
+    def journey(self, iteration: int) -> None:
+        """Create a persona, generate, poll the status until final, open the history."""
         token = self.form("/personas/new/", "GET /personas/new/")
         response = self.send(
             "POST",
@@ -381,14 +383,20 @@ class User:
                 break
             time.sleep(POLL_SECONDS)
         self.send("GET", "/usage/", "GET /usage/")
+        self.send("GET", "/", "GET / (dashboard)")
         with self.results.lock:
             self.results.journeys += 1
-        self.client.cookies.clear()  # the next journey is a new visitor
 
-    def run(self, until: float) -> None:
-        iteration = 0
+    def run(self, start: float, until: float) -> None:
+        """Sign up once, then make avatars until the time is up."""
+        time.sleep(max(0.0, start - time.monotonic()))
+        signed_up, iteration = False, 0
         while time.monotonic() < until:
             try:
+                if not signed_up:
+                    self.client.cookies.clear()
+                    self.sign_up()
+                    signed_up = True
                 self.journey(iteration)
             except JourneyFailed:
                 time.sleep(1)  # recorded already; do not hammer a failing server
@@ -445,19 +453,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duration", type=float, default=60, help="seconds of load (default 60, at most 3600)"
     )
+    parser.add_argument("--ramp", type=float, default=5, help="seconds over which users arrive (default 5)")
     parser.add_argument("--latency", type=float, default=1.0, help="seconds the double takes per image")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    if not 1 <= args.users <= 200 or not 1 <= args.duration <= 3600:
-        parser.error("--users must be 1–200 and --duration 1–3600 seconds")
+    if not 1 <= args.users <= 200 or not 1 <= args.duration <= 3600 or not 0 <= args.ramp < args.duration:
+        parser.error("--users must be 1–200, --duration 1–3600 seconds, --ramp less than --duration")
     signal.signal(signal.SIGTERM, _interrupt)
     results = Results()
     with running_stack(latency=args.latency, keep=args.keep) as stack:
-        log(f"{args.users} users for {args.duration:g} s")
+        log(f"{args.users} users for {args.duration:g} s, arriving over {args.ramp:g} s")
         started = time.monotonic()
         until = started + args.duration
         threads = [
-            threading.Thread(target=User(stack.base_url, results, n).run, args=(until,), daemon=True)
+            # Users arrive one after another over the ramp-up, not all in the same instant.
+            threading.Thread(
+                target=User(stack.base_url, results, n).run,
+                args=(started + args.ramp * n / args.users, until),
+                daemon=True,
+            )
             for n in range(args.users)
         ]
         for thread in threads:
