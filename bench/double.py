@@ -1,0 +1,121 @@
+"""The provider double as the benchmarks run it: `python -m bench.double --port P --latency S --timings F`.
+
+Two changes to `python -m provider_double`, both so that the figures measure our overhead:
+- Each image is rendered once and then served from memory: the double's own CPU (a 1024×1024 PNG takes
+  it tens of milliseconds) would otherwise compete with the worker on this 2-core machine, where a
+  real provider's does not. With `--images photos` the image is a real photograph (bench/portrait.jpg,
+  Grace Hopper, a public-domain US Navy portrait) scaled to the requested size: a 1024×1024 PNG of
+  1.25 MB, as real providers return, instead of the double's flat drawing of 22 KB.
+- Each OpenAI image request appends "<x-request-id> <ms>" to the timings file: the time the double spent
+  answering, its latency included, so a benchmark can subtract the provider's time from a generation's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from provider_double import openai_api
+from provider_double.avatar import render_avatar
+from provider_double.server import ProviderDouble
+
+if TYPE_CHECKING:
+    from provider_double.wire import Incoming, Reply
+
+PORTRAIT = Path(__file__).with_name("portrait.jpg")
+
+
+def photo(width: int, height: int, output_format: str = "png") -> bytes:
+    """Return the portrait cropped to the aspect ratio and scaled to width × height, encoded."""
+    with Image.open(PORTRAIT) as source:
+        picture = source.convert("RGB")
+    scale = max(width / picture.width, height / picture.height)
+    resized = picture.resize(
+        (round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS
+    )
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    cropped = resized.crop((left, top, left + width, top + height))
+    out = io.BytesIO()
+    cropped.save(out, {"jpeg": "JPEG", "webp": "WEBP"}.get(output_format, "PNG"))
+    return out.getvalue()
+
+
+def _render_photo(
+    prompt: str,
+    width: int,
+    height: int,
+    output_format: str = "png",
+    *,
+    variant: int = 0,
+    transparent: bool = False,
+) -> bytes:
+    return photo(width, height, output_format)
+
+
+def rendered_once(render: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Return `render` with its results kept; a burst of identical requests renders once."""
+    cache: dict[tuple[object, ...], bytes] = {}
+    lock = threading.Lock()
+
+    def cached(
+        prompt: str,
+        width: int,
+        height: int,
+        output_format: str = "png",
+        *,
+        variant: int = 0,
+        transparent: bool = False,
+    ) -> bytes:
+        key = (prompt, width, height, output_format, variant, transparent)
+        with lock:
+            if key not in cache:
+                cache[key] = render(
+                    prompt, width, height, output_format, variant=variant, transparent=transparent
+                )
+            return cache[key]
+
+    return cached
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.double", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--timings", type=Path, required=True)
+    parser.add_argument("--images", choices=("drawings", "photos"), default="drawings")
+    args = parser.parse_args(argv)
+
+    lock = threading.Lock()
+    timings = args.timings.open("a", buffering=1)
+    generate = openai_api.generate
+
+    def timed_generate(double: ProviderDouble, req: Incoming) -> Reply:
+        started = time.perf_counter()
+        reply = generate(double, req)
+        ms = (time.perf_counter() - started + reply.delay) * 1000
+        with lock:
+            timings.write(f"{reply.headers.get('x-request-id', '-')} {ms:.3f}\n")
+        return reply
+
+    openai_api.render_avatar = rendered_once(_render_photo if args.images == "photos" else render_avatar)
+    openai_api.generate = timed_generate
+    double = ProviderDouble("127.0.0.1", args.port, latency=args.latency)
+    double.start()
+    print(f"bench double on {double.url}: {args.images}, latency {args.latency} s", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        double.stop()
+
+
+if __name__ == "__main__":
+    main()

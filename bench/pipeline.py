@@ -1,0 +1,209 @@
+"""Generations through the real path: service → broker → Celery worker (threads) → provider double → final.
+
+`pipeline`: one generation at a time with the double answering at once, so each one's created_at →
+finished_at, minus the time the double spent answering, is our overhead: the service's commit and
+enqueue, the broker, the worker's claim, key decryption and audit, the HTTP round trip, image checks,
+the thumbnail, the files, and the final transaction.
+
+`concurrency`: 200 generations submitted at once to one worker process with 50 threads while the double
+takes 2 s per image: the makespan against the ideal ceil(200 / 50) × 2 s, with the worker's memory and
+the database connections sampled throughout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bench.harness import BENCH_DATABASE, PASSWORD, Report, World, cpu_seconds, log, percentile, tree_rss_mib
+
+MODEL = "gpt-image-2"  # the default model, at its default size: 1024×1024
+CONNECTIONS = (
+    "SELECT count(*), count(*) FILTER (WHERE application_name = 'bench-worker') "
+    "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+)
+PROMPT = "A photo-realistic portrait photograph of a person, for a user persona named Ana."
+
+
+def workspace_of(user: object) -> object:
+    """Return the user's personal workspace."""
+    from accounts.models import Membership
+
+    return Membership.objects.select_related("workspace").filter(user=user).earliest("created_at").workspace
+
+
+def _account(email: str) -> tuple[object, object]:
+    """Return a new owner and an OpenAI key stored through the vault (the double accepts it)."""
+    from accounts.services import create_account
+    from keys import services as vault
+
+    user = create_account(email=email, password=PASSWORD, name="Bench")
+    key = vault.add_key(
+        workspace=workspace_of(user),
+        user=user,
+        provider="openai",
+        label="bench key",
+        secret="sk-proj-bench" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+    )
+    return user, key
+
+
+def _start(user: object, key: object) -> object:
+    from generation import catalog, services
+
+    model = catalog.load().get(MODEL)
+    return services.start_generation(
+        workspace=workspace_of(user),
+        user=user,
+        provider_key=key,
+        model=model,
+        prompt=PROMPT,
+        size="1024x1024",
+        quality="low",
+    )
+
+
+def _wait_final(pks: list[int], timeout: float, poll: float) -> None:
+    from generation.models import Generation
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = Generation.objects.filter(pk__in=pks, status__in=Generation.FINAL).count()
+        if done == len(pks):
+            return
+        time.sleep(poll)
+    raise RuntimeError(f"{len(pks) - done} of {len(pks)} generations were not final after {timeout:.0f} s")
+
+
+def run_pipeline(
+    world: World, report: Report, *, n: int = 200, warmup: int = 5, images: str = "drawings"
+) -> None:
+    """Measure per-generation overhead, one generation at a time, with the provider answering at once."""
+    from generation.models import Generation
+
+    prefix = "" if images == "drawings" else "photo_"
+    with world.double(latency=0, images=images) as double, world.worker(concurrency=8) as worker:
+        user, key = _account(f"pipeline-{images}@bench.example")
+        service_ms, pks = [], []
+        log(f"pipeline: {warmup} warm-up and {n} measured generations, one at a time ({images})")
+        for i in range(warmup + n):
+            if i == warmup:
+                cpu_before = cpu_seconds(worker.pid)
+            started = time.perf_counter()
+            generation = _start(user, key)
+            elapsed = (time.perf_counter() - started) * 1000
+            _wait_final([generation.pk], timeout=60, poll=0.002)
+            if i >= warmup:
+                service_ms.append(elapsed)
+                pks.append(generation.pk)
+        worker_cpu = cpu_seconds(worker.pid) - cpu_before
+        provider = double.provider_ms()
+
+    rows = list(
+        Generation.objects.filter(pk__in=pks).values_list(
+            "status", "created_at", "started_at", "finished_at", "provider_requests"
+        )
+    )
+    failed = sum(1 for status, *_ in rows if status != Generation.Status.SUCCEEDED)
+    end_to_end, overhead, queued, provider_times = [], [], [], []
+    for _status, created, started, finished, requests in rows:
+        total = (finished - created).total_seconds() * 1000
+        answered = sum(provider.get(r.get("request_id", ""), 0.0) for r in requests or [])
+        end_to_end.append(total)
+        overhead.append(total - answered)
+        provider_times.append(answered)
+        queued.append((started - created).total_seconds() * 1000)
+    report.add("pipeline", f"{prefix}generations", len(rows))
+    report.add("pipeline", f"{prefix}failed", failed, target=0)
+    report.add("pipeline", f"{prefix}overhead_p50_ms", percentile(overhead, 50), target=50)
+    report.add("pipeline", f"{prefix}overhead_p95_ms", percentile(overhead, 95), target=150)
+    report.add("pipeline", f"{prefix}end_to_end_p50_ms", percentile(end_to_end, 50))
+    report.add("pipeline", f"{prefix}provider_p50_ms", percentile(provider_times, 50))
+    report.add("pipeline", f"{prefix}queued_to_running_p50_ms", percentile(queued, 50))
+    report.add("pipeline", f"{prefix}service_call_p50_ms", percentile(service_ms, 50))
+    # CPU the worker process spent per generation: what the overhead would be with a core to itself.
+    report.add("pipeline", f"{prefix}worker_cpu_ms_per_generation", worker_cpu * 1000 / n)
+
+
+@dataclass
+class Sampler:
+    """Sample the worker's memory and the database's connections every `interval` seconds."""
+
+    world: World
+    worker_pid: int
+    interval: float = 0.05
+    peak_rss_mib: float = 0.0
+    peak_connections: int = 0
+    peak_worker_connections: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        with contextlib.ExitStack() as stack:
+            conn = None
+            if self.world.postgres:
+                import psycopg
+
+                conn = stack.enter_context(psycopg.connect(self.world.database_url, autocommit=True))
+            while not self._stop.is_set():
+                self.peak_rss_mib = max(self.peak_rss_mib, tree_rss_mib(self.worker_pid))
+                if conn is not None:
+                    # Every connection to the bench database but this one (the driver holds one too).
+                    total, worker = conn.execute(CONNECTIONS, (BENCH_DATABASE,)).fetchone()
+                    self.peak_connections = max(self.peak_connections, total)
+                    self.peak_worker_connections = max(self.peak_worker_connections, worker)
+                self._stop.wait(self.interval)
+
+
+def run_concurrency(
+    world: World, report: Report, *, n: int = 200, concurrency: int = 50, latency: float = 2.0
+) -> None:
+    """Measure makespan, worker memory and database connections with `concurrency` calls in flight."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from generation.models import Generation
+
+    with world.double(latency=latency), world.worker(concurrency=concurrency) as worker:
+        user, key = _account("concurrency@bench.example")
+        # One generation first: the double renders its image, the worker opens its connections.
+        warm = _start(user, key)
+        _wait_final([warm.pk], timeout=60, poll=0.05)
+        idle_rss = tree_rss_mib(worker.pid)
+        log(f"concurrency: {n} generations, {concurrency} threads, provider latency {latency:g} s")
+        with Sampler(world, worker.pid) as sampler:
+            # All n are created in one transaction, so their tasks are published together when it
+            # commits: a burst, as from many web processes at once.
+            with transaction.atomic():
+                pks = [_start(user, key).pk for _ in range(n)]
+                cpu_before = cpu_seconds(worker.pid)
+                burst = timezone.now()
+            _wait_final(pks, timeout=60 + 4 * latency * math.ceil(n / concurrency), poll=0.1)
+            worker_cpu = cpu_seconds(worker.pid) - cpu_before
+
+    rows = list(Generation.objects.filter(pk__in=pks).values_list("status", "finished_at"))
+    failed = sum(1 for status, _ in rows if status != Generation.Status.SUCCEEDED)
+    makespan = (max(finished for _, finished in rows) - burst).total_seconds()
+    ideal = math.ceil(n / concurrency) * latency
+    report.add("concurrency", "generations", len(rows))
+    report.add("concurrency", "failed", failed, target=0)
+    report.add("concurrency", "makespan_s", makespan)
+    report.add("concurrency", "ideal_s", ideal)
+    report.add("concurrency", "makespan_ratio", makespan / ideal, target=1.15)
+    report.add("concurrency", "worker_cpu_ms_per_generation", worker_cpu * 1000 / n)
+    report.add("concurrency", "worker_idle_rss_mib", idle_rss)
+    report.add("concurrency", "worker_peak_rss_mib", sampler.peak_rss_mib, target=300)
+    if world.postgres:
+        report.add("concurrency", "peak_pg_connections", sampler.peak_connections)
+        report.add("concurrency", "peak_pg_connections_worker", sampler.peak_worker_connections)

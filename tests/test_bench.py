@@ -1,0 +1,47 @@
+"""The benchmark harness runs (its figures are printed by `make bench`, never asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    # The embedded defaults, so this never touches a PostgreSQL or Redis that a real bench run may use.
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_it_lists_the_benchmarks():
+    result = _bench("--help")
+    assert result.returncode == 0
+    for name in ("pipeline", "concurrency", "pages", "csv", "vault"):
+        assert name in result.stdout
+
+
+def test_it_prints_one_json_line_per_figure():
+    result = _bench("vault", "--quick")
+    assert result.returncode == 0, result.stderr
+    figures = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert {f["figure"] for f in figures} == {"encrypt_us_per_op", "decrypt_us_per_op"}
+    assert all(set(f) >= {"bench", "figure", "value", "target", "ok"} for f in figures)
+    assert "Summary" in result.stdout
+
+
+def test_it_refuses_an_unknown_benchmark():
+    result = _bench("nonsense")
+    assert result.returncode != 0
+    assert "unknown benchmark" in result.stderr
