@@ -20,7 +20,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
 from django.utils.encoding import force_bytes
 from django.utils.html import escape
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
@@ -193,10 +193,19 @@ def test_a_failed_login_with_a_very_long_address_is_an_error_not_a_crash(db, ema
 
 
 @bounded
-@given(data=form(username=field("alice@example.com", "ALICE@example.com", emails), password=field(PASSWORD)))
+@given(
+    data=form(
+        username=field("alice@example.com", "ALICE@example.com", emails),
+        password=field(PASSWORD),
+        next=field("/personas/", "//evil.example/", "https://evil.example/", "javascript:alert(1)"),
+    )
+)
 def test_login_answers_any_input_with_a_session_or_an_error(alice, data):
     AccessAttempt.objects.all().delete()  # no lockout between examples: each one is a first try
-    assert_answered(Client().post("/accounts/login/", data), stored=False)
+    response = Client().post("/accounts/login/", data)
+    assert_answered(response, stored=False)
+    if response.status_code == 302:  # and never to another site, whatever `next` says
+        assert url_has_allowed_host_and_scheme(response["Location"], allowed_hosts={"testserver"})
 
 
 @bounded
