@@ -49,6 +49,10 @@ INTERRUPTED_MESSAGE = (
     "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
     "check your usage page at OpenAI. Try again."
 )
+FAL_INTERRUPTED_MESSAGE = (
+    "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
+    "requests at fal.ai. Try again."
+)
 
 
 def backoff_delay(attempt_index: int, retry_after: float | None) -> float:
@@ -477,11 +481,14 @@ def sweep_stale_generations(*, now: Any = None) -> dict[str, int]:
             transaction.on_commit(lambda gid=generation.pk: tasks.run_generation.delay(gid))
             counts["resumed"] += 1
             continue
-        message = (
-            INTERRUPTED_MESSAGE
-            if generation.provider == "openai" and generation.attempts
-            else ("The worker stopped before this generation finished. Nothing was charged; try again.")
-        )
+        # `attempts` counts provider calls as they start: once one has, the provider may hold the request
+        # (and bill it) even if the worker died before it learnt the request id.
+        if generation.attempts == 0 and not generation.provider_requests:
+            message = "The worker stopped before this generation finished. Nothing was charged; try again."
+        elif generation.provider == "openai":
+            message = INTERRUPTED_MESSAGE
+        else:
+            message = FAL_INTERRUPTED_MESSAGE
         generation.status = Generation.Status.RUNNING  # finish() checks the row is still running
         if finish(generation, None, status=Generation.Status.FAILED, message=message):
             counts["failed"] += 1

@@ -167,3 +167,25 @@ def _provider_calls(double, generations: list[Generation]) -> dict[str, dict[str
 
 def _histogram(per_generation: dict[str, float]) -> dict[str, int]:
     return {f"{value:g}": count for value, count in sorted(Counter(per_generation.values()).items())}
+
+
+def test_a_worker_killed_while_fal_holds_its_submit_says_fal_may_have_billed(
+    alice, double, settings, tmp_path
+):
+    # fal received the request (and will run and bill it) but the worker died before it learnt the
+    # request id: nothing can be resumed, and "nothing was charged" would be untrue.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    double.hang_seconds = 5  # fal takes its time to answer the submit
+    double.script("fal", ["slow"])
+    fal_key = make_key(alice, "fal")
+    with celery_worker(tmp_path) as worker:
+        generation = start(alice, fal_key, FAL_MODEL, size="1024x1024", prompt="killed during submit")
+        _wait(lambda: double.count("fal.submit") == 1, 30, "the submit to reach fal")
+        worker.kill()
+        Generation.objects.filter(pk=generation.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
+        assert pipeline.sweep_stale_generations()["failed"] == 1
+    generation.refresh_from_db()
+    assert len(double.fal_jobs) == 1  # fal has the request
+    assert generation.status == "failed"
+    assert "may have billed" in generation.error_message, generation.error_message
+    assert budgets.status(workspace_of(alice)).reserved_nanousd == 0
