@@ -307,17 +307,26 @@ class World:
         """Stop every process, drop the queue, and remove the temporary folder (unless kept)."""
         self.processes.stop_all()
         if self.redis:
-            from aniavatar.celery import app
+            import redis
+            from django.conf import settings
 
-            with contextlib.suppress(Exception), app.connection_for_write() as conn:
-                conn.default_channel.queue_delete(self.queue)
+            # The queue and kombu's bindings of it: nothing of a bench run stays in Redis.
+            client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+            with contextlib.suppress(redis.RedisError), client:
+                keys = (self.queue, f"_kombu.binding.{self.queue}", f"_kombu.binding_permanent.{self.queue}")
+                client.delete(*keys)
         from django.db import connections
 
         connections.close_all()
         if self.keep:
-            log(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            log(f"kept {self.tmp}" + (f" and the database {BENCH_DATABASE}" if self.postgres else ""))
+            return
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.postgres:
+            import psycopg
+
+            with contextlib.suppress(psycopg.Error):
+                _drop_postgres(self.database_url)
 
     # Processes
 
@@ -381,13 +390,21 @@ class World:
             self.processes.stop(process)
 
 
-def _fresh_postgres(url: str) -> None:
-    """Drop and create the bench's own database on the server of `url`."""
+def _drop_postgres(url: str) -> None:
+    """Drop the bench's own database on the server of `url`, if it exists."""
     import psycopg
 
     # Connected to the maintenance database: the bench database is the only one touched.
     with psycopg.connect(_with_path(url, "/postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+
+
+def _fresh_postgres(url: str) -> None:
+    """Drop and create the bench's own database on the server of `url`."""
+    import psycopg
+
+    _drop_postgres(url)
+    with psycopg.connect(_with_path(url, "/postgres"), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
 
 
