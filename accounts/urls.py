@@ -6,11 +6,15 @@ from accounts.forms import LoginForm
 
 app_name = "accounts"
 
+# Django's form views treat PUT as POST; these pages are forms, so only GET, HEAD and POST (and OPTIONS).
+FORM_METHODS = ["get", "head", "post", "options"]
+
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path(
         "login/",
         auth_views.LoginView.as_view(
+            http_method_names=FORM_METHODS,
             template_name="accounts/login.html",
             authentication_form=LoginForm,
             redirect_authenticated_user=True,
@@ -21,6 +25,7 @@ urlpatterns = [
     path(
         "password_reset/",
         auth_views.PasswordResetView.as_view(
+            http_method_names=FORM_METHODS,
             template_name="accounts/password_reset.html",
             email_template_name="accounts/password_reset_email.txt",
             subject_template_name="accounts/password_reset_subject.txt",
@@ -36,6 +41,7 @@ urlpatterns = [
     path(
         "reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
+            http_method_names=FORM_METHODS,
             template_name="accounts/password_reset_confirm.html",
             success_url=reverse_lazy("accounts:password_reset_complete"),
         ),

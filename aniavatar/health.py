@@ -8,12 +8,14 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from aniavatar.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
 
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """Answer while the process lives; touches nothing else."""
@@ -40,6 +42,7 @@ def _broker_ready() -> bool:
         return False
 
 
+@require_safe
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Report whether the database and the broker answer; 503 if either does not."""

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation import budgets, usage
 from keys.models import ProviderKey
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page for visitors; the dashboard for signed-in users."""
     if not request.user.is_authenticated:
@@ -15,6 +17,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return dashboard(request)
 
 
+@require_safe
 @workspace_required
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
     """This UTC month's spend and budget, the newest avatars and where to go next."""

@@ -360,3 +360,18 @@ def test_members_see_their_workspaces_rows_on_list_pages(name, alices_world, bob
 def test_every_list_page_in_the_design_is_swept():
     swept = {route.name for route in PLAIN_ROUTES}
     assert {"home", "generation:personas", "generation:gallery", "keys:list", "generation:workspace"} <= swept
+
+
+# Methods: the app changes things only through form POSTs
+
+
+@pytest.mark.parametrize("route", ID_ROUTES + PLAIN_ROUTES, ids=lambda route: route.name)
+def test_no_route_accepts_put_patch_or_delete(route, alice, alice_client, double):
+    # Even for the object's owner: a view that answered these like a GET or a POST would be a route
+    # whose methods nobody chose (Django's FormView treats PUT as POST).
+    kwargs = build(route, alice) if route.params else None
+    # Sign-in and password pages are for visitors (the login page sends a signed-in user home).
+    client = Client() if route.name.startswith("accounts:") else alice_client
+    for method in ("PUT", "PATCH", "DELETE"):
+        status = request(client, method, route.url(kwargs)).status_code
+        assert status == 405, f"{method} {route.route}: {status}"

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation.models import GeneratedImage, Generation, Persona
@@ -30,6 +31,7 @@ def _filtered(request: WorkspaceRequest, persona: str, model: str) -> QuerySet[G
     return images.order_by("-created_at", "-pk")
 
 
+@require_safe
 @workspace_required
 def gallery(request: WorkspaceRequest) -> HttpResponse:
     personas = Persona.objects.for_workspace(request.workspace).values_list("code", "name")

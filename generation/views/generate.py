@@ -7,7 +7,7 @@ from uuid import UUID
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation import budgets, pricing, services
@@ -73,6 +73,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
     }
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @workspace_required
 def generate(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST":
@@ -134,6 +135,7 @@ def _detail_context(generation: Generation) -> dict:
     }
 
 
+@require_safe
 @workspace_required
 def generation_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     generation = get_generation(request, code)

@@ -8,6 +8,7 @@ from uuid import UUID
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.text import slugify
+from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from accounts.models import Membership
@@ -36,6 +37,7 @@ def _choices(request: WorkspaceRequest, filters: usage.Filters) -> dict[str, lis
     }
 
 
+@require_safe
 @workspace_required
 def history(request: WorkspaceRequest) -> HttpResponse:
     filters, errors = usage.parse_filters(request.GET)
@@ -61,6 +63,7 @@ class _Echo:
         return value
 
 
+@require_safe
 @workspace_required
 def history_csv(request: WorkspaceRequest) -> StreamingHttpResponse:
     filters, _ = usage.parse_filters(request.GET)

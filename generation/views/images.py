@@ -13,6 +13,7 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.cache import patch_cache_control
 from django.utils.text import slugify
+from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation.models import GeneratedImage
@@ -52,6 +53,7 @@ def _serve(field: FieldFile, content_type: str, filename: str, *, download: bool
     return response
 
 
+@require_safe
 @workspace_required
 def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     image = get_image(request, code)
@@ -59,6 +61,7 @@ def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     return _serve(image.file, image.content_type, name, download=request.GET.get("download") == "1")
 
 
+@require_safe
 @workspace_required
 def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     image = get_image(request, code)

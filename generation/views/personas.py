@@ -11,6 +11,7 @@ from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from accounts.models import User
@@ -45,6 +46,7 @@ def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona 
     return render(request, "generation/persona_form.html", context)
 
 
+@require_safe
 @workspace_required
 def persona_list(request: WorkspaceRequest) -> HttpResponse:
     # The newest image of each persona in the same query, not one query per card.
@@ -53,6 +55,7 @@ def persona_list(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "generation/personas.html", {"personas": personas})
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @workspace_required
 def add_persona(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST":
@@ -68,6 +71,7 @@ def add_persona(request: WorkspaceRequest) -> HttpResponse:
     return _render_form(request, form, None)
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @workspace_required
 def persona_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     persona = get_persona(request, code)
@@ -109,6 +113,7 @@ def duplicate_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     return redirect("generation:persona", code=copy.code)
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @workspace_required
 def delete_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     persona = get_persona(request, code)
