@@ -350,7 +350,8 @@ class World:
         args = [sys.executable, "-m", "celery", "-A", "aniavatar", "worker", "--pool", "threads"]
         args += ["--concurrency", str(concurrency), "--loglevel", "INFO", "-Q", self.queue]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{self.queue}@%h"]
-        process = self.processes.start(name, args, self.env("worker"))
+        # As the Dockerfile sets it: two malloc arenas instead of one per allocating thread.
+        process = self.processes.start(name, args, self.env("worker", MALLOC_ARENA_MAX="2"))
         try:
             self.processes.wait_until(name, process, lambda: "ready." in self.processes.log_tail(name, 20000))
             yield process
