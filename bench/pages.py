@@ -105,6 +105,7 @@ def seed(*, costs: int = 100_000, images: int = 10_000) -> Seeded:
     from accounts.models import Membership, User
     from accounts.services import create_account
     from bench.pipeline import workspace_of
+    from generation import usage
     from generation.models import CostRecord, GeneratedImage, Generation, Persona
     from generation.services import build_prompt
 
@@ -204,6 +205,8 @@ def seed(*, costs: int = 100_000, images: int = 10_000) -> Seeded:
                 )
         CostRecord.objects.bulk_create(records)
         GeneratedImage.objects.bulk_create(rows)
+    # The monthly roll-ups the pipeline keeps as it writes each record, built in one pass here.
+    usage.rebuild_roll_ups(workspace)
     # created_at is auto_now_add on images: give each its generation's time, as the pipeline would.
     GeneratedImage.objects.filter(workspace=workspace).update(
         created_at=Subquery(Generation.objects.filter(pk=OuterRef("generation_id")).values("created_at")[:1])

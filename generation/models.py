@@ -202,6 +202,43 @@ class CostRecord(WorkspaceOwned):
         return format_usd(self.amount_nanousd)
 
 
+class UsageMonth(models.Model):
+    """The cost records of one UTC month, summed per (provider, model, member): the usage totals' source.
+
+    Kept in the transaction that writes each cost record (`generation.usage.roll_up`), so the history's
+    totals and chart read a few rows per month instead of every record; `rebuild_usage_roll_ups`
+    recomputes them from the records.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day of the UTC month
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    # As on the records: a member who deleted their account leaves NULL (their spend still counts).
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requests = models.PositiveIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    amount_nanousd = models.BigIntegerField(default=0)  # the records with a known price
+    unknown = models.PositiveIntegerField(default=0)  # records without a price
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "month", "provider", "model", "created_by"],
+                condition=Q(created_by__isnull=False),
+                name="one_usage_row_per_member_month",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.model}: {format_usd(self.amount_nanousd)}"
+
+
 class Budget(models.Model):
     """A workspace's monthly spending cap (UTC months). No row, or no cap: unlimited."""
 

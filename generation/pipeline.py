@@ -36,6 +36,7 @@ from generation.images import ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation
 from generation.providers import fal_queue, openai_images
 from generation.providers.base import ErrorKind, ImageRequest, ProviderError, ProviderResult
+from generation.usage import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
 
@@ -343,7 +344,7 @@ def finish(
                         locked.quote_nanousd,
                         generation.model,
                     )
-                CostRecord.objects.create(
+                record = CostRecord.objects.create(
                     workspace=generation.workspace,
                     created_by_id=generation.created_by_id,
                     generation=locked,
@@ -357,6 +358,7 @@ def finish(
                     provider_request_ids=outcome.request_ids,
                     images=len(rows),
                 )
+                roll_up([record])
             locked.status = status
             locked.error_kind = error.kind if error else ""
             locked.error_message = message or (error.user_message if error else "")

@@ -1,25 +1,30 @@
 """Usage and cost history: the workspace-scoped queries behind the history page, its CSV and the dashboard.
 
-Every total is a database aggregation and every page a keyset slice on (created_at, id), so neither the
-number of queries nor the rows read for a page grow with the workspace's history (100k records and more).
+Totals come from monthly roll-ups (`UsageMonth`, kept in the transaction that writes each cost record),
+plus the records of any partial month at the edges of a date range; pages are keyset slices on
+(created_at, id). Neither the number of queries nor the rows read for a page grow with the workspace's
+history (100k records and more).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils.translation import gettext as _
 
 from accounts.models import Workspace
-from generation.models import CostRecord, GeneratedImage
+from generation.models import CostRecord, GeneratedImage, UsageMonth
 from generation.pricing import NANO, format_usd
 
 PAGE_SIZE = 50
@@ -123,15 +128,10 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
     return filters, errors
 
 
-def records(workspace: Workspace, filters: Filters) -> QuerySet[CostRecord]:
-    """Return the workspace's cost records that match `filters` (unordered)."""
-    qs = CostRecord.objects.for_workspace(workspace)
+def _matching(qs: QuerySet, filters: Filters) -> QuerySet:
+    """Apply the provider, model and member filters (fields both records and roll-ups have)."""
     if "\x00" in filters.provider + filters.model + filters.member:
         return qs.none()  # no stored value holds NUL, and PostgreSQL refuses one in a query
-    if filters.start:
-        qs = qs.filter(created_at__gte=filters.start)
-    if filters.end:
-        qs = qs.filter(created_at__lt=filters.end)
     if filters.provider:
         qs = qs.filter(provider=filters.provider)
     if filters.model:
@@ -139,6 +139,95 @@ def records(workspace: Workspace, filters: Filters) -> QuerySet[CostRecord]:
     if filters.member:
         qs = qs.filter(created_by__email=filters.member)
     return qs
+
+
+def records(workspace: Workspace, filters: Filters) -> QuerySet[CostRecord]:
+    """Return the workspace's cost records that match `filters` (unordered)."""
+    qs = _matching(CostRecord.objects.for_workspace(workspace), filters)
+    if filters.start:
+        qs = qs.filter(created_at__gte=filters.start)
+    if filters.end:
+        qs = qs.filter(created_at__lt=filters.end)
+    return qs
+
+
+# Monthly roll-ups
+
+
+def _month_key(record: CostRecord) -> tuple[int, dt.date, str, str, int | None]:
+    first = month_start(record.created_at).date()
+    return (record.workspace_id, first, record.provider, record.model, record.created_by_id)
+
+
+def roll_up(records: Iterable[CostRecord]) -> None:
+    """Add saved cost records to their months' roll-ups; call it in the transaction that saved them."""
+    groups: dict[tuple[int, dt.date, str, str, int | None], Total] = {}
+    for record in records:
+        key = _month_key(record)
+        known = record.amount_nanousd is not None
+        groups[key] = _add(
+            groups.get(key, Total()),
+            Total(1, record.images, record.amount_nanousd or 0, 0 if known else 1),
+        )
+    for (workspace_id, month, provider, model, member), total in groups.items():
+        key = {"workspace_id": workspace_id, "month": month, "provider": provider, "model": model}
+        increments = {
+            "requests": F("requests") + total.count,
+            "images": F("images") + total.images,
+            "amount_nanousd": F("amount_nanousd") + total.amount_nanousd,
+            "unknown": F("unknown") + total.unknown,
+        }
+        rows = UsageMonth.objects.filter(**key, created_by_id=member)
+        if member is None:
+            # NULL members are not unique: add to the oldest such row (the sums stay exact either way).
+            rows = UsageMonth.objects.filter(pk__in=rows.order_by("pk").values("pk")[:1])
+        if rows.update(**increments):
+            continue
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent first insert must not abort ours
+                UsageMonth.objects.create(
+                    **key,
+                    created_by_id=member,
+                    requests=total.count,
+                    images=total.images,
+                    amount_nanousd=total.amount_nanousd,
+                    unknown=total.unknown,
+                )
+        except IntegrityError:
+            # Another transaction created the row first; it is committed now, so add to it.
+            UsageMonth.objects.filter(**key, created_by_id=member).update(**increments)
+
+
+def rebuild_roll_ups(workspace: Workspace | None = None) -> int:
+    """Recompute the roll-ups (of one workspace, or all) from the cost records; return the rows written."""
+    with transaction.atomic():
+        old = UsageMonth.objects.all()
+        recs = CostRecord.objects.all()
+        if workspace is not None:
+            old, recs = old.for_workspace(workspace), recs.for_workspace(workspace)
+        old.delete()
+        groups = (
+            recs.annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+            .values("workspace_id", "month", "provider", "model", "created_by_id")
+            .annotate(**_sums())
+            .order_by()
+        )
+        rows = [
+            UsageMonth(
+                workspace_id=group["workspace_id"],
+                month=group["month"].date() if isinstance(group["month"], dt.datetime) else group["month"],
+                provider=group["provider"],
+                model=group["model"],
+                created_by_id=group["created_by_id"],
+                requests=group["n_requests"],
+                images=group["n_images"],
+                amount_nanousd=group["spent"],
+                unknown=group["n_unknown"],
+            )
+            for group in groups.iterator()
+        ]
+        UsageMonth.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 # Totals
@@ -198,16 +287,68 @@ def _add(a: Total, b: Total, **labels: str) -> Total:
     )
 
 
+def _roll_up_sums() -> dict[str, Any]:
+    return {
+        "n_requests": Coalesce(Sum("requests"), 0),
+        "n_images": Coalesce(Sum("images"), 0),
+        "spent": Coalesce(Sum("amount_nanousd"), 0),
+        "n_unknown": Coalesce(Sum("unknown"), 0),
+    }
+
+
+def _months(workspace: Workspace, filters: Filters) -> QuerySet[UsageMonth]:
+    """Return the workspace's roll-ups that match the provider, model and member filters."""
+    return _matching(UsageMonth.objects.for_workspace(workspace), filters)
+
+
+def _whole_months(filters: Filters) -> tuple[dt.datetime | None, dt.datetime | None] | None:
+    """Return the whole UTC months inside the period as [first, end) (None: unbounded), or None if none."""
+    first = filters.start
+    if first is not None and first != month_start(first):
+        first = add_months(month_start(first), 1)
+    end = month_start(filters.end) if filters.end is not None else None
+    if first is not None and end is not None and first >= end:
+        return None
+    return first, end
+
+
+def _groups(workspace: Workspace, filters: Filters) -> list[Total]:
+    """Return the period's totals per (provider, model): whole months from roll-ups, edges from records."""
+    groups: dict[tuple[str, str], Total] = {}
+
+    def add(rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            key = (row["provider"], row["model"])
+            groups[key] = _add(groups.get(key, Total()), _total(row), provider=key[0], model=key[1])
+
+    whole = _whole_months(filters)
+    if whole is None:
+        add(records(workspace, filters).values("provider", "model").annotate(**_sums()).order_by())
+    else:
+        first, end = whole
+        months = _months(workspace, filters)
+        if first is not None:
+            months = months.filter(month__gte=first.date())
+        if end is not None:
+            months = months.filter(month__lt=end.date())
+        add(months.values("provider", "model").annotate(**_roll_up_sums()).order_by())
+        # The partial months before the first and after the last whole month, read from the records.
+        edges = []
+        if first is not None and filters.start is not None and filters.start < first:
+            edges.append(Q(created_at__gte=filters.start, created_at__lt=first))
+        if end is not None and filters.end is not None and end < filters.end:
+            edges.append(Q(created_at__gte=end, created_at__lt=filters.end))
+        if edges:
+            edge_records = _matching(CostRecord.objects.for_workspace(workspace), filters)
+            edge_records = edge_records.filter(functools.reduce(operator.or_, edges))
+            add(edge_records.values("provider", "model").annotate(**_sums()).order_by())
+    return [groups[key] for key in sorted(groups)]
+
+
 def totals(workspace: Workspace, filters: Filters) -> Totals:
-    """Return the totals of the filtered records: overall, per provider and per model (one query)."""
-    by_model = [
-        _total(row)
-        for row in records(workspace, filters)
-        .values("provider", "model")
-        .annotate(**_sums())
-        .order_by("provider", "model")
-    ]
-    # One scan of the records; the roll-ups add up a handful of (provider, model) groups, not rows.
+    """Return the totals of the filtered records: overall, per provider and per model."""
+    by_model = _groups(workspace, filters)
+    # The overall and per-provider totals add up a handful of (provider, model) groups, not rows.
     overall, by_provider = Total(), {}
     for group in by_model:
         overall = _add(overall, group)
@@ -218,9 +359,11 @@ def totals(workspace: Workspace, filters: Filters) -> Totals:
 
 
 def month_summary(workspace: Workspace, *, now: dt.datetime | None = None) -> Total:
-    """Return this UTC month's requests and spend (one query)."""
+    """Return this UTC month's requests and spend (one query, on the month's roll-ups)."""
     start = month_start(now or dt.datetime.now(dt.UTC))
-    return _total(records(workspace, Filters(start=start)).aggregate(**_sums()))
+    return _total(
+        UsageMonth.objects.for_workspace(workspace).filter(month=start.date()).aggregate(**_roll_up_sums())
+    )
 
 
 # The monthly chart
@@ -240,11 +383,10 @@ def monthly(workspace: Workspace, filters: Filters, *, now: dt.datetime | None =
     """Return the last twelve UTC months' totals, oldest first; the period filter does not apply."""
     first = add_months(month_start(now or dt.datetime.now(dt.UTC)), 1 - CHART_MONTHS)
     rows = (
-        records(workspace, filters.without_period())
-        .filter(created_at__gte=first)
-        .annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+        _months(workspace, filters)
+        .filter(month__gte=first.date())
         .values("month")
-        .annotate(**_sums())
+        .annotate(**_roll_up_sums())
         .order_by("month")
     )
     found = {(row["month"].year, row["month"].month): row for row in rows}

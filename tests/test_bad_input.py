@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from accounts.models import User
 from generation import catalog
 from generation.models import Budget, CostRecord, Generation, Persona
+from generation.usage import roll_up
 from keys.models import ProviderKey
 from tests.conftest import PASSWORD, workspace_of
 from tests.generation.factories import make_generation, make_image, make_persona
@@ -529,7 +530,7 @@ def hostile(alice, double) -> dict[str, Any]:
     make_image(generation)
     other = make_generation(workspace_of(alice), alice, persona=persona, prompt=IMG)
     make_image(other)
-    CostRecord.objects.create(
+    record = CostRecord.objects.create(
         workspace=generation.workspace,
         created_by=alice,
         generation=generation,
@@ -539,6 +540,7 @@ def hostile(alice, double) -> dict[str, Any]:
         amount_nanousd=11_000_000,
         images=1,
     )
+    roll_up([record])
     return {"client": client, "persona": persona, "key": key, "generation": generation}
 
 

@@ -29,6 +29,7 @@ from django.utils.html import escape
 
 from accounts.models import User
 from generation.models import CostRecord, Generation
+from generation.usage import roll_up
 from tests.conftest import workspace_of
 from tests.generation.factories import make_generation, make_image, make_persona
 from tests.generation.helpers import make_key
@@ -299,6 +300,7 @@ def alices_world(alice: User, double) -> dict[str, str]:
         provider_request_ids=["req_alice_7731"],
         images=1,
     )
+    roll_up([cost])
     return {
         "persona": PERSONA_NAME,
         "persona code": str(generation.persona.code),

@@ -13,6 +13,7 @@ from PIL import Image
 
 from accounts.models import User, Workspace
 from generation.models import CostRecord, GeneratedImage, Generation, Persona
+from generation.usage import roll_up
 
 
 def make_persona(workspace: Workspace, user: User | None = None, **fields: Any) -> Persona:
@@ -103,6 +104,7 @@ def make_cost(
     )
     if save:
         record.save()
+        roll_up([record])
     return record
 
 
@@ -135,6 +137,8 @@ def bulk_costs(
         )
         for i in range(count)
     )
-    return CostRecord.objects.bulk_create(
+    records = CostRecord.objects.bulk_create(
         make_cost(generation, amount_nanousd=amount_nanousd, save=False) for generation in generations
     )
+    roll_up(records)
+    return records

@@ -10,6 +10,7 @@ from django.db import connections
 
 from generation import budgets, pipeline
 from generation.models import CostRecord, Generation
+from generation.usage import roll_up
 from tests.conftest import workspace_of
 from tests.generation.factories import make_generation
 from tests.generation.helpers import make_key, start
@@ -66,7 +67,7 @@ def test_failure_releases_the_reservation(alice, double, settings, tmp_path):
 def test_only_this_utc_month_counts(alice):
     workspace = workspace_of(alice)
     old = make_generation(workspace, alice)
-    CostRecord.objects.create(
+    record = CostRecord.objects.create(
         workspace=workspace,
         generation=old,
         provider="openai",
@@ -75,6 +76,7 @@ def test_only_this_utc_month_counts(alice):
         amount_nanousd=5_000_000_000,
         created_at=budgets.month_start() - timedelta(seconds=1),
     )
+    roll_up([record])
     assert budgets.status(workspace).spent_nanousd == 0
 
 
