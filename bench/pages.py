@@ -105,9 +105,9 @@ def seed(*, costs: int = 100_000, images: int = 10_000) -> Seeded:
     from accounts.models import Membership, User
     from accounts.services import create_account
     from bench.pipeline import workspace_of
-    from generation import usage
     from generation.models import CostRecord, GeneratedImage, Generation, Persona
     from generation.services import build_prompt
+    from generation.usage import rebuild_roll_ups
 
     started = time.monotonic()
     owner = create_account(email="agency@bench.example", password=PASSWORD, name="Agency")
@@ -206,7 +206,7 @@ def seed(*, costs: int = 100_000, images: int = 10_000) -> Seeded:
         CostRecord.objects.bulk_create(records)
         GeneratedImage.objects.bulk_create(rows)
     # The monthly roll-ups the pipeline keeps as it writes each record, built in one pass here.
-    usage.rebuild_roll_ups(workspace)
+    rebuild_roll_ups(workspace)
     # created_at is auto_now_add on images: give each its generation's time, as the pipeline would.
     GeneratedImage.objects.filter(workspace=workspace).update(
         created_at=Subquery(Generation.objects.filter(pk=OuterRef("generation_id")).values("created_at")[:1])
