@@ -102,7 +102,13 @@ class Generation(WorkspaceOwned):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["workspace", "-created_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"]),
+            # The budget's reservations sum the in-flight generations on every submission and on the
+            # dashboard: a handful of rows, which without this index means scanning the whole history
+            # (22 ms at 100k on SQLite). Not a partial index: SQLite cannot match one to bound parameters.
+            models.Index(fields=["workspace", "status", "reserved_nanousd"], name="generation_in_flight"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model} for {self.persona_name or 'a prompt'} ({self.status})"
