@@ -258,9 +258,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
-        # The worker looks for new messages this often (kombu's default is once a second, which every
-        # generation waited half of on average; listing a small folder ten times a second costs nothing).
-        "polling_interval": 0.1,
+        # The worker looks for new messages this often. kombu's default is once a second, and every
+        # generation waited half of it on average; at 0.02 s queued → running is 13 ms (bench pipeline)
+        # and an idle worker spends 0.5% of a core listing the folder.
+        "polling_interval": 0.02,
     }
 else:
     # Well above the longest provider deadline, so a slow call is never redelivered while it runs.
