@@ -169,7 +169,9 @@ def roll_up(records: Iterable[CostRecord]) -> None:
             groups.get(key, Total()),
             Total(1, record.images, record.amount_nanousd or 0, 0 if known else 1),
         )
-    for (workspace_id, month, provider, model, member), total in groups.items():
+    # In key order, so that transactions adding several keys lock their rows in the same order.
+    ordered = sorted(groups.items(), key=lambda item: (*item[0][:4], item[0][4] or 0))
+    for (workspace_id, month, provider, model, member), total in ordered:
         key = {"workspace_id": workspace_id, "month": month, "provider": provider, "model": model}
         increments = {
             "requests": F("requests") + total.count,
@@ -194,8 +196,10 @@ def roll_up(records: Iterable[CostRecord]) -> None:
                     unknown=total.unknown,
                 )
         except IntegrityError:
-            # Another transaction created the row first; it is committed now, so add to it.
-            UsageMonth.objects.filter(**key, created_by_id=member).update(**increments)
+            # Another transaction created the row first; it is committed now, so add to it. Anything
+            # else that refused the insert must not lose these sums silently.
+            if not UsageMonth.objects.filter(**key, created_by_id=member).update(**increments):
+                raise
 
 
 def rebuild_roll_ups(workspace: Workspace | None = None) -> int:
