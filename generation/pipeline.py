@@ -346,7 +346,7 @@ def finish(
                     )
                 record = CostRecord.objects.create(
                     workspace=generation.workspace,
-                    created_by_id=generation.created_by_id,
+                    created_by_id=locked.created_by_id,  # NULL if the member left meanwhile
                     generation=locked,
                     provider=generation.provider,
                     model=generation.model,

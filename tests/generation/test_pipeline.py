@@ -314,3 +314,19 @@ def test_fal_timeouts_cancel_the_request_before_submitting_again(alice, double, 
     assert generation.error_kind == "timeout"
     assert double.count("fal.cancel") == double.count("fal.submit") == 4
     assert not CostRecord.objects.filter(generation=generation).exists()
+
+
+def test_a_member_who_leaves_during_the_call_still_gets_the_charge_recorded(alice, bob, double, monkeypatch):
+    # The worker's copy of the generation still names bob; the row it locks to finish no longer does.
+    real_generate = pipeline.openai_images.generate
+
+    def generate_while_bob_leaves(*args, **kwargs):
+        bob.delete()
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.openai_images, "generate", generate_while_bob_leaves)
+    generation = _run(start(bob, make_key(alice, "openai"), "gpt-image-2"))
+    assert generation.status == "succeeded", generation.error_message
+    cost = CostRecord.objects.get(generation=generation)
+    assert cost.created_by_id is None and cost.amount_nanousd
+    assert budgets.status(workspace_of(alice)).spent_nanousd == cost.amount_nanousd
