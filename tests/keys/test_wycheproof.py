@@ -1,6 +1,8 @@
 """Project Wycheproof's AES-GCM vectors through the wrapper's own primitive and parameters.
 
-`data/wycheproof/` holds a copy of the vectors and their README (source commit and licence).
+The vectors are read from the team's shared folder beside the project (`../shared/testvectors/
+wycheproof/`). `data/wycheproof/` holds a byte-identical copy with its README (source commit and
+licence) for checkouts without that folder, such as a container build; where both exist they must match.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import pytest
 
 from keys import crypto
 
-VECTORS = Path(__file__).parent / "data" / "wycheproof" / "aes_gcm_test.json"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "testvectors" / "wycheproof" / "aes_gcm_test.json"
+COPY = Path(__file__).parent / "data" / "wycheproof" / "aes_gcm_test.json"
+VECTORS = SHARED if SHARED.exists() else COPY
 
 
 def _group() -> dict:
@@ -26,6 +30,11 @@ def _group() -> dict:
 
 GROUP = _group()
 CASES = GROUP["tests"]
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="no shared folder beside this checkout")
+def test_the_copy_is_the_shared_file():
+    assert COPY.read_bytes() == SHARED.read_bytes()
 
 
 def test_the_group_matches_the_wrappers_parameters():
