@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aniavatar.settings")
+# The embedded broker publishes each message atomically (see aniavatar.broker).
+TRANSPORT_ALIASES["filesystem"] = "aniavatar.broker:Transport"
 
 app = Celery("aniavatar")
 app.config_from_object("django.conf:settings", namespace="CELERY")
