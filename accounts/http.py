@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
 
 if TYPE_CHECKING:
     from accounts.models import Membership, User, Workspace
@@ -23,6 +24,9 @@ class WorkspaceRequest(HttpRequest):
 
 
 View = Callable[..., HttpResponse]
+
+# A page with a form: shown by GET (and HEAD), submitted by POST; anything else is a 405.
+require_form_methods = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def workspace_required(view: View) -> View:

@@ -17,7 +17,6 @@ def home(request: HttpRequest) -> HttpResponse:
     return dashboard(request)
 
 
-@require_safe
 @workspace_required
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
     """This UTC month's spend and budget, the newest avatars and where to go next."""

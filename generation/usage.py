@@ -338,9 +338,10 @@ def _groups(workspace: Workspace, filters: Filters) -> list[Total]:
         add(months.values("provider", "model").annotate(**_roll_up_sums()).order_by())
         # The partial months before the first and after the last whole month, read from the records.
         edges = []
-        if first is not None and filters.start is not None and filters.start < first:
+        # (A bound of whole months exists only where the period has that bound.)
+        if first is not None and filters.start < first:
             edges.append(Q(created_at__gte=filters.start, created_at__lt=first))
-        if end is not None and filters.end is not None and end < filters.end:
+        if end is not None and end < filters.end:
             edges.append(Q(created_at__gte=end, created_at__lt=filters.end))
         if edges:
             edge_records = _matching(CostRecord.objects.for_workspace(workspace), filters)

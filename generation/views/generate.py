@@ -7,9 +7,9 @@ from uuid import UUID
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_safe
+from django.views.decorators.http import require_GET, require_safe
 
-from accounts.http import WorkspaceRequest, workspace_required
+from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from generation import budgets, pricing, services
 from generation.forms import GenerateForm
 from generation.models import CostRecord, Generation
@@ -73,7 +73,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
     }
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_form_methods
 @workspace_required
 def generate(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST":

@@ -11,9 +11,9 @@ from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_safe
 
-from accounts.http import WorkspaceRequest, workspace_required
+from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from accounts.models import User
 from generation import services
 from generation.forms import PersonaForm
@@ -55,7 +55,7 @@ def persona_list(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "generation/personas.html", {"personas": personas})
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_form_methods
 @workspace_required
 def add_persona(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST":
@@ -71,7 +71,7 @@ def add_persona(request: WorkspaceRequest) -> HttpResponse:
     return _render_form(request, form, None)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_form_methods
 @workspace_required
 def persona_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     persona = get_persona(request, code)
@@ -113,7 +113,7 @@ def duplicate_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     return redirect("generation:persona", code=copy.code)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_form_methods
 @workspace_required
 def delete_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     persona = get_persona(request, code)

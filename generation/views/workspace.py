@@ -9,16 +9,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
 
-from accounts.http import WorkspaceRequest, workspace_required
+from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from accounts.models import Membership
 from generation import budgets
 from generation.forms import BudgetForm
 from generation.pricing import format_usd
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_form_methods
 @workspace_required
 def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
     current = budgets.status(request.workspace)
