@@ -6,8 +6,9 @@ Two changes to `python -m provider_double`, both so that the figures measure our
   real provider's does not. With `--images photos` the image is a real photograph (bench/portrait.jpg,
   Grace Hopper, a public-domain US Navy portrait) scaled to the requested size: a 1024×1024 PNG of
   1.25 MB, as real providers return, instead of the double's flat drawing of 22 KB.
-- Each OpenAI image request appends "<x-request-id> <ms>" to the timings file: the time the double spent
-  answering, its latency included, so a benchmark can subtract the provider's time from a generation's.
+- Each OpenAI image request appends "<x-request-id> <ms> <arrived>" to the timings file: the time the
+  double spent answering, its latency included, so a benchmark can subtract the provider's time from a
+  generation's, and the Unix time the request arrived, so it can tell the time before the call from after.
 """
 
 from __future__ import annotations
@@ -97,11 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     generate = openai_api.generate
 
     def timed_generate(double: ProviderDouble, req: Incoming) -> Reply:
-        started = time.perf_counter()
+        arrived, started = time.time(), time.perf_counter()
         reply = generate(double, req)
         ms = (time.perf_counter() - started + reply.delay) * 1000
         with lock:
-            timings.write(f"{reply.headers.get('x-request-id', '-')} {ms:.3f}\n")
+            timings.write(f"{reply.headers.get('x-request-id', '-')} {ms:.3f} {arrived:.6f}\n")
         return reply
 
     openai_api.render_avatar = rendered_once(_render_photo if args.images == "photos" else render_avatar)

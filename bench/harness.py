@@ -423,10 +423,16 @@ class Double:
         """Return {x-request-id: milliseconds the double spent answering, its latency included}."""
         if not self.timings_path.exists():
             return {}
+        return {request_id: ms for request_id, (ms, _) in self.provider_calls().items()}
+
+    def provider_calls(self) -> dict[str, tuple[float, float]]:
+        """Return {x-request-id: (milliseconds spent answering, Unix time the request arrived)}."""
+        if not self.timings_path.exists():
+            return {}
         found = {}
         for line in self.timings_path.read_text().splitlines():
-            request_id, _, ms = line.partition(" ")
-            found[request_id] = float(ms)
+            request_id, ms, arrived = line.split()
+            found[request_id] = (float(ms), float(arrived))
         return found
 
 

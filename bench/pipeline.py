@@ -18,7 +18,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.harness import BENCH_DATABASE, PASSWORD, Report, World, cpu_seconds, log, percentile, tree_rss_mib
+from bench.harness import (
+    BENCH_DATABASE,
+    PASSWORD,
+    Report,
+    World,
+    cpu_seconds,
+    descendants,
+    log,
+    memory_mib,
+    percentile,
+    tree_rss_mib,
+)
 
 MODEL = "gpt-image-2"  # the default model, at its default size: 1024×1024
 CONNECTIONS = (
@@ -157,8 +168,11 @@ class Sampler:
                 import psycopg
 
                 conn = stack.enter_context(psycopg.connect(self.world.database_url, autocommit=True))
+            # The threads pool is one process: list it (and any children) once, not on every sample.
+            # Walking /proc every 50 ms cost most of a core's tenth, taken from the worker it measures.
+            pids = descendants(self.worker_pid)
             while not self._stop.is_set():
-                self.peak_rss_mib = max(self.peak_rss_mib, tree_rss_mib(self.worker_pid))
+                self.peak_rss_mib = max(self.peak_rss_mib, sum(memory_mib(pid) for pid in pids))
                 if conn is not None:
                     # Every connection to the bench database but this one (the driver holds one too).
                     total, worker = conn.execute(CONNECTIONS, (BENCH_DATABASE,)).fetchone()
@@ -176,7 +190,7 @@ def run_concurrency(
 
     from generation.models import Generation
 
-    with world.double(latency=latency), world.worker(concurrency=concurrency) as worker:
+    with world.double(latency=latency) as double, world.worker(concurrency=concurrency) as worker:
         user, key = _account("concurrency@bench.example")
         # One generation first: the double renders its image, the worker opens its connections.
         warm = _start(user, key)
@@ -192,10 +206,22 @@ def run_concurrency(
                 burst = timezone.now()
             _wait_final(pks, timeout=60 + 4 * latency * math.ceil(n / concurrency), poll=0.1)
             worker_cpu = cpu_seconds(worker.pid) - cpu_before
+        calls = double.provider_calls()
 
-    rows = list(Generation.objects.filter(pk__in=pks).values_list("status", "finished_at"))
-    failed = sum(1 for status, _ in rows if status != Generation.Status.SUCCEEDED)
-    makespan = (max(finished for _, finished in rows) - burst).total_seconds()
+    rows = list(
+        Generation.objects.filter(pk__in=pks).values_list(
+            "status", "started_at", "finished_at", "provider_requests"
+        )
+    )
+    failed = sum(1 for status, *_ in rows if status != Generation.Status.SUCCEEDED)
+    makespan = (max(finished for _, _, finished, _ in rows) - burst).total_seconds()
+    # Where the time beyond the provider's goes: claimed → request at the double, answer → final.
+    before, after = [], []
+    for _, started, finished, requests in rows:
+        ms, arrived = calls.get((requests or [{}])[0].get("request_id", ""), (None, None))
+        if ms is not None:
+            before.append((arrived - started.timestamp()) * 1000)
+            after.append((finished.timestamp() - arrived) * 1000 - ms)
     ideal = math.ceil(n / concurrency) * latency
     report.add("concurrency", "generations", len(rows))
     report.add("concurrency", "failed", failed, target=0)
@@ -203,6 +229,10 @@ def run_concurrency(
     report.add("concurrency", "ideal_s", ideal)
     report.add("concurrency", "makespan_ratio", makespan / ideal, target=1.15)
     report.add("concurrency", "worker_cpu_ms_per_generation", worker_cpu * 1000 / n)
+    report.add("concurrency", "claimed_to_call_p50_ms", percentile(before, 50))
+    report.add("concurrency", "claimed_to_call_p95_ms", percentile(before, 95))
+    report.add("concurrency", "answer_to_final_p50_ms", percentile(after, 50))
+    report.add("concurrency", "answer_to_final_p95_ms", percentile(after, 95))
     report.add("concurrency", "worker_idle_rss_mib", idle_rss)
     report.add("concurrency", "worker_peak_rss_mib", sampler.peak_rss_mib, target=300)
     if world.postgres:
