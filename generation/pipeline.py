@@ -108,7 +108,8 @@ def claim(generation_id: int, attempt: uuid.UUID) -> Generation | None:
     )
     if not updated:
         return None
-    return Generation.objects.select_related("workspace", "provider_key").get(pk=generation_id)
+    # The key's own workspace too: the vault binds the ciphertext to its code.
+    return Generation.objects.select_related("workspace", "provider_key__workspace").get(pk=generation_id)
 
 
 def _renew_lease(generation: Generation, attempt: uuid.UUID, **fields: Any) -> None:
@@ -328,11 +329,30 @@ def finish(
             )
             if attempt is not None:
                 owned = owned.filter(attempt=attempt)
-            locked = owned.first()
+            # Only what the charge needs: the row is written back below with the fields that change.
+            locked = owned.only("created_by_id", "quote_nanousd").first()
             if locked is None:
                 raise LostLease
             for row in rows:
                 row.save()
+            locked.status = status
+            locked.error_kind = error.kind if error else ""
+            locked.error_message = message or (error.user_message if error else "")
+            locked.finished_at = timezone.now()
+            locked.reserved_nanousd = 0
+            locked.lease_expires_at = None
+            changed = [
+                "status",
+                "error_kind",
+                "error_message",
+                "finished_at",
+                "reserved_nanousd",
+                "lease_expires_at",
+            ]
+            if outcome is not None and outcome.request_ids and generation.provider == "openai":
+                locked.provider_requests = [{"request_id": rid} for rid in outcome.request_ids]
+                changed.append("provider_requests")
+            locked.save(update_fields=changed)
             if outcome is not None and outcome.billed and model is not None:
                 amount = _cost_for(generation, model, outcome)
                 exceeded = amount is not None and amount > locked.quote_nanousd
@@ -358,16 +378,8 @@ def finish(
                     provider_request_ids=outcome.request_ids,
                     images=len(rows),
                 )
+                # Last before the commit: every worker adds to this month's row, so hold its lock briefly.
                 roll_up([record])
-            locked.status = status
-            locked.error_kind = error.kind if error else ""
-            locked.error_message = message or (error.user_message if error else "")
-            locked.finished_at = timezone.now()
-            locked.reserved_nanousd = 0
-            locked.lease_expires_at = None
-            if outcome is not None and outcome.request_ids and generation.provider == "openai":
-                locked.provider_requests = [{"request_id": rid} for rid in outcome.request_ids]
-            locked.save()
     except LostLease:
         _delete_files(rows)
         return False

@@ -370,17 +370,18 @@ def mark_key_worked(key: ProviderKey) -> None:
     """Record a successful provider call: the key is valid (this is how a fal key is proven)."""
     now = timezone.now()
     # F(): concurrent workers using the same key must not lose each other's counts.
-    ProviderKey.objects.filter(pk=key.pk).update(
-        status=Status.VALID,
-        status_message="Worked for a generation.",
-        last_used_at=now,
-        last_verified_at=now,
-        use_count=F("use_count") + 1,
-        updated_at=now,
-    )
-    key.refresh_from_db(
-        fields=["status", "status_message", "last_used_at", "last_verified_at", "use_count", "updated_at"]
-    )
+    fields = {
+        "status": Status.VALID,
+        "status_message": "Worked for a generation.",
+        "last_used_at": now,
+        "last_verified_at": now,
+        "updated_at": now,
+    }
+    ProviderKey.objects.filter(pk=key.pk).update(**fields, use_count=F("use_count") + 1)
+    # No second query to read the row back: the stored count is exact, this object's counts our calls.
+    for name, value in fields.items():
+        setattr(key, name, value)
+    key.use_count += 1
 
 
 def usable_keys(workspace: Workspace, provider: str) -> QuerySet[ProviderKey]:
