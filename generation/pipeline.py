@@ -12,10 +12,12 @@ Invariants (DESIGN.md §5):
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import random
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -119,8 +121,9 @@ def _renew_lease(generation: Generation, attempt: uuid.UUID, **fields: Any) -> N
     ).update(lease_expires_at=timezone.now() + _lease_length(), **fields)
     if not updated:
         raise LostLease
-    # Do not hold a connection while waiting on the provider (tens of seconds per call). Inside an
-    # atomic block (tests that wrap everything in a transaction) closing would abort it.
+    # Do not hold a connection while waiting on the provider (tens of seconds per call): on PostgreSQL it
+    # goes back to the process's pool for other threads. Inside an atomic block (tests that wrap
+    # everything in a transaction) closing would abort it.
     if not connection.in_atomic_block:
         connection.close()
 
@@ -411,6 +414,18 @@ def run_generation(generation_id: int) -> None:
         )
 
 
+@functools.cache
+def settling_slot() -> threading.BoundedSemaphore:
+    """Return the worker's gate for the CPU-bound work after a provider call (see WORKER_CPU_SLOTS).
+
+    Many threads wait on providers at once, but answers that arrive together would otherwise all be
+    decoded, thumbnailed and written at once, sharing the GIL and the cores: each of them would finish
+    as late as the last, and free its thread for the next generation just as late. Through the gate
+    they finish one after another, the first ones at once.
+    """
+    return threading.BoundedSemaphore(settings.WORKER_CPU_SLOTS)
+
+
 def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     model = catalog.load().get(generation.model)
     key = generation.provider_key
@@ -432,7 +447,14 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     except vault.KeyUnavailable as exc:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
+    with settling_slot():
+        _settle(generation, attempt, key, model, outcome)
 
+
+def _settle(
+    generation: Generation, attempt: uuid.UUID, key: ProviderKey, model: catalog.Model, outcome: Outcome
+) -> None:
+    """Check the images, record the key's use, and finish: the CPU-bound part after the call."""
     checked, rejected = [], None
     for data, _content_type in outcome.images:
         try:

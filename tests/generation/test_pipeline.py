@@ -330,3 +330,38 @@ def test_a_member_who_leaves_during_the_call_still_gets_the_charge_recorded(alic
     cost = CostRecord.objects.get(generation=generation)
     assert cost.created_by_id is None and cost.amount_nanousd
     assert budgets.status(workspace_of(alice)).spent_nanousd == cost.amount_nanousd
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("slots", [1, 3])
+def test_answers_that_arrive_together_are_settled_through_the_workers_slots(
+    alice, double, settings, monkeypatch, slots
+):
+    # Four calls in flight return together; at most `slots` of them check, thumbnail and finish at once.
+    settings.WORKER_CPU_SLOTS = slots
+    pipeline.settling_slot.cache_clear()
+    double.latency = 0.3
+    real_check, lock, active, most = pipeline.check_image, threading.Lock(), [0], [0]
+
+    def slow_check(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        threading.Event().wait(0.2)  # long enough for every other answer to arrive (time.sleep is patched)
+        with lock:
+            active[0] -= 1
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "check_image", slow_check)
+    key = make_key(alice, "openai")
+    generations = [start(alice, key, "gpt-image-2") for _ in range(4)]
+    threads = [threading.Thread(target=pipeline.run_generation, args=(g.pk,)) for g in generations]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        pipeline.settling_slot.cache_clear()
+    assert {g.status for g in Generation.objects.filter(pk__in=[g.pk for g in generations])} == {"succeeded"}
+    assert most[0] == slots  # never more than the slots, and the slots are used

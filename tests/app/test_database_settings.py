@@ -1,0 +1,49 @@
+"""How DATABASE_URL and DATABASE_POOL_SIZE become Django's DATABASES (read in a fresh process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOW = "import json; from django.conf import settings; print(json.dumps(settings.DATABASES['default'], default=str))"
+
+
+def _databases(**env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_POOL_SIZE"}}
+    environ.update(DJANGO_SETTINGS_MODULE="aniavatar.settings", DEBUG="true", **env)
+    script = f"import django; django.setup(); {SHOW}"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_postgresql_gets_a_connection_pool_per_process():
+    db = _databases(DATABASE_URL="postgres://app@db:5432/app?application_name=web")
+    assert db["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 10, "timeout": 30}
+    assert db["OPTIONS"]["application_name"] == "web"  # the URL's own options are kept
+    assert db["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with a pool
+    assert db["CONN_HEALTH_CHECKS"] is True  # the pool checks a connection before handing it out
+
+
+@pytest.mark.parametrize(("size", "pooled"), [("25", True), ("0", False)])
+def test_the_pool_size_is_configurable_and_zero_turns_it_off(size, pooled):
+    db = _databases(DATABASE_URL="postgres://app@db:5432/app", DATABASE_POOL_SIZE=size)
+    assert ("pool" in db["OPTIONS"]) is pooled
+    if pooled:
+        assert db["OPTIONS"]["pool"]["max_size"] == 25
+    else:
+        assert db["CONN_MAX_AGE"] == 60  # a persistent connection per thread instead
+
+
+def test_sqlite_keeps_a_persistent_connection_and_no_pool(tmp_path):
+    db = _databases(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert "pool" not in db["OPTIONS"]
+    assert db["CONN_MAX_AGE"] == 60
