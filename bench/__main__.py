@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         if "concurrency" in names:
             from bench.pipeline import run_concurrency
 
-            run_concurrency(world, report, n=200 // scale, concurrency=50 // scale)
+            run_concurrency(
+                world, report, n=200 // scale, concurrency=50 // scale, runs=1 if args.quick else 3
+            )
         if "pages" in names or "csv" in names:
             from bench.pages import run_csv, run_pages, seed
 
