@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+from django.db import connections
+
 from accounts.models import User
 from generation import catalog, services
 from generation.models import Generation
@@ -47,3 +52,23 @@ def start(
         quality=quality or ("low" if model.provider == "openai" else ""),
         n=n,
     )
+
+
+def run_in_threads(target: Callable[..., object], args_list: list[tuple[object, ...]]) -> None:
+    """Run `target` once per argument tuple, each in its own thread, and wait for all of them.
+
+    Each thread closes its database connections when done: on PostgreSQL they are borrowed from the
+    process's pool, and a thread that ends without handing them back leaves the pool short for good.
+    """
+
+    def run(*args: object) -> None:
+        try:
+            target(*args)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=args) for args in args_list]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

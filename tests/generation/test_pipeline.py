@@ -12,7 +12,7 @@ from generation.models import CostRecord, GeneratedImage, Generation
 from keys.models import ProviderKey
 from provider_double import FAULTS
 from tests.conftest import workspace_of
-from tests.generation.helpers import make_key, start
+from tests.generation.helpers import make_key, run_in_threads, start
 
 pytestmark = pytest.mark.django_db
 
@@ -226,11 +226,7 @@ def test_running_the_task_twice_concurrently_calls_the_provider_once(alice, doub
     double.latency = 0.5
     key = make_key(alice, "openai")
     generation = start(alice, key, "gpt-image-2")
-    threads = [threading.Thread(target=pipeline.run_generation, args=(generation.pk,)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(pipeline.run_generation, [(generation.pk,)] * 2)
     generation.refresh_from_db()
     assert generation.status == "succeeded"
     assert double.count("openai.generate") == 1
@@ -355,12 +351,8 @@ def test_answers_that_arrive_together_are_settled_through_the_workers_slots(
     monkeypatch.setattr(pipeline, "check_image", slow_check)
     key = make_key(alice, "openai")
     generations = [start(alice, key, "gpt-image-2") for _ in range(4)]
-    threads = [threading.Thread(target=pipeline.run_generation, args=(g.pk,)) for g in generations]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_in_threads(pipeline.run_generation, [(g.pk,) for g in generations])
     finally:
         pipeline.settling_slot.cache_clear()
     assert {g.status for g in Generation.objects.filter(pk__in=[g.pk for g in generations])} == {"succeeded"}
