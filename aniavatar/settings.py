@@ -96,16 +96,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_int("DATABASE_POOL_SIZE", 10):
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
+if DATABASE_POOL_SIZE < 0:
+    raise ImproperlyConfigured("DATABASE_POOL_SIZE must be 0 (no pool) or more.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     # A pool of connections per process (psycopg_pool, through Django): closing a connection hands it
     # back instead of ending it. A worker's threads close theirs before each provider call and take one
     # again after it, so fifty calls in flight share a handful of connections and no generation pays
-    # for opening one (bench concurrency: peak connections 31 → 8). Django requires CONN_MAX_AGE 0 with
+    # for opening one (bench concurrency: peak connections 37 → 12). Django requires CONN_MAX_AGE 0 with
     # a pool; the pool checks a connection before handing it out (CONN_HEALTH_CHECKS).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "max_size": DATABASE_POOL_SIZE,
         "timeout": 30,  # seconds a thread waits for a free connection before its query fails
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -287,9 +290,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 8)
-# How many of a worker's threads may check images, make thumbnails and write results at once, after
-# their provider calls: about the cores a worker has (bench: concurrency).
-WORKER_CPU_SLOTS = env_int("WORKER_CPU_SLOTS", 2)
+# How many of a worker's threads may finish generations at once after their provider calls (check
+# images, make thumbnails, the final transaction; files are written outside): about the worker's cores
+# (bench: concurrency).
+WORKER_FINISH_SLOTS = env_int("WORKER_FINISH_SLOTS", 2)
+if WORKER_FINISH_SLOTS < 1:
+    raise ImproperlyConfigured("WORKER_FINISH_SLOTS must be at least 1.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -12,6 +12,7 @@ Invariants (DESIGN.md §5):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generation import catalog, pricing
-from generation.images import ImageRejected, check_image, make_thumbnail
+from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation
 from generation.providers import fal_queue, openai_images
 from generation.providers.base import ErrorKind, ImageRequest, ProviderError, ProviderResult
@@ -48,6 +49,9 @@ MAX_ATTEMPTS = 4  # provider calls per image slot, the first included
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
+OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
+# Waiting this long for a CPU slot renews the lease before finishing (a normal wait is milliseconds).
+LONG_SLOT_WAIT = 30.0
 INTERRUPTED_MESSAGE = (
     "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
     "check your usage page at OpenAI. Try again."
@@ -299,7 +303,9 @@ def _store_files(generation: Generation, images: list[Any]) -> list[GeneratedIma
             sha256=checked.sha256,
         )
         row.file.save(f"{name}.{ext}", ContentFile(checked.data), save=False)
-        thumbnail = make_thumbnail(checked.pixels if checked.pixels is not None else checked.data)
+        thumbnail = checked.thumbnail or make_thumbnail(
+            checked.pixels if checked.pixels is not None else checked.data
+        )
         row.thumbnail.save(f"{name}.thumb.webp", ContentFile(thumbnail), save=False)
         rows.append(row)
     return rows
@@ -321,10 +327,13 @@ def finish(
     message: str = "",
     outcome: Outcome | None = None,
     model: catalog.Model | None = None,
-    images: list[Any] = (),
+    rows: list[GeneratedImage] = (),
 ) -> bool:
-    """Store images, cost record and final status in one transaction; False if we no longer own the row."""
-    rows = _store_files(generation, list(images)) if images else []
+    """Save image rows (files already stored), cost record and final status in one transaction.
+
+    Returns False if we no longer own the row; the rows' files are deleted whenever nothing is saved.
+    """
+    rows = list(rows)
     try:
         with transaction.atomic():
             owned = Generation.objects.select_for_update().filter(
@@ -406,24 +415,29 @@ def run_generation(generation_id: int) -> None:
     except Exception:
         # Nothing may be lost: an unexpected error still ends the generation where the user sees it.
         logger.exception("generation %s: unexpected error", generation.code)
-        finish(
-            generation,
-            attempt,
-            status=Generation.Status.FAILED,
-            message="Something went wrong on our side. Nothing more will be sent to the provider; try again.",
-        )
+        finish(generation, attempt, status=Generation.Status.FAILED, message=OUR_SIDE_MESSAGE)
+
+
+_SLOTS_LOCK = threading.Lock()
 
 
 @functools.cache
-def settling_slot() -> threading.BoundedSemaphore:
-    """Return the worker's gate for the CPU-bound work after a provider call (see WORKER_CPU_SLOTS).
+def _slots(size: int) -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(size)
+
+
+def finish_slot() -> threading.BoundedSemaphore:
+    """Return the worker's gate for finishing generations after their calls (WORKER_FINISH_SLOTS).
 
     Many threads wait on providers at once, but answers that arrive together would otherwise all be
-    decoded, thumbnailed and written at once, sharing the GIL and the cores: each of them would finish
-    as late as the last, and free its thread for the next generation just as late. Through the gate
-    they finish one after another, the first ones at once.
+    checked, thumbnailed and written to the database at once, sharing the GIL, the cores and the pool's
+    connections: each would finish as late as the last, and free its thread for the next generation
+    just as late. Through the gate they take turns (roughly in the order they arrive), and the first
+    ones finish at once. Files are written between the two turns a generation takes, outside the gate,
+    so a slow storage upload holds up only its own generation.
     """
-    return threading.BoundedSemaphore(settings.WORKER_CPU_SLOTS)
+    with _SLOTS_LOCK:  # one semaphore per size, even when the first threads ask together
+        return _slots(settings.WORKER_FINISH_SLOTS)
 
 
 def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
@@ -447,33 +461,95 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     except vault.KeyUnavailable as exc:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
-    with settling_slot():
-        _settle(generation, attempt, key, model, outcome)
+    try:
+        with _turn(generation, attempt):
+            checked, rejected = _check_images(generation, outcome)
+        _settle(generation, attempt, key, model, outcome, checked, rejected)
+    except LostLease:
+        raise
+    except Exception:
+        if not outcome.billed:
+            raise
+        # The provider billed this call: whatever failed after it, the charge gets its cost record.
+        logger.exception("generation %s: unexpected error after a billed call", generation.code)
+        finish(
+            generation,
+            attempt,
+            status=Generation.Status.FAILED,
+            message=OUR_SIDE_MESSAGE,
+            outcome=outcome,
+            model=model,
+        )
 
 
-def _settle(
-    generation: Generation, attempt: uuid.UUID, key: ProviderKey, model: catalog.Model, outcome: Outcome
-) -> None:
-    """Check the images, record the key's use, and finish: the CPU-bound part after the call."""
+@contextlib.contextmanager
+def _turn(generation: Generation, attempt: uuid.UUID) -> Iterator[None]:
+    """Hold one of the worker's finish slots; renew the lease first if the wait for it was long."""
+    waiting = time.monotonic()
+    with finish_slot():
+        if time.monotonic() - waiting > LONG_SLOT_WAIT:
+            _renew_lease(generation, attempt)  # the sweep must not take a row we are about to finish
+        yield
+
+
+def _check_images(
+    generation: Generation, outcome: Outcome
+) -> tuple[list[CheckedImage], ProviderError | None]:
+    """Verify each image and make its thumbnail; return the good ones and why any was rejected."""
     checked, rejected = [], None
     for data, _content_type in outcome.images:
         try:
-            checked.append(check_image(data, width=generation.width, height=generation.height))
+            image = check_image(data, width=generation.width, height=generation.height)
         except ImageRejected as exc:
             rejected = ProviderError(ErrorKind.BAD_RESPONSE, str(exc))
+            continue
+        # The decoded pixels are not needed once the thumbnail is made: let them go with the slot.
+        thumbnail = make_thumbnail(image.pixels if image.pixels is not None else image.data)
+        checked.append(dataclasses.replace(image, thumbnail=thumbnail, pixels=None))
+    return checked, rejected
 
-    error = outcome.error or (rejected if not checked else None)
+
+def _settle(
+    generation: Generation,
+    attempt: uuid.UUID,
+    key: ProviderKey,
+    model: catalog.Model,
+    outcome: Outcome,
+    checked: list[CheckedImage],
+    rejected: ProviderError | None,
+) -> None:
+    """Store the files, then (in a finish slot) record the key's use and save the generation's end."""
+    # Outside the slot: storage may be remote (S3), and a slow upload must hold up only this generation.
+    rows = _store_files(generation, checked) if checked else []
+    try:
+        with _turn(generation, attempt):
+            _record_outcome(generation, attempt, key, model, outcome, rows, rejected)
+    except BaseException:
+        _delete_files(rows)  # finish() deletes them itself; this covers what fails before it
+        raise
+
+
+def _record_outcome(
+    generation: Generation,
+    attempt: uuid.UUID,
+    key: ProviderKey,
+    model: catalog.Model,
+    outcome: Outcome,
+    rows: list[GeneratedImage],
+    rejected: ProviderError | None,
+) -> None:
+    error = outcome.error or (rejected if not rows else None)
     if error is not None and error.kind == ErrorKind.INVALID_KEY:
         vault.mark_key_rejected(key, message=error.user_message)
     elif outcome.billed:
         vault.mark_key_worked(key)
 
-    if checked:
-        missing = generation.n - len(checked)
+    if rows:
+        missing = generation.n - len(rows)
         note = ""
         if missing:
             reason = (outcome.partial_errors or [rejected or error])[0]
-            note = f"{len(checked)} of {generation.n} images were made. " + (
+            note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
             )
         finish(
@@ -483,7 +559,7 @@ def _settle(
             message=note,
             outcome=outcome,
             model=model,
-            images=checked,
+            rows=rows,
             error=None,
         )
     else:

@@ -1,4 +1,4 @@
-"""How DATABASE_URL and DATABASE_POOL_SIZE become Django's DATABASES (read in a fresh process)."""
+"""How DATABASE_URL, DATABASE_POOL_SIZE and WORKER_FINISH_SLOTS are read (in a fresh process each)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,22 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOW = "import json; from django.conf import settings; print(json.dumps(settings.DATABASES['default'], default=str))"
 
 
-def _databases(**env: str) -> dict:
-    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_POOL_SIZE"}}
+def _run(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    ours = {"DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_CONN_MAX_AGE", "WORKER_FINISH_SLOTS"}
+    environ = {k: v for k, v in os.environ.items() if k not in ours}
     environ.update(DJANGO_SETTINGS_MODULE="aniavatar.settings", DEBUG="true", **env)
-    script = f"import django; django.setup(); {SHOW}"
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {script}"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+
+
+def _databases(**env: str) -> dict:
+    result = _run(SHOW, **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -47,3 +56,17 @@ def test_sqlite_keeps_a_persistent_connection_and_no_pool(tmp_path):
     db = _databases(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert "pool" not in db["OPTIONS"]
     assert db["CONN_MAX_AGE"] == 60
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_POOL_SIZE", "-1", "DATABASE_POOL_SIZE must be 0 (no pool) or more."),
+        ("WORKER_FINISH_SLOTS", "0", "WORKER_FINISH_SLOTS must be at least 1."),
+    ],
+)
+def test_sizes_that_cannot_work_are_refused_at_start(name, value, message):
+    # A worker with no CPU slot would take every answer and never finish one.
+    result = _run("pass", DATABASE_URL="postgres://app@db:5432/app", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr

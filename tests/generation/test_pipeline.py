@@ -330,12 +330,11 @@ def test_a_member_who_leaves_during_the_call_still_gets_the_charge_recorded(alic
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("slots", [1, 3])
-def test_answers_that_arrive_together_are_settled_through_the_workers_slots(
+def test_answers_that_arrive_together_are_checked_through_the_workers_finish_slots(
     alice, double, settings, monkeypatch, slots
 ):
-    # Four calls in flight return together; at most `slots` of them check, thumbnail and finish at once.
-    settings.WORKER_CPU_SLOTS = slots
-    pipeline.settling_slot.cache_clear()
+    # Four calls in flight return together; at most `slots` of them check and thumbnail at once.
+    settings.WORKER_FINISH_SLOTS = slots
     double.latency = 0.3
     real_check, lock, active, most = pipeline.check_image, threading.Lock(), [0], [0]
 
@@ -343,7 +342,7 @@ def test_answers_that_arrive_together_are_settled_through_the_workers_slots(
         with lock:
             active[0] += 1
             most[0] = max(most[0], active[0])
-        threading.Event().wait(0.2)  # long enough for every other answer to arrive (time.sleep is patched)
+        threading.Event().wait(0.5)  # long enough for every other answer to arrive (time.sleep is patched)
         with lock:
             active[0] -= 1
         return real_check(*args, **kwargs)
@@ -351,9 +350,20 @@ def test_answers_that_arrive_together_are_settled_through_the_workers_slots(
     monkeypatch.setattr(pipeline, "check_image", slow_check)
     key = make_key(alice, "openai")
     generations = [start(alice, key, "gpt-image-2") for _ in range(4)]
-    try:
-        run_in_threads(pipeline.run_generation, [(g.pk,) for g in generations])
-    finally:
-        pipeline.settling_slot.cache_clear()
+    run_in_threads(pipeline.run_generation, [(g.pk,) for g in generations])
     assert {g.status for g in Generation.objects.filter(pk__in=[g.pk for g in generations])} == {"succeeded"}
     assert most[0] == slots  # never more than the slots, and the slots are used
+
+
+def test_a_failure_after_a_billed_call_still_records_the_charge(alice, double, monkeypatch):
+    def broken_thumbnail(source):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline, "make_thumbnail", broken_thumbnail)
+    generation = _run(start(alice, make_key(alice, "openai"), "gpt-image-2"))
+    assert generation.status == "failed"
+    assert generation.error_message == pipeline.OUR_SIDE_MESSAGE
+    assert not GeneratedImage.objects.filter(generation=generation).exists()
+    cost = CostRecord.objects.get(generation=generation)  # OpenAI billed the call: the charge is recorded
+    assert cost.amount_nanousd and cost.amount_nanousd <= generation.quote_nanousd
+    assert generation.reserved_nanousd == 0
