@@ -38,7 +38,7 @@ class CheckedImage:
     # The pixels decoded by the check, so the thumbnail does not decode the image a second time (a
     # 1024×1024 photo takes ~30 ms of CPU to decode, the largest share of a generation's overhead).
     pixels: Image.Image | None = field(default=None, repr=False, compare=False)
-    # The WebP thumbnail, once made (the worker makes it in a CPU slot, then writes the files outside it).
+    # The WebP thumbnail, made in a finish slot (the files are written outside it: generation.pipeline).
     thumbnail: bytes = field(default=b"", repr=False, compare=False)
 
 

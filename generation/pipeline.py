@@ -50,7 +50,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
 OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
-# Waiting this long for a CPU slot renews the lease before finishing (a normal wait is milliseconds).
+# Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
 INTERRUPTED_MESSAGE = (
     "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
@@ -285,8 +285,8 @@ def _cost_for(generation: Generation, model: catalog.Model, outcome: Outcome) ->
     return pricing.openai_cost(outcome.usage, model.price)
 
 
-def _store_files(generation: Generation, images: list[Any]) -> list[GeneratedImage]:
-    """Write verified images and thumbnails under unguessable names; return unsaved rows."""
+def _store_files(generation: Generation, images: list[CheckedImage]) -> list[GeneratedImage]:
+    """Write verified images and their thumbnails under unguessable names; return unsaved rows."""
     rows = []
     for index, checked in enumerate(images):
         ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[checked.content_type]
@@ -303,10 +303,7 @@ def _store_files(generation: Generation, images: list[Any]) -> list[GeneratedIma
             sha256=checked.sha256,
         )
         row.file.save(f"{name}.{ext}", ContentFile(checked.data), save=False)
-        thumbnail = checked.thumbnail or make_thumbnail(
-            checked.pixels if checked.pixels is not None else checked.data
-        )
-        row.thumbnail.save(f"{name}.thumb.webp", ContentFile(thumbnail), save=False)
+        row.thumbnail.save(f"{name}.thumb.webp", ContentFile(checked.thumbnail), save=False)
         rows.append(row)
     return rows
 
@@ -331,9 +328,9 @@ def finish(
 ) -> bool:
     """Save image rows (files already stored), cost record and final status in one transaction.
 
-    Returns False if we no longer own the row; the rows' files are deleted whenever nothing is saved.
+    Returns False if we no longer own the row. The caller that stored the rows' files deletes them when
+    this does not return True.
     """
-    rows = list(rows)
     try:
         with transaction.atomic():
             owned = Generation.objects.select_for_update().filter(
@@ -393,11 +390,7 @@ def finish(
                 # Last before the commit: every worker adds to this month's row, so hold its lock briefly.
                 roll_up([record])
     except LostLease:
-        _delete_files(rows)
         return False
-    except Exception:
-        _delete_files(rows)
-        raise
     return True
 
 
@@ -521,12 +514,13 @@ def _settle(
     """Store the files, then (in a finish slot) record the key's use and save the generation's end."""
     # Outside the slot: storage may be remote (S3), and a slow upload must hold up only this generation.
     rows = _store_files(generation, checked) if checked else []
+    saved = False
     try:
         with _turn(generation, attempt):
-            _record_outcome(generation, attempt, key, model, outcome, rows, rejected)
-    except BaseException:
-        _delete_files(rows)  # finish() deletes them itself; this covers what fails before it
-        raise
+            saved = _record_outcome(generation, attempt, key, model, outcome, rows, rejected)
+    finally:
+        if not saved:
+            _delete_files(rows)  # nothing refers to them
 
 
 def _record_outcome(
@@ -537,7 +531,8 @@ def _record_outcome(
     outcome: Outcome,
     rows: list[GeneratedImage],
     rejected: ProviderError | None,
-) -> None:
+) -> bool:
+    """Record the key's use and finish; return whether the generation's end was saved (finish())."""
     error = outcome.error or (rejected if not rows else None)
     if error is not None and error.kind == ErrorKind.INVALID_KEY:
         vault.mark_key_rejected(key, message=error.user_message)
@@ -552,7 +547,7 @@ def _record_outcome(
             note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
             )
-        finish(
+        return finish(
             generation,
             attempt,
             status=Generation.Status.SUCCEEDED,
@@ -565,7 +560,7 @@ def _record_outcome(
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
         detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
-        finish(
+        return finish(
             generation,
             attempt,
             status=Generation.Status.FAILED,

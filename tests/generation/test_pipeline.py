@@ -367,3 +367,23 @@ def test_a_failure_after_a_billed_call_still_records_the_charge(alice, double, m
     cost = CostRecord.objects.get(generation=generation)  # OpenAI billed the call: the charge is recorded
     assert cost.amount_nanousd and cost.amount_nanousd <= generation.quote_nanousd
     assert generation.reserved_nanousd == 0
+
+
+def test_images_stored_for_a_generation_that_could_not_be_saved_are_deleted(
+    alice, double, settings, monkeypatch
+):
+    real_roll_up, calls = pipeline.roll_up, []
+
+    def roll_up_failing_once(records):
+        calls.append(records)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real_roll_up(records)
+
+    monkeypatch.setattr(pipeline, "roll_up", roll_up_failing_once)
+    generation = _run(start(alice, make_key(alice, "openai"), "gpt-image-2"))
+    assert generation.status == "failed"  # the final transaction with the images was rolled back
+    assert CostRecord.objects.filter(generation=generation).count() == 1  # the charge, recorded after
+    assert not GeneratedImage.objects.filter(generation=generation).exists()
+    media = settings.MEDIA_ROOT
+    assert [p for p in media.rglob("*") if p.is_file()] == []  # no file left that nothing refers to
