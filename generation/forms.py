@@ -36,8 +36,13 @@ class GenerateForm(forms.Form):
         help_text=_("Built from the persona; edit it freely before generating."),
     )
     model = forms.ChoiceField(label=_("Model"))
+    # Public codes, never primary keys: the htmx quote and options requests put the form in the URL.
     provider_key = forms.ModelChoiceField(
-        queryset=ProviderKey.objects.none(), label=_("API key"), empty_label=None, required=False
+        queryset=ProviderKey.objects.none(),
+        label=_("API key"),
+        empty_label=None,
+        required=False,
+        to_field_name="code",
     )
     size = forms.ChoiceField(label=_("Size"))
     quality = forms.ChoiceField(label=_("Quality"), required=False)

@@ -10,6 +10,7 @@ SQLite stores it.
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from typing import Any
 
@@ -307,7 +308,7 @@ SIZES = sorted({size for model in catalog.load().models.values() for size in mod
 def keys_and_persona(alice, double) -> dict[str, list[str]]:
     keys = [make_key(alice, "openai"), make_key(alice, "fal")]
     persona = make_persona(workspace_of(alice), alice)
-    return {"keys": [str(key.pk) for key in keys], "persona": [str(persona.code), ""]}
+    return {"keys": [str(key.code) for key in keys], "persona": [str(persona.code), ""]}
 
 
 def generate_form(valid: dict[str, list[str]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -517,7 +518,7 @@ def hostile(alice, double) -> dict[str, Any]:
             "persona": persona.code,
             "prompt": f"{SCRIPT} {IMG}",
             "model": "gpt-image-2",
-            "provider_key": key.pk,
+            "provider_key": str(key.code),
             "size": "1024x1024",
             "quality": "low",
             "background": "auto",
@@ -570,3 +571,16 @@ def test_html_in_names_prompts_and_labels_renders_escaped_everywhere(hostile):
         assert SCRIPT not in html and "<img src=x" not in html, f"{name} renders HTML it was given"
         # Positive control: the page does show the text, escaped.
         assert escape(SCRIPT) in html or escape(IMG) in html, f"{name} does not show the text at all"
+
+
+@pytest.mark.parametrize("url", POST_FORMS)
+def test_each_refused_fields_error_is_the_one_its_input_points_to(alice, keys_and_persona, url):
+    """Screen readers announce an error through aria-describedby: the id it names must be on the page."""
+    client = Client() if url.startswith("/accounts/") else logged_in(alice)
+    data = {"email": "not an email", "name": "", "api_key": "x", "monthly_cap_usd": "-1", "prompt": ""}
+    html = page(client.post(url, data))
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    described = [ref for refs in re.findall(r'aria-describedby="([^"]+)"', html) for ref in refs.split()]
+    assert [ref for ref in described if ref not in ids] == []
+    if url != "/workspace/" and has_error(html):
+        assert any(ref.endswith("_error") for ref in described), "an error no input points to"

@@ -150,7 +150,7 @@ def _generate(browser: Browser, key: ProviderKey, persona: Persona) -> Generatio
         "persona": str(persona.code),
         "prompt": f"A portrait of {persona.name}",
         "model": model,
-        "provider_key": key.pk,
+        "provider_key": str(key.code),
         "size": "1024x1024",
         "quality": quality,
         "background": "auto" if quality else "",

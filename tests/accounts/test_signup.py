@@ -45,7 +45,7 @@ def test_it_explains_a_duplicate_email_beside_the_field(client, alice):
     assert response.status_code == 200
     form = response.context["form"]
     assert "already exists" in form.errors["email"][0]
-    assert b'id="id_email_errors"' in response.content
+    assert b'id="id_email_error"' in response.content
     assert User.objects.filter(email__iexact="alice@example.com").count() == 1
 
 

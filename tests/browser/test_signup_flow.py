@@ -40,4 +40,4 @@ def test_a_duplicate_email_shows_the_error_beside_the_field(page, alice):
     page.get_by_label("Password", exact=True).fill("a long passphrase 42")
     page.get_by_label("Confirm password").fill("a long passphrase 42")
     page.get_by_role("button", name="Sign up").click()
-    expect(page.locator("#id_email_errors")).to_contain_text("already exists")
+    expect(page.locator("#id_email_error")).to_contain_text("already exists")

@@ -47,8 +47,8 @@ def test_members_can_create_personas(bob, bob_client, workspace):
 def test_it_shows_validation_errors_beside_the_field(alice_client):
     response = alice_client.post("/personas/new/", {**BEN, "name": "", "art_style": "oil-on-velvet"})
     assert response.status_code == 200
-    assert b'id="id_name_errors"' in response.content
-    assert b'id="id_art_style_errors"' in response.content
+    assert b'id="id_name_error"' in response.content
+    assert b'id="id_art_style_error"' in response.content
     assert b"This field is required." in response.content
     assert not Persona.objects.exists()
 

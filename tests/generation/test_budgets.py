@@ -114,7 +114,7 @@ def test_the_owner_sets_and_clears_the_budget(alice, alice_client):
 def test_bad_budgets_get_an_error_beside_the_field(alice_client, value):
     response = alice_client.post("/workspace/", {"monthly_cap_usd": value})
     assert response.status_code == 200
-    assert b'id="id_monthly_cap_usd_errors"' in response.content
+    assert b'id="id_monthly_cap_usd_error"' in response.content
 
 
 def test_a_member_sees_the_budget_but_cannot_change_it(alice, bob_client):

@@ -130,7 +130,7 @@ def test_bad_input_gets_an_error_beside_the_field(alice, alice_client, double, e
     response = alice_client.post("/generate/", {**base, **data})
     assert response.status_code == 200
     assert field in response.context["form"].errors
-    assert f'id="id_{field}_errors"'.encode() in response.content
+    assert f'id="id_{field}_error"'.encode() in response.content
     assert not Generation.objects.exists()
     assert enqueued == []
 

@@ -68,7 +68,7 @@ def test_it_previews_unsaved_changes_without_saving_them(alice_client, persona):
 def test_it_shows_validation_errors_beside_the_field(alice_client, persona):
     response = alice_client.post(f"/personas/{persona.code}/", form_data(persona, name="x" * 101))
     assert response.status_code == 200
-    assert b'id="id_name_errors"' in response.content
+    assert b'id="id_name_error"' in response.content
     assert b"at most 100 characters" in response.content
     persona.refresh_from_db()
     assert persona.name == "Budget Ben"
