@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from generation import catalog, pricing
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
@@ -162,6 +163,7 @@ def _with_retries(
 
 
 # Provider calls: the plaintext key exists only inside these two functions.
+# (@sensitive_variables: Django's error reports show none of their locals, nor those of the calls beneath.)
 
 
 def _request_for(generation: Generation, model: catalog.Model, *, n: int) -> ImageRequest:
@@ -178,6 +180,7 @@ def _request_for(generation: Generation, model: catalog.Model, *, n: int) -> Ima
     )
 
 
+@sensitive_variables()
 def _call_openai(
     generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model
 ) -> Outcome:
@@ -199,6 +202,7 @@ def _call_openai(
     )
 
 
+@sensitive_variables()
 def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model) -> Outcome:
     """Make `n` one-image requests (all queued first, then awaited); resume ones already submitted."""
     request = _request_for(generation, model, n=1)
@@ -535,7 +539,7 @@ def _record_outcome(
     """Record the key's use and finish; return whether the generation's end was saved (finish())."""
     error = outcome.error or (rejected if not rows else None)
     if error is not None and error.kind == ErrorKind.INVALID_KEY:
-        vault.mark_key_rejected(key, message=error.user_message)
+        vault.mark_key_rejected(key, message=error.user_message, generation_code=generation.code)
     elif outcome.billed:
         vault.mark_key_worked(key)
 

@@ -171,15 +171,18 @@ class Keyring:
         blob = seal(self._primitives[self.primary], plaintext.encode("utf-8"), binding.associated_data())
         return f"v{self.primary}:{_b64url(blob)}"
 
-    def decrypt(self, stored: str, binding: Binding) -> str:
-        """Return the plaintext of a stored value, or raise a DecryptionError subclass."""
-        version, blob = parse_stored(stored)
+    def _primitive_for(self, version: int) -> AESGCM:
         if version < self.min_version:
             raise RetiredKeyVersion(f"Master key version {version} is retired (minimum {self.min_version}).")
         primitive = self._primitives.get(version)
         if primitive is None:
             raise UnknownKeyVersion(f"Master key version {version} is not configured.")
-        plaintext = open_sealed(primitive, blob, binding.associated_data())
+        return primitive
+
+    def decrypt(self, stored: str, binding: Binding) -> str:
+        """Return the plaintext of a stored value, or raise a DecryptionError subclass."""
+        version, blob = parse_stored(stored)
+        plaintext = open_sealed(self._primitive_for(version), blob, binding.associated_data())
         try:
             text = plaintext.decode("utf-8")
         except UnicodeDecodeError:  # only possible if someone sealed bytes that were never a key
@@ -188,9 +191,16 @@ class Keyring:
             raise TamperedCiphertext("The stored key is empty.")
         return text
 
-    def verify(self, stored: str, binding: Binding) -> None:
-        """Raise a DecryptionError unless the stored value opens; the plaintext is discarded here."""
-        self.decrypt(stored, binding)
+    def has_version_of(self, stored: str) -> bool:
+        """Return whether a stored value is well formed under a version this keyring still opens.
+
+        Nothing is decrypted: pages use this, and only the worker decrypts (DESIGN.md §4).
+        """
+        try:
+            self._primitive_for(version_of(stored))
+        except DecryptionError:
+            return False
+        return True
 
     def needs_rewrap(self, stored: str) -> bool:
         """Return whether a stored value is under a version below the primary."""

@@ -56,13 +56,16 @@ class ProviderKey(WorkspaceOwned):
         """Return what this row's ciphertext is bound to."""
         return crypto.Binding(workspace=self.workspace.code, key=self.code, provider=self.provider)
 
-    def opens(self) -> bool:
-        """Return whether the ciphertext still decrypts here (the plaintext never leaves crypto)."""
-        try:
-            crypto.get_keyring().verify(self.ciphertext, self.binding())
-        except crypto.DecryptionError:
-            return False
-        return True
+    def needs_reentry(self, latest_use: KeyUse | None) -> bool:
+        """Return whether the user must paste this key again, without decrypting it (pages never do).
+
+        Either its master-key version is gone or retired, or the last attempt to decrypt it failed (a
+        ciphertext moved or damaged): every write of a ciphertext records a use, so a failed attempt
+        recorded after it is about the ciphertext stored now.
+        """
+        if not crypto.get_keyring().has_version_of(self.ciphertext):
+            return True
+        return latest_use is not None and latest_use.outcome == KeyUse.Outcome.UNDECRYPTABLE
 
 
 class KeyUse(models.Model):

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User, Workspace
 from generation.providers import openai_images
@@ -218,6 +219,9 @@ def _record_use(
     )
 
 
+# @sensitive_variables(): Django's error reports (with DEBUG off) show no local variable of these calls, nor
+# of any call beneath them: their frames hold a plaintext key.
+@sensitive_variables()
 def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secret: str) -> ProviderKey:
     """Check a new key with its provider, then store it encrypted; raise KeyRejected or DuplicateKey."""
     secret = _normalised(provider, secret)
@@ -255,6 +259,7 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
     return key
 
 
+@sensitive_variables()
 def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
     """Check a new secret for an existing key row, then store it in place (label, audit and code stay)."""
     secret = _normalised(key.provider, secret)
@@ -279,6 +284,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
     return key
 
 
+@sensitive_variables()
 def retest_key(key: ProviderKey, *, user: User) -> Verdict:
     """Decrypt a saved key and ask its provider about it again; raise KeyUnavailable if it must be re-entered."""
     secret, use = _open(key, purpose=Purpose.VALIDATE, actor=user)
@@ -331,6 +337,7 @@ def _open(
     return secret, use
 
 
+@sensitive_variables()
 def decrypt_for_provider_call(
     key: ProviderKey, *, generation_code: UUID | None, purpose: str = Purpose.GENERATE
 ) -> str:
@@ -413,6 +420,7 @@ class RewrapReport:
     by_version: dict[int, int] = field(default_factory=dict)
 
 
+@sensitive_variables()
 def rewrap_keys(*, batch_size: int = 200) -> RewrapReport:
     """Re-encrypt every key below the primary master-key version, in batches; safe to run again."""
     keyring = crypto.get_keyring()

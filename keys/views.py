@@ -58,7 +58,11 @@ def _rows(request: WorkspaceRequest) -> list[KeyRow]:
         uses.setdefault(use.key_id, []).append(use)
     for found in uses.values():
         found.sort(key=lambda u: (u.created_at, u.pk), reverse=True)
-    return [KeyRow(key, needs_reentry=not key.opens(), uses=uses.get(key.pk, [])) for key in keys]
+    rows = []
+    for key in keys:
+        found = uses.get(key.pk, [])
+        rows.append(KeyRow(key, needs_reentry=key.needs_reentry(found[0] if found else None), uses=found))
+    return rows
 
 
 def _list_page(request: WorkspaceRequest, form: AddKeyForm | None) -> HttpResponse:
@@ -153,7 +157,9 @@ def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
         else:
             _announce(request, key, _("Replaced the key of"))
             return redirect("keys:list")
-    return render(request, "keys/replace.html", {"key": key, "form": form, "needs_reentry": not key.opens()})
+    latest = KeyUse.objects.filter(key=key).order_by("-created_at", "-id").first()
+    context = {"key": key, "form": form, "needs_reentry": key.needs_reentry(latest)}
+    return render(request, "keys/replace.html", context)
 
 
 @never_cache

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 
 import pytest
+from django.views.debug import ExceptionReporter
 
-from generation import budgets, pipeline
+from generation import budgets, catalog, pipeline
 from generation.models import CostRecord, GeneratedImage, Generation
-from keys.models import ProviderKey
+from generation.providers import fal_queue, openai_images
+from generation.providers.base import ErrorKind, ProviderError
+from keys import services as vault
+from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from tests.conftest import workspace_of
-from tests.generation.helpers import make_key, run_in_threads, start
+from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, run_in_threads, start
 
 pytestmark = pytest.mark.django_db
 
@@ -387,3 +392,40 @@ def test_images_stored_for_a_generation_that_could_not_be_saved_are_deleted(
     assert not GeneratedImage.objects.filter(generation=generation).exists()
     media = settings.MEDIA_ROOT
     assert [p for p in media.rglob("*") if p.is_file()] == []  # no file left that nothing refers to
+
+
+def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double):
+    """Two generations share a key: the 401 of the first must not be written on the second's audit row."""
+    key = make_key(alice, "fal")
+    first, second = start(alice, key, "fal-ai/flux-2-max"), start(alice, key, "fal-ai/flux-2-max")
+    key = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
+    for generation in (first, second):  # both calls in flight, the second decrypted last
+        vault.decrypt_for_provider_call(key, generation_code=generation.code)
+    rejected = pipeline.Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
+    pipeline._record_outcome(first, uuid.uuid4(), key, catalog.load().get(first.model), rejected, [], None)
+    outcomes = dict(KeyUse.objects.filter(purpose="generate").values_list("generation_code", "outcome"))
+    assert outcomes == {first.code: "rejected", second.code: "ok"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "fal"])
+def test_an_error_report_of_a_crashed_call_shows_no_frame_holding_the_key(
+    alice, double, monkeypatch, caplog, provider
+):
+    """A bug inside the provider call: the traceback logged may be rendered with locals (mail_admins)."""
+    module = openai_images if provider == "openai" else fal_queue
+    name = "generate" if provider == "openai" else "submit"
+
+    def crash(secret, *args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(module, name, crash)
+    key = make_key(alice, provider)
+    generation = _run(start(alice, key, "gpt-image-2" if provider == "openai" else "fal-ai/flux-2-max"))
+    assert generation.status == Generation.Status.FAILED
+    (record,) = [r for r in caplog.records if r.exc_info and "unexpected error" in r.getMessage()]
+    reporter = ExceptionReporter(None, *record.exc_info, is_email=True)
+    assert "crash" in [frame["function"] for frame in reporter.get_traceback_frames()]
+    secret = OPENAI_KEY if provider == "openai" else FAL_KEY
+    for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
+        assert secret not in report
+        assert secret[-12:] not in report

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from django.views.debug import SafeExceptionReporterFilter
+from django.db import OperationalError
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
@@ -158,6 +159,30 @@ def test_the_key_is_hidden_from_error_reports(alice_client, double):
     cleansed = SafeExceptionReporterFilter().get_post_parameters(request)
     assert cleansed["api_key"] != OPENAI_KEY + "__invalid_key"
     assert set(cleansed["api_key"]) == {"*"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "fal"])
+def test_an_error_report_of_a_failed_save_shows_neither_the_key_nor_its_locals(
+    alice_client, double, monkeypatch, caplog, provider
+):
+    """What mail_admins would send (DEBUG off): every frame that holds the key has its variables starred."""
+    secret = OPENAI_KEY if provider == "openai" else FAL_KEY
+
+    def fail(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(ProviderKey, "save", fail)
+    alice_client.raise_request_exception = False
+    response = alice_client.post("/keys/add/", {"provider": provider, "label": "k", "api_key": secret})
+    assert response.status_code == 500
+    # The record Django logs for a 500 is what AdminEmailHandler turns into a report.
+    (record,) = [r for r in caplog.records if r.name == "django.request" and r.exc_info]
+    reporter = ExceptionReporter(record.request, *record.exc_info, is_email=True)
+    frames = reporter.get_traceback_frames()
+    assert any(frame["filename"].endswith("keys/services.py") for frame in frames)  # the key's frames
+    for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
+        assert secret not in report
+        assert secret[-12:] not in report
 
 
 def test_key_pages_are_never_cached(alice_client, double):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from keys import services
-from keys.models import ProviderKey
+import pytest
+
+from keys import crypto, services
+from keys.models import KeyUse, ProviderKey
 from tests.conftest import workspace_of
 
-from .conftest import FAL_KEY, OPENAI_KEY, make_key, store_key
+from .conftest import FAL_KEY, MASTER_V1, MASTER_V2, OPENAI_KEY, make_key, store_key
 
 
 def test_it_lists_keys_with_only_their_hint(alice, alice_client):
@@ -68,15 +70,48 @@ def test_it_checks_workspace(alice, charlie, charlie_client):
     assert "No keys yet." in body
 
 
-def test_it_shows_re_enter_for_a_key_that_no_longer_decrypts(alice, alice_client):
+def test_it_shows_re_enter_once_a_key_failed_to_decrypt(alice, alice_client):
     key = store_key(workspace_of(alice), alice)
     ProviderKey.objects.filter(pk=key.pk).update(ciphertext=key.ciphertext[:-2] + "AA")
+    damaged = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
+    with pytest.raises(services.KeyUnavailable):  # a generation (or a re-test) tries it, and records why
+        services.decrypt_for_provider_call(damaged, generation_code=None)
     response = alice_client.get("/keys/")
     assert response.status_code == 200
     body = response.content.decode()
     assert "Re-enter this key" in body
     assert "badge-undecryptable" in body
     assert f"/keys/{key.code}/retest/" not in body
+
+
+@pytest.mark.parametrize("change", ["retired", "removed"])
+def test_it_shows_re_enter_for_a_master_key_version_retired_or_removed(alice, alice_client, settings, change):
+    settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
+    settings.ANIAVATAR_MASTER_KEY_PRIMARY = 1
+    store_key(workspace_of(alice), alice)
+    settings.ANIAVATAR_MASTER_KEY_PRIMARY = 2
+    if change == "retired":
+        settings.ANIAVATAR_MASTER_KEY_MIN_VERSION = 2
+    else:
+        settings.ANIAVATAR_MASTER_KEYS = f"2:{MASTER_V2}"
+    assert "Re-enter this key" in alice_client.get("/keys/").content.decode()
+
+
+def test_the_pages_decrypt_nothing_and_record_nothing(alice, alice_client, bob_client, monkeypatch):
+    """Only the worker decrypts, right before a provider call (DESIGN.md §4): pages tell from the records."""
+    key = store_key(workspace_of(alice), alice)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a page decrypted a key")
+
+    monkeypatch.setattr(crypto.Keyring, "decrypt", refuse)
+    for client, url in (
+        (alice_client, "/keys/"),
+        (bob_client, "/keys/"),
+        (alice_client, f"/keys/{key.code}/replace/"),
+    ):
+        assert client.get(url).status_code == 200
+    assert not KeyUse.objects.exists()
 
 
 def test_the_nav_links_to_the_page(alice_client):
