@@ -227,26 +227,30 @@ def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, mode
         return entry
 
     def await_slot(entry: dict[str, Any]) -> None:
-        for resubmit in range(MAX_ATTEMPTS):
+        for index in range(MAX_ATTEMPTS):
             _renew_lease(generation, attempt)  # each wait may take a whole provider deadline
             handle = fal_queue.FalHandle.for_request_id(model.id, entry["request_id"])
             try:
                 result = fal_queue.wait_for_result(secret, handle, deadline=time.monotonic() + _timeout())
             except ProviderError as exc:
-                if exc.kind == ErrorKind.BAD_RESPONSE:
-                    # The request completed, so fal billed it, but what it sent is unusable.
-                    outcome.billed_sizes.append((generation.width, generation.height))
-                    outcome.request_ids.append(entry["request_id"])
-                if exc.kind == ErrorKind.TIMEOUT:
+                # Finished at fal, so billed: its result could not be fetched, or what it sent is unusable.
+                billed = exc.completed or exc.kind == ErrorKind.BAD_RESPONSE
+                if exc.kind == ErrorKind.TIMEOUT and not exc.completed:
                     # Still queued at fal: cancel it so it cannot complete (and bill) behind our back.
                     with contextlib.suppress(ProviderError):
-                        fal_queue.cancel(secret, handle)
-                if not exc.retryable or resubmit == MAX_ATTEMPTS - 1:
+                        billed = not fal_queue.cancel(secret, handle)  # False: it had just finished
+                last = not exc.retryable or index == MAX_ATTEMPTS - 1
+                if billed and last:
+                    outcome.billed_sizes.append((generation.width, generation.height))
+                    outcome.request_ids.append(entry["request_id"])
+                if last:
                     outcome.partial_errors.append(exc)
                     return
-                # fal does not bill failed requests: submit this slot again after a pause.
+                time.sleep(backoff_delay(index, exc.retry_after))
+                if billed:
+                    continue  # fetch the same request's result again: submitting anew would bill twice
+                # fal does not bill failed requests: submit this slot again.
                 entry["failed"] = True
-                time.sleep(backoff_delay(resubmit, exc.retry_after))
                 replacement = submit(entry["slot"])
                 if replacement is None:
                     return

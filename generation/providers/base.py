@@ -83,6 +83,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         status_code: int | None = None,
         request_id: str | None = None,
+        completed: bool = False,
     ) -> None:
         # Sanitized again here so a careless caller cannot store a key-shaped message.
         message = sanitize(message)
@@ -92,6 +93,9 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.status_code = status_code
         self.request_id = request_id
+        # The provider finished the request, so it billed it; only fetching what it made failed. Such a
+        # request is fetched again, never submitted again (fal: a result stays readable after COMPLETED).
+        self.completed = completed
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments would otherwise be lost when the error is pickled between processes.

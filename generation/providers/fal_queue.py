@@ -210,8 +210,10 @@ def wait_for_result(
     for url in (handle.status_url, handle.response_url):
         _check_origin(url, base_url)
     request_timeout = float(timeout if timeout is not None else POLL_REQUEST_TIMEOUT)
+    completed = False  # COMPLETED without an error: fal has billed it, whatever happens to the fetch
     try:
         status = _poll(api_key, handle, deadline, poll_interval, request_timeout)
+        completed = not status.get("error")
         response = _send(
             "GET", handle.response_url, api_key=api_key, timeout=_bounded(request_timeout, deadline, handle)
         )
@@ -225,7 +227,9 @@ def wait_for_result(
             raise ProviderError(ErrorKind.BAD_RESPONSE, "fal.ai returned no images.")
         downloaded = [_download(image, deadline, request_timeout, handle) for image in images]
     except ProviderError as exc:
-        raise _with_request_id(exc, handle) from None
+        # A 4xx for the result is the request's own failure (a safety refusal), which fal does not bill.
+        refused = exc.status_code is not None and 400 <= exc.status_code < 500
+        raise _with_request_id(exc, handle, completed=completed and not refused) from None
     sizes = [{"width": image.get("width"), "height": image.get("height")} for image in images]
     logger.info("fal.ai request %s returned %d image(s)", handle.request_id, len(downloaded))
     return ProviderResult(images=downloaded, request_id=handle.request_id, usage={"images": sizes})
@@ -264,13 +268,14 @@ def _timed_out(handle: FalHandle) -> ProviderError:
     )
 
 
-def _with_request_id(exc: ProviderError, handle: FalHandle) -> ProviderError:
+def _with_request_id(exc: ProviderError, handle: FalHandle, *, completed: bool) -> ProviderError:
     return ProviderError(
         exc.kind,
         exc.message,
         retry_after=exc.retry_after,
         status_code=exc.status_code,
         request_id=handle.request_id,
+        completed=completed,
     )
 
 

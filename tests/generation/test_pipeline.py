@@ -105,6 +105,50 @@ def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
     assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
 
 
+def _failing_first(function, *errors):
+    """Return `function` raising each of `errors` on its first calls, then answering."""
+    pending = list(errors)
+
+    def flaky(*args, **kwargs):
+        if pending:
+            raise pending.pop(0)
+        return function(*args, **kwargs)
+
+    return flaky
+
+
+@pytest.mark.parametrize("kind", [ErrorKind.SERVER_ERROR, ErrorKind.CONNECTION, ErrorKind.TIMEOUT])
+def test_fal_fetches_a_finished_request_again_instead_of_paying_for_another(alice, double, monkeypatch, kind):
+    """COMPLETED means billed: when only the image download fails, submitting again would bill twice."""
+    failure = ProviderError(kind, "The CDN did not answer.")
+    monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, failure))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert generation.status == "succeeded"
+    assert double.count("fal.submit") == 1
+    assert double.count("fal.cancel") == 0
+    record = CostRecord.objects.get(generation=generation)
+    assert (record.amount_nanousd, len(record.provider_request_ids)) == (70_000_000, 1)
+
+
+def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(alice, double, monkeypatch):
+    failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * pipeline.MAX_ATTEMPTS
+    monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, *failures))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert generation.status == "failed"
+    assert double.count("fal.submit") == 1
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
+def test_fal_fetches_a_request_that_finished_while_its_wait_timed_out(alice, double, monkeypatch):
+    """The deadline passes, but the cancel comes too late (ALREADY_COMPLETED): it was billed, so fetch it."""
+    timed_out = ProviderError(ErrorKind.TIMEOUT, "fal.ai did not finish the image before the deadline.")
+    monkeypatch.setattr(fal_queue, "_poll", _failing_first(fal_queue._poll, timed_out))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert generation.status == "succeeded"
+    assert (double.count("fal.submit"), double.count("fal.cancel")) == (1, 1)
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
 OPENAI_FAULTS = [
     # fault, times scripted, error kind, message fragment, billed?
     ("invalid_key", 1, "invalid_key", "Re-enter the key", False),
