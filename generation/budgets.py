@@ -4,7 +4,10 @@ A generation reserves its quote when it is created. The check "month spend + in-
 this quote ≤ cap" and the reservation happen in one transaction, serialized per workspace by a row
 lock on the workspace (PostgreSQL: SELECT … FOR UPDATE; SQLite: writers are serialized by BEGIN
 IMMEDIATE), so no number of concurrent submissions can push spend + reservations past the cap.
-Completion replaces the reservation with the actual cost; failure releases it (pipeline.finish).
+Completion replaces the reservation with the actual cost (or, when the provider billed an amount we
+cannot know, with the quote, an upper bound); failure releases it (pipeline.finish). On PostgreSQL a
+cost record's insert waits for that same lock (its foreign key takes a share lock on the workspace
+row), so a generation finishing during a check cannot be counted neither as reserved nor as spent.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import User, Workspace
@@ -70,17 +73,23 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 def status(workspace: Workspace, *, now: dt.datetime | None = None) -> BudgetStatus:
     """Return this month's cap, spend (known costs) and in-flight reservations: three small queries."""
     cap = Budget.objects.filter(workspace=workspace).values_list("monthly_cap_nanousd", flat=True).first()
-    spent = (
-        CostRecord.objects.for_workspace(workspace)
-        .filter(created_at__gte=month_start(now))
-        .aggregate(total=Sum("amount_nanousd"))["total"]
+    month = CostRecord.objects.for_workspace(workspace).filter(created_at__gte=month_start(now))
+    spent = month.aggregate(
+        known=Sum("amount_nanousd"),
+        # A charge of unknown amount (a billed answer we could not read) counts as its generation's
+        # quote, an upper bound: never as 0, or the cap could be passed.
+        bounded=Sum("generation__quote_nanousd", filter=Q(amount_nanousd__isnull=True)),
     )
     reserved = (
         Generation.objects.for_workspace(workspace)
         .filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
         .aggregate(total=Sum("reserved_nanousd"))["total"]
     )
-    return BudgetStatus(cap_nanousd=cap, spent_nanousd=spent or 0, reserved_nanousd=reserved or 0)
+    return BudgetStatus(
+        cap_nanousd=cap,
+        spent_nanousd=(spent["known"] or 0) + (spent["bounded"] or 0),
+        reserved_nanousd=reserved or 0,
+    )
 
 
 def refusal_message(current: BudgetStatus, quote_nanousd: int) -> str:

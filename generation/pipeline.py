@@ -333,11 +333,13 @@ def finish(
     outcome: Outcome | None = None,
     model: catalog.Model | None = None,
     rows: list[GeneratedImage] = (),
+    lease_expired_before: Any = None,
 ) -> bool:
     """Save image rows (files already stored), cost record and final status in one transaction.
 
     Returns False if we no longer own the row. The caller that stored the rows' files deletes them when
-    this does not return True.
+    this does not return True. The sweep passes `lease_expired_before`: a row claimed again (or whose
+    lease was renewed) since the sweep saw it stale is not its to finish.
     """
     try:
         with transaction.atomic():
@@ -346,6 +348,8 @@ def finish(
             )
             if attempt is not None:
                 owned = owned.filter(attempt=attempt)
+            if lease_expired_before is not None:
+                owned = owned.filter(lease_expires_at__lt=lease_expired_before)
             # Only what the charge needs: the row is written back below with the fields that change.
             locked = owned.only("created_by_id", "quote_nanousd").first()
             if locked is None:
@@ -604,8 +608,15 @@ def sweep_stale_generations(*, now: Any = None) -> dict[str, int]:
             message = INTERRUPTED_MESSAGE
         else:
             message = FAL_INTERRUPTED_MESSAGE
-        generation.status = Generation.Status.RUNNING  # finish() checks the row is still running
-        if finish(generation, None, status=Generation.Status.FAILED, message=message):
+        # Only if no new attempt claimed the row meanwhile: it may be calling the provider right now.
+        failed = finish(
+            generation,
+            generation.attempt,
+            status=Generation.Status.FAILED,
+            message=message,
+            lease_expired_before=now,
+        )
+        if failed:
             counts["failed"] += 1
     # A queued row whose message was lost (the embedded broker loses in-flight messages on a crash).
     lost = Generation.objects.filter(

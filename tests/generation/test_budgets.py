@@ -64,6 +64,21 @@ def test_failure_releases_the_reservation(alice, double, settings, tmp_path):
     assert (status.spent_nanousd, status.reserved_nanousd) == (0, 0)
 
 
+def test_a_charge_of_unknown_amount_counts_as_its_quote(alice, double, settings, tmp_path):
+    """OpenAI billed a 200 we could not read: its cost is unknown, so the cap counts the quote, not 0."""
+    settings.MEDIA_ROOT = tmp_path
+    key = make_key(alice, "openai")
+    double.script("openai", ["malformed"])
+    generation = start(alice, key, "gpt-image-2")
+    _cap(alice, generation.quote_nanousd * 3 // 2)
+    pipeline.run_generation(generation.pk)
+    assert CostRecord.objects.get(generation=generation).amount_nanousd is None
+    status = budgets.status(workspace_of(alice))
+    assert (status.spent_nanousd, status.reserved_nanousd) == (generation.quote_nanousd, 0)
+    with pytest.raises(budgets.BudgetExceeded):
+        start(alice, key, "gpt-image-2")
+
+
 def test_only_this_utc_month_counts(alice):
     workspace = workspace_of(alice)
     old = make_generation(workspace, alice)

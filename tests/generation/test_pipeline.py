@@ -309,6 +309,26 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
     assert double.count("fal.submit") == 1  # the resumed task only polled
 
 
+def test_the_sweep_leaves_a_row_that_a_new_attempt_claimed_after_it_looked(alice, double, monkeypatch):
+    """The redelivered task claims the stale row between the sweep's query and its finish(): hands off."""
+    generation = start(alice, make_key(alice, "openai"), "gpt-image-2")
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running", attempt=uuid.uuid4(), lease_expires_at="2000-01-01T00:00:00Z"
+    )
+    newcomer = uuid.uuid4()
+    finish = pipeline.finish
+
+    def claimed_first(*args, **kwargs):
+        assert pipeline.claim(generation.pk, newcomer) is not None
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "finish", claimed_first)
+    assert pipeline.sweep_stale_generations()["failed"] == 0
+    generation.refresh_from_db()
+    assert (generation.status, generation.attempt) == ("running", newcomer)
+    assert generation.reserved_nanousd == generation.quote_nanousd
+
+
 def test_an_openai_call_interrupted_by_a_crash_is_failed_not_repeated(alice, double):
     key = make_key(alice, "openai")
     generation = start(alice, key, "gpt-image-2")
