@@ -89,6 +89,33 @@ def test_the_openai_quote_is_never_below_the_actual_cost(model, size, quality, n
     assert quote.amount_nanousd >= actual
 
 
+# PROVIDERS.md's per-image prices at 1024x1024 (low / medium / high), in nano-dollars.
+PUBLISHED_SQUARE = {
+    "gpt-image-2": (6_000_000, 53_000_000, 211_000_000),
+    "gpt-image-1.5": (9_000_000, 34_000_000, 133_000_000),
+    "gpt-image-1-mini": (5_000_000, 11_000_000, 36_000_000),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(PUBLISHED_SQUARE))
+def test_the_quote_covers_the_published_price_of_an_image(model_id):
+    """The quote reserves budget before the call: it may not be below what OpenAI says an image costs.
+
+    The published prices are rounded to a tenth of a cent ($0.009 for 272 tokens at $32 per 1M, $0.008704).
+    """
+    model = CATALOG.get(model_id)
+    for quality, published in zip(("low", "medium", "high"), PUBLISHED_SQUARE[model_id], strict=True):
+        quote = pricing.quote(model, size="1024x1024", quality=quality, n=1, prompt="")
+        assert quote.amount_nanousd >= published - 500_000, (model_id, quality)
+
+
+def test_only_models_documented_with_custom_sizes_offer_them():
+    """PROVIDERS.md: any WxH for gpt-image-2 and 2.5 only; the others take the three standard sizes."""
+    standard = {"1024x1024", "1024x1536", "1536x1024"}
+    for model in CATALOG.offered({"openai"}):
+        if model.id != "gpt-image-2" and not model.id.startswith("gpt-image-2.5"):
+            assert set(model.sizes) <= standard, model.id
+
 def test_every_price_is_a_whole_number_of_nano_dollars():
     for model in CATALOG.models.values():
         for name, value in model.price.items():
