@@ -102,7 +102,10 @@ def start_generation(
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,
         )
-        # Ids only, and only after commit: the worker must find the row, and never sees a secret.
-        transaction.on_commit(lambda: tasks.run_generation.delay(generation.pk))
+        # Ids only, and only after commit: the worker must find the row, and never sees a secret. Robust:
+        # if the broker is down, the row is already committed with its reservation; the user is sent to
+        # it (queued) instead of an error page that invites a second, doubly reserved request, and the
+        # sweep sends it again (sweep_stale_generations, every minute, after 10).
+        transaction.on_commit(lambda: tasks.run_generation.delay(generation.pk), robust=True)
     logger.info("generation %s queued: %s x%d", generation.code, model.id, n)
     return generation

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from generation.models import Generation
@@ -113,6 +115,33 @@ def test_posting_creates_a_queued_generation_with_its_quote_reserved(
     assert generation.created_by == alice
     assert enqueued == [generation.pk]
 
+
+def test_a_broker_that_is_down_leaves_the_request_queued_not_an_error(
+    alice, alice_client, double, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """The row is committed with its reservation: an error page would invite a second, double request."""
+    from kombu.exceptions import OperationalError
+
+    from generation import pipeline, tasks
+
+    def broker_down(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_generation, "delay", broker_down)
+    make_key(alice, "openai")
+    data = {"model": "gpt-image-2", "prompt": "A portrait", "size": "1024x1024", "quality": "low", "n": "1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post("/generate/", data)
+    generation = Generation.objects.get()
+    assert response.status_code == 302 and response.url == f"/generations/{generation.code}/"
+    assert generation.status == "queued" and generation.reserved_nanousd == generation.quote_nanousd
+    assert "Connection refused" in caplog.text  # logged for the operator
+    sent = []
+    monkeypatch.setattr(tasks.run_generation, "delay", sent.append)
+    later = generation.created_at + timedelta(minutes=11)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pipeline.sweep_stale_generations(now=later)["requeued"] == 1
+    assert sent == [generation.pk]
 
 @pytest.mark.parametrize(
     ("data", "field"),
