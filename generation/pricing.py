@@ -73,10 +73,10 @@ def to_usd(amount_nanousd: int) -> Decimal:
 
 
 def format_usd(amount_nanousd: int | None) -> str:
-    """Return "$0.01109": at least cents, up to five decimals, trailing zeros dropped past cents."""
+    """Return "$0.011095": exact (to the nano-dollar), at least cents, trailing zeros dropped past cents."""
     if amount_nanousd is None:
         return "unknown"
-    value = to_usd(amount_nanousd).quantize(Decimal("0.00001"))
+    value = to_usd(amount_nanousd).quantize(Decimal("0.000000001"))
     text = f"{value:f}".rstrip("0")
     whole, _, frac = text.partition(".")
     return f"${whole}.{frac.ljust(2, '0')}"

@@ -44,6 +44,19 @@ def test_missing_usage_is_unknown_never_zero():
     assert pricing.format_usd(None) == "unknown"
 
 
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (11_095_000, "$0.011095"),  # 43 input + 272 output tokens of gpt-image-1: not $0.0111
+        (1, "$0.000000001"),
+        (70_000_000, "$0.07"),
+        (1_500_000_000, "$1.50"),
+        (0, "$0.00"),
+    ],
+)
+def test_amounts_are_shown_exactly_to_the_nano_dollar(amount, shown):
+    assert pricing.format_usd(amount) == shown
+
 def test_cached_text_tokens_are_billed_at_the_cached_price():
     price = CATALOG.get("gpt-image-2").price
     usage = {
