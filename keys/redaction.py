@@ -28,6 +28,8 @@ _KEY_SHAPED = [
     re.compile(r"\bKey\s+(?=\S*\d)[^\s,;\"'<>]{6,}"),
     re.compile(r"\bsk-[\w\-*.…]+"),
     re.compile(r"\b[\w\-]{8,}:[0-9a-fA-F]{16,}\b"),
+    # A fal key's secret on its own (32 hex digits); also masks other long hex, which is cheap.
+    re.compile(r"\b[0-9a-fA-F]{32,}\b"),
 ]
 _PATTERNS = [
     _CREDENTIAL_PARAMETER,

@@ -143,6 +143,7 @@ def test_a_broker_that_is_down_leaves_the_request_queued_not_an_error(
         assert pipeline.sweep_stale_generations(now=later)["requeued"] == 1
     assert sent == [generation.pk]
 
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

@@ -57,6 +57,7 @@ def test_missing_usage_is_unknown_never_zero():
 def test_amounts_are_shown_exactly_to_the_nano_dollar(amount, shown):
     assert pricing.format_usd(amount) == shown
 
+
 def test_cached_text_tokens_are_billed_at_the_cached_price():
     price = CATALOG.get("gpt-image-2").price
     usage = {
@@ -128,6 +129,7 @@ def test_only_models_documented_with_custom_sizes_offer_them():
     for model in CATALOG.offered({"openai"}):
         if model.id != "gpt-image-2" and not model.id.startswith("gpt-image-2.5"):
             assert set(model.sizes) <= standard, model.id
+
 
 def test_every_price_is_a_whole_number_of_nano_dollars():
     for model in CATALOG.models.values():

@@ -59,8 +59,8 @@ def test_it_refuses_an_unknown_purpose(alice):
     assert not KeyUse.objects.exists()
 
 
-def test_the_key_is_read_from_its_own_row(alice):
-    """A stale in-memory workspace or provider cannot redirect the key (the binding comes from the row)."""
+def test_a_key_object_that_disagrees_with_its_row_fails_closed(alice):
+    """The binding comes from the object passed in: a provider changed in memory opens nothing; the row does."""
     key = store_key(workspace_of(alice), alice)
     key.provider = "fal"
     with pytest.raises(services.KeyUnavailable):

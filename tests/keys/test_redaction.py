@@ -25,6 +25,7 @@ LEAKS = [
     f"fal said no to {FAL_KEY}",
     "x-api-key=abcdefghijklmnop0123",
     "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+    f"the secret half {FAL_KEY.split(':')[1]} on its own",
 ]
 
 
@@ -114,3 +115,23 @@ def test_provider_sanitize_is_redact_plus_trimming():
     for text in LEAKS:
         assert sanitize(text) == " ".join(redact(text).split())
     assert len(sanitize("word " * 200)) <= 300
+
+
+def test_celerys_own_task_logger_masks_keys_too(capsys):
+    """Celery gives its task logger a handler of its own, outside LOGGING: it gets the filter as well."""
+    from celery.utils.log import get_task_logger
+
+    from aniavatar.celery import app
+
+    stream = io.StringIO()
+    app.log.setup_task_loggers(loglevel=logging.INFO, logfile=stream)
+    logger = logging.getLogger("celery.task")
+    try:
+        get_task_logger("tests.keys.redaction.task").info("calling with %s", f"Bearer {OPENAI_KEY}")
+    finally:
+        handlers, logger.handlers = logger.handlers, []
+        for handler in handlers:
+            handler.close()
+    written = stream.getvalue()
+    assert "calling with" in written and MASK in written
+    assert OPENAI_KEY not in written
