@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User, Workspace
@@ -71,15 +71,16 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def status(workspace: Workspace, *, now: dt.datetime | None = None) -> BudgetStatus:
-    """Return this month's cap, spend (known costs) and in-flight reservations: three small queries."""
+    """Return this month's cap, spend and in-flight reservations: four small queries."""
     cap = Budget.objects.filter(workspace=workspace).values_list("monthly_cap_nanousd", flat=True).first()
     month = CostRecord.objects.for_workspace(workspace).filter(created_at__gte=month_start(now))
-    spent = month.aggregate(
-        known=Sum("amount_nanousd"),
-        # A charge of unknown amount (a billed answer we could not read) counts as its generation's
-        # quote, an upper bound: never as 0, or the cap could be passed.
-        bounded=Sum("generation__quote_nanousd", filter=Q(amount_nanousd__isnull=True)),
-    )
+    known = month.aggregate(total=Sum("amount_nanousd"))["total"]
+    # A charge of unknown amount (a billed answer we could not read) counts as its generation's quote, an
+    # upper bound: never as 0, or the cap could be passed. A query of its own, so that only those few
+    # rows are joined to their generations (both queries read the covering index of cost records).
+    bounded = month.filter(amount_nanousd__isnull=True).aggregate(total=Sum("generation__quote_nanousd"))[
+        "total"
+    ]
     reserved = (
         Generation.objects.for_workspace(workspace)
         .filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
@@ -87,7 +88,7 @@ def status(workspace: Workspace, *, now: dt.datetime | None = None) -> BudgetSta
     )
     return BudgetStatus(
         cap_nanousd=cap,
-        spent_nanousd=(spent["known"] or 0) + (spent["bounded"] or 0),
+        spent_nanousd=(known or 0) + (bounded or 0),
         reserved_nanousd=reserved or 0,
     )
 
