@@ -55,3 +55,7 @@ class LoginForm(AuthenticationForm):
     username = forms.EmailField(
         label=_("Email"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+    def clean_username(self) -> str:
+        # Accounts are stored lower-cased (sign-up): "Dana@Example.com" must log in as typed.
+        return self.cleaned_data["username"].strip().lower()

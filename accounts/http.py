@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
 
 if TYPE_CHECKING:
     from accounts.models import Membership, User, Workspace
@@ -34,10 +38,22 @@ def workspace_required(view: View) -> View:
 
     @login_required
     @wraps(view)
-    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def member(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.membership:
             raise PermissionDenied("You are not a member of any workspace.")
         return view(request, *args, **kwargs)
+
+    @wraps(view)
+    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        htmx = getattr(request, "htmx", None)
+        if htmx and not request.user.is_authenticated:
+            # A fragment (status polling) after the session ended: the login page would be swapped into
+            # the page, and would return to the bare fragment. Send the whole page there, and back to it.
+            page = htmx.current_url_abs_path or "/"
+            return HttpResponseClientRedirect(
+                f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page})}"
+            )
+        return member(request, *args, **kwargs)
 
     return wrapper
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from axes.utils import reset as reset_lockouts
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -26,3 +29,21 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Welcome! Your workspace is ready. Add a provider key to start."))
         return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, except that a signed-in user sent back to the login page itself goes home."""
+
+    def get_redirect_url(self) -> str:
+        url = super().get_redirect_url()
+        # Django raises "redirection loop" (a 500) for ?next=/accounts/login/ when already signed in.
+        return "" if url.split("?")[0] == self.request.path else url
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset, which also lifts the email's login lockout: its owner has just proved it."""
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        reset_lockouts(username=form.user.email)
+        return response

@@ -149,7 +149,15 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0)
+# Behind proxies every request comes from the proxy's address: the client's is the one the outermost
+# trusted proxy appended to X-Forwarded-For (accounts.throttle.client_ip). One proxy when BEHIND_TLS_PROXY.
+# (AXES_PROXY_COUNT is the name this setting had; django-axes now reserves it.)
+TRUSTED_PROXY_COUNT = env_int(
+    "TRUSTED_PROXY_COUNT", env_int("AXES_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0)
+)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or more.")
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.throttle.axes_username"
 AXES_VERBOSE = False
 
