@@ -1,12 +1,19 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+A probe comes over plain HTTP to the container's own address (compose's healthcheck asks
+127.0.0.1:8000), which is neither an allowed host nor HTTPS: through the whole stack it would get a 400
+or a redirect, never a 200. SECURE_REDIRECT_EXEMPT spares it the redirect, and ProbeMiddleware answers
+it before CommonMiddleware checks the host; the security headers are still added on the way out.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -53,3 +60,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
         **{k: "ok" if v else "down" for k, v in checks.items()},
     }
     return JsonResponse(body, status=200 if ready else 503)
+
+
+class ProbeMiddleware:
+    """Answer /healthz and /readyz whatever the Host header and scheme (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.probes = {"/healthz": healthz, "/readyz": readyz}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = self.probes.get(request.path_info)
+        return probe(request) if probe is not None else self.get_response(request)

@@ -24,3 +24,14 @@ def test_readyz_reports_a_stopped_broker_as_not_ready(client, settings):
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
     assert response.json()["database"] == "ok"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_a_container_healthcheck_in_production(client, settings, path):
+    """compose asks http://127.0.0.1:8000/readyz: not an allowed host, not HTTPS; a 400 or 301 is 'unhealthy'."""
+    settings.ALLOWED_HOSTS = ["avatars.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(path, HTTP_HOST="127.0.0.1:8000")
+    assert response.status_code == 200, response.content
+    page = client.get("/", HTTP_HOST="127.0.0.1:8000")
+    assert page.status_code == 400  # every other page still checks the host
