@@ -96,14 +96,9 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
     first = (params.get("from") or "").strip()
     last = (params.get("to") or "").strip()
     # OverflowError: the end of year 9999 has no next month or day to end the period at.
-    if month:
-        try:
-            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
-            end, period = add_months(start, 1), start.strftime("%Y-%m")
-        except (ValueError, OverflowError):
-            start = None
-            errors.append(_("The month “%(value)s” was ignored: use YYYY-MM.") % {"value": month})
-    elif first or last:
+    # A date range typed in the form wins over a month left in it (chart links set a month and clear the
+    # range): the user just asked for those dates.
+    if first or last:
         try:
             first_day = dt.date.fromisoformat(first) if first else None
             last_day = dt.date.fromisoformat(last) if last else None
@@ -117,6 +112,13 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
         except (ValueError, OverflowError):
             start = end = None
             errors.append(_("The date range was ignored: use YYYY-MM-DD."))
+    elif month:
+        try:
+            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
+            end, period = add_months(start, 1), start.strftime("%Y-%m")
+        except (ValueError, OverflowError):
+            start = None
+            errors.append(_("The month “%(value)s” was ignored: use YYYY-MM.") % {"value": month})
     filters = Filters(
         start=start,
         end=end,

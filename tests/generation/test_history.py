@@ -187,6 +187,18 @@ def test_the_month_filter_keeps_exactly_that_utc_month(alice, alice_client):
     assert b"Totals: November 2026" in response.content
 
 
+def test_a_date_range_typed_in_wins_over_the_month_left_in_the_form(alice, alice_client):
+    """A chart bar set the month; the user then types dates and filters: those dates, not the month."""
+    workspace = workspace_of(alice)
+    october = charge(workspace, alice, when=dt.datetime(2026, 10, 5, 12, tzinfo=UTC))
+    charge(workspace, alice, when=dt.datetime(2026, 11, 5, 12, tzinfo=UTC))
+    response = alice_client.get("/usage/", {"month": "2026-11", "from": "2026-10-01", "to": "2026-10-15"})
+    assert shown(response) == [str(october.generation.code)]
+    body = response.content.decode()
+    assert "Totals: 2026-10-01 – 2026-10-15" in body
+    assert 'name="month" id="filter-month" value=""' in body
+
+
 def test_the_date_range_includes_both_days(alice, alice_client):
     workspace = workspace_of(alice)
     days = [dt.datetime(2026, 11, d, 12, tzinfo=UTC) for d in (2, 3, 5, 10, 11)]
