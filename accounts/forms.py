@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 
+DUPLICATE_EMAIL = _("An account with this email already exists. Log in, or reset your password.")
+
 
 class SignupForm(forms.Form):
     email = forms.EmailField(
@@ -32,10 +34,7 @@ class SignupForm(forms.Form):
         if len(email) > User._meta.get_field("email").max_length:
             raise forms.ValidationError(_("This email address is too long."), code="max_length")
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(
-                _("An account with this email already exists. Log in, or reset your password."),
-                code="duplicate",
-            )
+            raise forms.ValidationError(DUPLICATE_EMAIL, code="duplicate")
         return email
 
     def clean(self) -> dict[str, Any]:

@@ -109,3 +109,23 @@ def test_a_stale_form_gets_a_page_of_ours_not_djangos(alice):
     assert response.status_code == 403
     body = response.content.decode()
     assert "This form expired" in body and "DEBUG=True" not in body
+
+
+def test_a_sign_up_that_loses_the_race_for_its_email_gets_an_error_not_a_500(client, monkeypatch):
+    """Two submissions of one address at once: both pass the form's check, the unique email decides."""
+    from accounts import services
+
+    create = services.create_account
+
+    def the_other_tab_first(**kwargs):
+        create(**kwargs)  # the double click's first request commits first
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "create_account", the_other_tab_first)
+    email = "erin@example.com"
+    response = client.post(
+        "/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert 'id="id_email_error"' in response.content.decode()
+    assert "already exists" in response.content.decode()
