@@ -23,6 +23,20 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
+        "password_change/",
+        auth_views.PasswordChangeView.as_view(
+            http_method_names=FORM_METHODS,
+            template_name="accounts/password_change.html",
+            success_url=reverse_lazy("accounts:password_change_done"),
+        ),
+        name="password_change",
+    ),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        name="password_change_done",
+    ),
+    path(
         "password_reset/",
         auth_views.PasswordResetView.as_view(
             http_method_names=FORM_METHODS,

@@ -129,3 +129,25 @@ def test_a_sign_up_that_loses_the_race_for_its_email_gets_an_error_not_a_500(cli
     assert response.status_code == 200
     assert 'id="id_email_error"' in response.content.decode()
     assert "already exists" in response.content.decode()
+
+
+def test_a_signed_in_user_changes_their_password_and_stays_signed_in(alice, alice_client):
+    page = alice_client.get("/")
+    assert 'href="/accounts/password_change/"' in page.content.decode()
+    new = "Another passphrase, 2026!"
+    wrong = alice_client.post(
+        "/accounts/password_change/", {"old_password": "nope", "new_password1": new, "new_password2": new}
+    )
+    assert wrong.status_code == 200 and 'id="id_old_password_error"' in wrong.content.decode()
+    changed = alice_client.post(
+        "/accounts/password_change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+    assert changed.status_code == 302 and changed.url == "/accounts/password_change/done/"
+    assert alice_client.get("/").status_code == 200  # this session stays signed in
+    assert _login(Client(), alice.email).status_code == 200  # the old password no longer works
+    assert _login(Client(), alice.email, new).status_code == 302
+
+
+def test_changing_a_password_needs_a_signed_in_user(client):
+    response = client.get("/accounts/password_change/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
