@@ -510,7 +510,7 @@ def _visit_error_pages(
 
 
 def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: set[str]) -> None:
-    """Sign up, reset a password through the emailed link, log out and in, and the health probes."""
+    """Sign up, reset a password through the emailed link, log in, change it, log out, the health probes."""
     visitor = Browser(Client(), responses, routes)
     for path in (
         "/",
@@ -528,6 +528,13 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
     new_password = "a brand new passphrase"
     visitor.post(set_password, {"new_password1": new_password, "new_password2": new_password})
     visitor.post("/accounts/login/", {"username": alice.email, "password": new_password})
+    visitor.get("/accounts/password_change/")
+    changed = "another brand new passphrase"
+    visitor.post(
+        "/accounts/password_change/",
+        {"old_password": new_password, "new_password1": changed, "new_password2": changed},
+    )
+    visitor.get("/accounts/password_change/done/")
     visitor.post("/accounts/logout/")
     visitor.post(
         "/accounts/signup/", {"email": "dora@example.com", "password1": PASSWORD, "password2": PASSWORD}
