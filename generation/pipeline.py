@@ -227,6 +227,7 @@ def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, mode
         return entry
 
     def await_slot(entry: dict[str, Any]) -> None:
+        billed = False  # this request finished at fal (so it was billed): kept across the retries below
         for index in range(MAX_ATTEMPTS):
             _renew_lease(generation, attempt)  # each wait may take a whole provider deadline
             handle = fal_queue.FalHandle.for_request_id(model.id, entry["request_id"])
@@ -234,8 +235,8 @@ def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, mode
                 result = fal_queue.wait_for_result(secret, handle, deadline=time.monotonic() + _timeout())
             except ProviderError as exc:
                 # Finished at fal, so billed: its result could not be fetched, or what it sent is unusable.
-                billed = exc.completed or exc.kind == ErrorKind.BAD_RESPONSE
-                if exc.kind == ErrorKind.TIMEOUT and not exc.completed:
+                billed = billed or exc.completed or exc.kind == ErrorKind.BAD_RESPONSE
+                if exc.kind == ErrorKind.TIMEOUT and not billed:
                     # Still queued at fal: cancel it so it cannot complete (and bill) behind our back.
                     with contextlib.suppress(ProviderError):
                         billed = not fal_queue.cancel(secret, handle)  # False: it had just finished

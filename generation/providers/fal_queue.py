@@ -227,8 +227,9 @@ def wait_for_result(
             raise ProviderError(ErrorKind.BAD_RESPONSE, "fal.ai returned no images.")
         downloaded = [_download(image, deadline, request_timeout, handle) for image in images]
     except ProviderError as exc:
-        # A 4xx for the result is the request's own failure (a safety refusal), which fal does not bill.
-        refused = exc.status_code is not None and 400 <= exc.status_code < 500
+        # A 422 for the result is the request's own failure (a safety refusal, invalid input), which fal
+        # does not bill; anything else after COMPLETED (a 429, a 5xx, the network) is only the fetch failing.
+        refused = exc.status_code == 422
         raise _with_request_id(exc, handle, completed=completed and not refused) from None
     sizes = [{"width": image.get("width"), "height": image.get("height")} for image in images]
     logger.info("fal.ai request %s returned %d image(s)", handle.request_id, len(downloaded))

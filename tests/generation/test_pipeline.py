@@ -130,6 +130,59 @@ def test_fal_fetches_a_finished_request_again_instead_of_paying_for_another(alic
     assert (record.amount_nanousd, len(record.provider_request_ids)) == (70_000_000, 1)
 
 
+def _failing_on(function, errors: dict[int, Exception]):
+    """Return `function` raising errors[n] on its n-th call (counting from 1), answering otherwise."""
+    calls = [0]
+
+    def flaky(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] in errors:
+            raise errors[calls[0]]
+        return function(*args, **kwargs)
+
+    return flaky
+
+
+def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier(alice, double, monkeypatch):
+    """COMPLETED, the download fails; on the second try the status poll itself fails: still fetch, not pay."""
+    cdn = ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")
+    status = ProviderError(ErrorKind.CONNECTION, "fal.ai could not be reached.")
+    monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, cdn))
+    monkeypatch.setattr(fal_queue, "_poll", _failing_on(fal_queue._poll, {2: status}))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert generation.status == "succeeded"
+    assert double.count("fal.submit") == 1
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
+def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(alice, double, monkeypatch):
+    cdn = ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")
+    status = ProviderError(ErrorKind.SERVER_ERROR, "fal.ai answered HTTP 503.")
+    monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, cdn))
+    later = dict.fromkeys(range(2, pipeline.MAX_ATTEMPTS + 1), status)
+    monkeypatch.setattr(fal_queue, "_poll", _failing_on(fal_queue._poll, later))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert generation.status == "failed"
+    assert double.count("fal.submit") == 1
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+
+
+def test_fal_fetches_a_finished_request_again_after_a_rate_limited_fetch(alice, double, monkeypatch):
+    send = fal_queue._send
+    limited = []
+
+    def rate_limited_result(method, url, **kwargs):
+        if method == "GET" and not url.endswith("/status") and not limited:
+            limited.append(url)
+            raise ProviderError(ErrorKind.RATE_LIMITED, "Slow down.", status_code=429)
+        return send(method, url, **kwargs)
+
+    monkeypatch.setattr(fal_queue, "_send", rate_limited_result)
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
+    assert limited and generation.status == "succeeded"
+    assert double.count("fal.submit") == 1
+
+
 def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(alice, double, monkeypatch):
     failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * pipeline.MAX_ATTEMPTS
     monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, *failures))
