@@ -23,6 +23,10 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Emails are stored lower-cased (sign-up, the admin's clean()); a row saved otherwise still logs in.
+        return self.get(email__iexact=username)
+
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         """Create a staff superuser (for the admin)."""
         extra.setdefault("is_staff", True)
@@ -43,6 +47,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
+
+    def clean(self) -> None:
+        """Store the email lower-cased, as sign-up does (the admin's forms call this)."""
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email).lower()
+
     REQUIRED_FIELDS: list[str] = []
 
     def __str__(self) -> str:

@@ -51,5 +51,5 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form: SetPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
-        reset_lockouts(username=form.user.email)
+        reset_lockouts(username=form.user.email.lower())  # as accounts.throttle records it
         return response

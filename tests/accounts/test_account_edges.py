@@ -151,3 +151,24 @@ def test_a_signed_in_user_changes_their_password_and_stays_signed_in(alice, alic
 def test_changing_a_password_needs_a_signed_in_user(client):
     response = client.get("/accounts/password_change/")
     assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_an_email_saved_with_capitals_elsewhere_still_logs_in(alice):
+    """The admin, or an older row, may hold capitals: the login matches whatever the case."""
+    from accounts.models import User
+
+    User.objects.filter(pk=alice.pk).update(email="Alice@Example.com")
+    assert _login(Client(), "alice@example.com").status_code == 302
+    alice.refresh_from_db()
+    alice.full_clean()
+    assert alice.email == "alice@example.com"
+
+
+def test_the_lockout_page_without_a_cooloff_still_renders(alice, settings):
+    settings.AXES_COOLOFF_TIME = None  # locked until reset
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, alice.email, "wrong")
+    locked = _login(client, alice.email)
+    assert locked.status_code == 429
+    assert "Reset your password to lift the lock" in locked.content.decode()
