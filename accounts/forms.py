@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -58,3 +58,21 @@ class LoginForm(AuthenticationForm):
     def clean_username(self) -> str:
         # Accounts are stored lower-cased (sign-up): "Dana@Example.com" must log in as typed.
         return self.cleaned_data["username"].strip().lower()
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's, with the old password checked by authenticate(): wrong guesses count towards the lockout.
+
+    PasswordChangeForm checks it with check_password(), which django-axes never sees, so a hijacked
+    session could guess the password without limit.
+    """
+
+    def __init__(self, user: User, *args: Any, request: Any = None, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        if authenticate(self.request, username=self.user.email, password=old_password) is None:
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password

@@ -24,7 +24,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password_change/",
-        auth_views.PasswordChangeView.as_view(
+        views.PasswordChangeView.as_view(
             http_method_names=FORM_METHODS,
             template_name="accounts/password_change.html",
             success_url=reverse_lazy("accounts:password_change_done"),

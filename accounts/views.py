@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
-from accounts.forms import DUPLICATE_EMAIL, SignupForm
+from accounts.forms import DUPLICATE_EMAIL, SignupForm, ThrottledPasswordChangeForm
 from accounts.http import require_form_methods
 
 
@@ -53,3 +53,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         reset_lockouts(username=form.user.email.lower())  # as accounts.throttle records it
         return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, whose wrong old passwords count towards the login lockout."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}

@@ -172,3 +172,16 @@ def test_the_lockout_page_without_a_cooloff_still_renders(alice, settings):
     locked = _login(client, alice.email)
     assert locked.status_code == 429
     assert "Reset your password to lift the lock" in locked.content.decode()
+
+
+def test_guessing_the_old_password_on_the_change_form_locks_out_like_the_login(alice, alice_client, settings):
+    """A hijacked session must not try passwords without limit."""
+    new = "Another passphrase, 2026!"
+    guess = {"old_password": "guess", "new_password1": new, "new_password2": new}
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = alice_client.post("/accounts/password_change/", guess)
+        assert response.status_code == 200 and 'id="id_old_password_error"' in response.content.decode()
+    assert alice_client.post("/accounts/password_change/", guess).status_code == 429
+    right = {**guess, "old_password": PASSWORD}
+    assert alice_client.post("/accounts/password_change/", right).status_code == 429
+    assert _login(Client(), alice.email).status_code == 429
