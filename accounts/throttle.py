@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -32,4 +34,10 @@ def client_ip(request: HttpRequest) -> str | None:
     if count <= 0:
         return remote
     hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-    return hops[-count] if len(hops) >= count else remote
+    if len(hops) < count:
+        return remote
+    try:
+        # Only an address: a misconfigured count could pick text the client wrote (axes stores an inet).
+        return str(ipaddress.ip_address(hops[-count]))
+    except ValueError:
+        return remote

@@ -49,6 +49,8 @@ def test_someone_who_signed_up_with_capitals_logs_in_as_typed(client):
         (1, "198.51.100.1, 203.0.113.66", "10.0.0.2", "203.0.113.66"),  # the left entry is forged
         (2, "203.0.113.66, 10.0.0.9", "10.0.0.2", "203.0.113.66"),
         (1, "", "10.0.0.2", "10.0.0.2"),
+        (3, "not-an-address, 203.0.113.66, 10.0.0.9", "10.0.0.2", "10.0.0.2"),  # count set too high
+        (1, "2001:db8::1", "10.0.0.2", "2001:db8::1"),
     ],
 )
 def test_the_client_address_is_the_one_the_trusted_proxy_saw(
