@@ -55,10 +55,6 @@ class LoginForm(AuthenticationForm):
         label=_("Email"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
-    def clean_username(self) -> str:
-        # Accounts are stored lower-cased (sign-up): "Dana@Example.com" must log in as typed.
-        return self.cleaned_data["username"].strip().lower()
-
 
 class ThrottledPasswordChangeForm(PasswordChangeForm):
     """Django's, with the old password checked by authenticate(): wrong guesses count towards the lockout.

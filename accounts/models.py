@@ -24,7 +24,8 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def get_by_natural_key(self, username: str | None) -> User:
-        # Emails are stored lower-cased (sign-up, the admin's clean()); a row saved otherwise still logs in.
+        # Any capitals log in: emails are stored lower-cased (sign-up, the admin's clean()), but people
+        # type "Dana@Example.com", and a row saved otherwise must still match.
         return self.get(email__iexact=username)
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -334,7 +334,7 @@ def finish(
     outcome: Outcome | None = None,
     model: catalog.Model | None = None,
     rows: list[GeneratedImage] = (),
-    lease_expired_before: Any = None,
+    lease_expired_before: datetime | None = None,
 ) -> bool:
     """Save image rows (files already stored), cost record and final status in one transaction.
 

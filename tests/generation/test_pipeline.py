@@ -105,16 +105,22 @@ def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
     assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
 
 
-def _failing_first(function, *errors):
-    """Return `function` raising each of `errors` on its first calls, then answering."""
-    pending = list(errors)
+def _failing_on(function, errors: dict[int, Exception]):
+    """Return `function` raising errors[n] on its n-th call (counting from 1), answering otherwise."""
+    calls = [0]
 
     def flaky(*args, **kwargs):
-        if pending:
-            raise pending.pop(0)
+        calls[0] += 1
+        if calls[0] in errors:
+            raise errors[calls[0]]
         return function(*args, **kwargs)
 
     return flaky
+
+
+def _failing_first(function, *errors):
+    """Return `function` raising each of `errors` on its first calls, then answering."""
+    return _failing_on(function, dict(enumerate(errors, start=1)))
 
 
 @pytest.mark.parametrize("kind", [ErrorKind.SERVER_ERROR, ErrorKind.CONNECTION, ErrorKind.TIMEOUT])
@@ -128,19 +134,6 @@ def test_fal_fetches_a_finished_request_again_instead_of_paying_for_another(alic
     assert double.count("fal.cancel") == 0
     record = CostRecord.objects.get(generation=generation)
     assert (record.amount_nanousd, len(record.provider_request_ids)) == (70_000_000, 1)
-
-
-def _failing_on(function, errors: dict[int, Exception]):
-    """Return `function` raising errors[n] on its n-th call (counting from 1), answering otherwise."""
-    calls = [0]
-
-    def flaky(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] in errors:
-            raise errors[calls[0]]
-        return function(*args, **kwargs)
-
-    return flaky
 
 
 def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier(alice, double, monkeypatch):
