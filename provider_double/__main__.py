@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 
 from .server import ProviderDouble
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hang-seconds", type=float, default=30.0, help="how long the `slow` fault stalls")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request line")
     args = parser.parse_args(argv)
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # restore it, so Ctrl-C (or a SIGINT from a test or `make demo`'s trap) always stops the double.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
 
     double = ProviderDouble(args.host, args.port, latency=args.latency, hang_seconds=args.hang_seconds)
