@@ -22,7 +22,7 @@ app.autodiscover_tasks()
 @after_setup_task_logger.connect
 def _mask_keys_in_celerys_handlers(logger: logging.Logger, **kwargs: object) -> None:
     """Celery gives its task logger a handler of its own, outside LOGGING: it masks keys like ours do."""
-    from keys.redaction import RedactSecretsFilter
+    from providers.redaction import RedactSecretsFilter
 
     for handler in logger.handlers:
         if not any(isinstance(f, RedactSecretsFilter) for f in handler.filters):

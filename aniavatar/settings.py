@@ -318,13 +318,13 @@ OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 180)
 
-# Logging: every handler masks key-shaped strings (keys.redaction).
+# Logging: every handler masks key-shaped strings (providers.redaction).
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "keys.redaction.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "providers.redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},

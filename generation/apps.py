@@ -8,7 +8,7 @@ class GenerationConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_shutdown
 
-        from generation.providers import fal_queue, openai_images
+        from providers import fal_queue, openai_images
 
         def close_provider_clients(**kwargs: object) -> None:
             openai_images.close_clients()

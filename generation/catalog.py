@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,11 +36,15 @@ class Model:
     def is_offered(self) -> bool:
         return self.retired is None
 
-    def shutdown_warning(self, today: dt.date | None = None) -> str | None:
-        """Return a warning when the provider has announced a shutdown date, else None."""
+    def shutdown_warning(self, today: dt.date) -> str | None:
+        """Return a warning when the provider has announced a shutdown date, else None.
+
+        `today` is a UTC date (`generation.dates.utc_today()`). A model stays offered after its announced
+        date: the date came from a mirror and is not confirmed. Once the provider answers that the model
+        does not exist, the workspace stops being offered it (`UnavailableModel`).
+        """
         if self.shutdown is None or self.retired is not None:
             return None
-        today = today or dt.date.today()
         when = self.shutdown.isoformat()
         if self.shutdown <= today:
             return f"{self.label} was scheduled to shut down on {when}; it may stop working at any moment."
@@ -61,10 +66,15 @@ class Catalog:
         except KeyError:
             raise UnknownModel(model_id) from None
 
-    def offered(self, providers: set[str] | None = None) -> list[Model]:
-        """Return the models a user may choose, for the given providers (all when None)."""
+    def offered(self, providers: set[str] | None = None, *, unavailable: Collection[str] = ()) -> list[Model]:
+        """Return the models a user may choose, for the given providers (all when None).
+
+        `unavailable`: ids of models the provider said no longer exist for this workspace.
+        """
         return [
-            m for m in self.models.values() if m.is_offered and (providers is None or m.provider in providers)
+            m
+            for m in self.models.values()
+            if m.is_offered and m.id not in unavailable and (providers is None or m.provider in providers)
         ]
 
     def default_for(self, provider: str) -> Model:

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from generation import catalog
-from generation.models import Persona
+from generation.models import Persona, UnavailableModel
 from keys.models import ProviderKey
 
 QUALITY_LABELS = {"low": _("Low (fast, cheapest)"), "medium": _("Medium"), "high": _("High (best detail)")}
@@ -55,7 +55,10 @@ class GenerateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.keys = keys
         self.providers = {key.provider for key in keys}
-        self.models = catalog.load().offered(self.providers)
+        unavailable = set(
+            UnavailableModel.objects.filter(workspace=workspace).values_list("model", flat=True)
+        )
+        self.models = catalog.load().offered(self.providers, unavailable=unavailable)
         self.fields["persona"].queryset = Persona.objects.for_workspace(workspace)
         self.fields["model"].choices = [(m.id, self._model_label(m)) for m in self.models]
         self.fields["provider_key"].queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
@@ -88,8 +91,9 @@ class GenerateForm(forms.Form):
         if chosen in by_id:
             return by_id[chosen]
         for provider in ("openai", "fal"):
-            if provider in self.providers:
-                return catalog.load().default_for(provider)
+            offered = [m for m in self.models if m.provider == provider]
+            if offered:
+                return next((m for m in offered if m.default), offered[0])
         return None
 
     def clean(self) -> dict[str, Any]:

@@ -259,3 +259,24 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace}: {format_usd(self.monthly_cap_nanousd) if self.monthly_cap_nanousd else 'no cap'}"
+
+
+class UnavailableModel(models.Model):
+    """A catalog model its provider answered does not exist (shut down) for this workspace's key.
+
+    The catalog keeps offering a model past its announced shutdown date (the date is not confirmed);
+    the provider's own "no such model" is what stops the form offering it to this workspace.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=100)
+    noticed_at = models.DateTimeField()
+    generation_code = models.UUIDField(null=True, blank=True)  # the generation that was refused
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "model"], name="one_unavailable_model_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} unavailable since {self.noticed_at:%Y-%m-%d}"

@@ -37,12 +37,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from generation import catalog, pricing
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
-from generation.models import CostRecord, GeneratedImage, Generation
-from generation.providers import fal_queue, openai_images
-from generation.providers.base import ErrorKind, ImageRequest, ProviderError, ProviderResult
+from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from generation.usage import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
+from providers import fal_queue, openai_images
+from providers.base import ErrorKind, ImageRequest, ProviderError, ProviderResult
 
 logger = logging.getLogger(__name__)
 
@@ -573,6 +573,8 @@ def _record_outcome(
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
         detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
+        if error is not None and error.kind == ErrorKind.NOT_FOUND and generation.provider == "openai":
+            detail = mark_model_unavailable(generation, model)
         return finish(
             generation,
             attempt,
@@ -582,6 +584,19 @@ def _record_outcome(
             outcome=outcome,
             model=model,
         )
+
+
+def mark_model_unavailable(generation: Generation, model: catalog.Model) -> str:
+    """Stop offering a model its provider says does not exist to this workspace; return the message."""
+    UnavailableModel.objects.update_or_create(
+        workspace=generation.workspace,
+        model=model.id,
+        defaults={"noticed_at": timezone.now(), "generation_code": generation.code},
+    )
+    return (
+        f"OpenAI does not offer this model any more: it answered that {model.label} does not exist, so it "
+        "has been shut down. It is no longer offered in this workspace; choose another model."
+    )
 
 
 # The sweep: nothing stays queued or running forever.

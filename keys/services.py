@@ -20,11 +20,11 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User, Workspace
-from generation.providers import openai_images
-from generation.providers.base import sanitize
 from keys import crypto
 from keys.models import KeyUse, Provider, ProviderKey
-from keys.redaction import looks_like_key
+from providers import openai_images
+from providers.base import sanitize
+from providers.redaction import looks_like_key
 
 logger = logging.getLogger(__name__)
 

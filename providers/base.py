@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from keys.redaction import MASK, redact
+from providers.redaction import MASK, redact
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_MESSAGE_LENGTH = 300
@@ -64,7 +64,7 @@ USER_MESSAGES = {
 
 def sanitize(text: str, secrets: Iterable[str] = ()) -> str:
     """Return the text without the given secrets or anything key-shaped, trimmed to ~300 characters."""
-    # One implementation of key-shaped masking for logs, stored errors and pages: keys.redaction.
+    # One implementation of key-shaped masking for logs, stored errors and pages: providers.redaction.
     text = redact(str(text), secrets)
     text = " ".join(text.split())
     if len(text) > MAX_MESSAGE_LENGTH:

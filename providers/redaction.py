@@ -3,7 +3,7 @@
 Threat: a key pasted into a form, echoed by a provider error (OpenAI's 401 repeats part of it) or
 carried in an Authorization header ends up in a log aggregator, an error page or a database column.
 Every log handler runs `RedactSecretsFilter`, and every provider error text goes through `redact`
-(via `generation.providers.base.sanitize`) before it is logged, stored or shown. This is the one
+(via `providers.base.sanitize`) before it is logged, stored or shown. This is the one
 implementation of key-shaped masking; over-masking a message is cheap, leaking a key is not.
 """
 

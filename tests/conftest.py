@@ -57,8 +57,8 @@ def charlie_client(charlie: User) -> Client:
 
 @pytest.fixture(scope="session")
 def _double_server():
-    from generation.providers import fal_queue, openai_images
     from provider_double.server import ProviderDouble
+    from providers import fal_queue, openai_images
 
     with ProviderDouble() as double:
         yield double

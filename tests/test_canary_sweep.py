@@ -38,8 +38,8 @@ from accounts.models import User
 from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona
 from keys.models import ProviderKey
-from keys.redaction import RedactSecretsFilter
 from provider_double import FAULTS
+from providers.redaction import RedactSecretsFilter
 from tests import canary
 from tests.conftest import PASSWORD, client_for, workspace_of
 from tests.worker import celery_worker, forget_queue

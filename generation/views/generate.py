@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
-from generation import budgets, pricing, services
+from generation import budgets, dates, pricing, services
 from generation.forms import GenerateForm
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
@@ -68,6 +68,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
         "quote": quote,
         "quote_display": pricing.format_usd(quote.amount_nanousd),
         "model_info": model,
+        "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 import pytest
 
+from generation import dates
 from generation.models import Generation
 from tests.generation.factories import make_persona
 from tests.generation.helpers import make_key
@@ -36,13 +38,24 @@ def test_it_offers_only_models_of_providers_with_a_key(alice, alice_client, doub
     assert "GPT Image" not in page
 
 
-def test_retired_models_are_not_offered_and_shutdown_dates_warn(alice, alice_client, double):
+@pytest.mark.parametrize(
+    ("today", "warning"),
+    [
+        (dt.date(2026, 11, 26), "shuts down on 2026-12-01"),
+        (dt.date(2026, 12, 1), "was scheduled to shut down on 2026-12-01"),
+        (dt.date(2027, 3, 1), "was scheduled to shut down on 2026-12-01"),
+    ],
+)
+def test_retired_models_are_not_offered_and_shutdown_dates_warn(
+    alice, alice_client, double, monkeypatch, today, warning
+):
+    monkeypatch.setattr(dates, "utc_today", lambda: today)
     make_key(alice, "openai")
     page = alice_client.get("/generate/").content.decode()
     assert 'value="gpt-image-1"' not in page
     assert 'value="gpt-image-1.5"' in page
     page = alice_client.get("/generate/?model=gpt-image-1.5").content.decode()
-    assert "shuts down on 2026-12-01" in page
+    assert warning in page
 
 
 def test_the_persona_fills_in_the_prompt(alice, alice_client, double):

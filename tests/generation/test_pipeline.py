@@ -9,14 +9,15 @@ import uuid
 import pytest
 from django.views.debug import ExceptionReporter
 
+from accounts.services import create_account
 from generation import budgets, catalog, pipeline
-from generation.models import CostRecord, GeneratedImage, Generation
-from generation.providers import fal_queue, openai_images
-from generation.providers.base import ErrorKind, ProviderError
+from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
-from tests.conftest import workspace_of
+from providers import fal_queue, openai_images
+from providers.base import ErrorKind, ProviderError
+from tests.conftest import client_for, workspace_of
 from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, run_in_threads, start
 
 pytestmark = pytest.mark.django_db
@@ -333,8 +334,8 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
     key = make_key(alice, "fal")
     generation = start(alice, key, "fal-ai/flux-2-max")
     # A first attempt submitted, saved the request id, then died (its lease ran out).
-    from generation.providers import fal_queue
-    from generation.providers.base import ImageRequest
+    from providers import fal_queue
+    from providers.base import ImageRequest
 
     handle = fal_queue.submit(
         key_secret := "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19:9a8b7c6d5e4f30211203f4e5d6c7b8a9",
@@ -539,3 +540,29 @@ def test_an_error_report_of_a_crashed_call_shows_no_frame_holding_the_key(
     for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
         assert secret not in report
         assert secret[-12:] not in report
+
+
+def test_a_model_openai_says_does_not_exist_fails_as_shut_down_and_is_no_longer_offered(
+    alice, alice_client, double
+):
+    key = make_key(alice, "openai")
+    double.script("openai", ["unknown_model"])
+    generation = _run(start(alice, key, "gpt-image-1.5", size="1024x1024"))
+    assert generation.status == "failed"
+    assert "GPT Image 1.5 does not exist, so it has been shut down" in generation.error_message
+    assert not CostRecord.objects.filter(generation=generation).exists()
+    page = alice_client.get("/generate/").content.decode()
+    assert 'value="gpt-image-1.5"' not in page
+    assert 'value="gpt-image-2"' in page
+    # Only for this workspace: another workspace with an OpenAI key is still offered the model.
+    dora = create_account(email="dora@example.com", password="correct horse battery staple", name="Dora")
+    make_key(dora, "openai")
+    assert 'value="gpt-image-1.5"' in client_for(dora).get("/generate/").content.decode()
+
+
+def test_a_fal_not_found_does_not_mark_the_model_unavailable(alice, double):
+    key = make_key(alice, "fal")
+    double.script("fal", ["unknown_model"])
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
+    assert generation.status == "failed" and generation.error_kind == "not_found"
+    assert not UnavailableModel.objects.exists()

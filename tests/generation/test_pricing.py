@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -142,11 +143,18 @@ def test_retired_models_are_kept_but_not_offered():
     assert "gpt-image-1" not in {m.id for m in CATALOG.offered()}
 
 
-def test_models_with_a_shutdown_date_warn():
-    assert "shuts down on 2026-12-01" in CATALOG.get("gpt-image-1.5").shutdown_warning(
-        today=__import__("datetime").date(2026, 11, 26)
-    )
-    assert CATALOG.get("gpt-image-2").shutdown_warning() is None
+def test_models_with_a_shutdown_date_warn_before_and_after_it():
+    model = CATALOG.get("gpt-image-1.5")
+    assert "shuts down on 2026-12-01" in model.shutdown_warning(dt.date(2026, 11, 26))
+    # After the announced date the model is still offered (the date is not confirmed), with a warning.
+    after = model.shutdown_warning(dt.date(2026, 12, 2))
+    assert "was scheduled to shut down on 2026-12-01" in after and "may stop working" in after
+    assert "gpt-image-1.5" in {m.id for m in CATALOG.offered()}
+    assert CATALOG.get("gpt-image-2").shutdown_warning(dt.date(2026, 12, 2)) is None
+
+
+def test_a_model_the_provider_says_is_gone_is_not_offered():
+    assert "gpt-image-1.5" not in {m.id for m in CATALOG.offered(unavailable={"gpt-image-1.5"})}
 
 
 def test_defaults_per_provider():

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from accounts.models import User, Workspace
-from generation.providers import fal_queue, openai_images
 from keys import services
 from keys.models import ProviderKey
 from provider_double import ProviderDouble
+from providers import fal_queue, openai_images
 
 OPENAI_KEY = "sk-proj-VaultTestKey0123456789abcdefghijklmnopqrsAb3d"
 FAL_KEY = "3f8a1c2e-1111-2222-3333-444455556666:0123456789abcdef0123456789ab9f0e"

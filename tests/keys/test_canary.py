@@ -26,10 +26,10 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.http import HttpResponse
 
-from generation.providers import ImageRequest, fal_queue, openai_images
 from keys import services
 from keys.models import ProviderKey
-from keys.redaction import RedactSecretsFilter
+from providers import ImageRequest, fal_queue, openai_images
+from providers.redaction import RedactSecretsFilter
 from tests import canary
 from tests.conftest import workspace_of
 

@@ -9,8 +9,8 @@ import logging.config
 import pytest
 from django.conf import settings
 
-from generation.providers.base import sanitize
-from keys.redaction import MASK, RedactSecretsFilter, redact
+from providers.base import sanitize
+from providers.redaction import MASK, RedactSecretsFilter, redact
 
 from .conftest import FAL_KEY, OPENAI_KEY
 
@@ -34,7 +34,7 @@ def _capture(message: str, *args: object, exc: BaseException | None = None) -> s
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactSecretsFilter())
-    logger = logging.getLogger("tests.keys.redaction")
+    logger = logging.getLogger("tests.providers.redaction")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
@@ -95,7 +95,7 @@ def test_every_configured_handler_has_the_filter():
     config = settings.LOGGING
     for name, handler in config["handlers"].items():
         assert "redact_secrets" in handler.get("filters", []), name
-    assert config["filters"]["redact_secrets"]["()"] == "keys.redaction.RedactSecretsFilter"
+    assert config["filters"]["redact_secrets"]["()"] == "providers.redaction.RedactSecretsFilter"
 
 
 def test_the_configured_console_handler_writes_no_key():
@@ -127,7 +127,7 @@ def test_celerys_own_task_logger_masks_keys_too(capsys):
     app.log.setup_task_loggers(loglevel=logging.INFO, logfile=stream)
     logger = logging.getLogger("celery.task")
     try:
-        get_task_logger("tests.keys.redaction.task").info("calling with %s", f"Bearer {OPENAI_KEY}")
+        get_task_logger("tests.providers.redaction.task").info("calling with %s", f"Bearer {OPENAI_KEY}")
     finally:
         handlers, logger.handlers = logger.handlers, []
         for handler in handlers:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from generation.providers import ProviderError, fal_queue, openai_images
 from provider_double import ProviderDouble
+from providers import ProviderError, fal_queue, openai_images
 
 # Recognisable fake keys: they must reach the double and never appear in any message.
 OPENAI_KEY = "sk-proj-Canary0penAIkeyForProviderTests0123SJh4"

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from generation.providers import RETRYABLE, ErrorKind, ProviderError, sanitize
-from generation.providers.base import USER_MESSAGES, parse_retry_after
+from providers import RETRYABLE, ErrorKind, ProviderError, sanitize
+from providers.base import USER_MESSAGES, parse_retry_after
 
 from .conftest import FAL_KEY, OPENAI_KEY
 

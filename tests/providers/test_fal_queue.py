@@ -8,9 +8,9 @@ import time
 import pytest
 from PIL import Image
 
-from generation.providers import ErrorKind, ImageRequest, ProviderError, ProviderResult, fal_queue
-from generation.providers.fal_queue import FalHandle
 from provider_double import ProviderDouble
+from providers import ErrorKind, ImageRequest, ProviderError, ProviderResult, fal_queue
+from providers.fal_queue import FalHandle
 
 from .conftest import FAL_KEY, assert_clean
 

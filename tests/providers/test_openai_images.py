@@ -10,8 +10,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from generation.providers import ErrorKind, ImageRequest, ProviderError, openai_images
 from provider_double import ProviderDouble
+from providers import ErrorKind, ImageRequest, ProviderError, openai_images
 
 from .conftest import OPENAI_KEY, assert_clean
 

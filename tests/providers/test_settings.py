@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from generation.providers import ImageRequest, fal_queue, openai_images
 from provider_double import ProviderDouble
+from providers import ImageRequest, fal_queue, openai_images
 
 from .conftest import FAL_KEY, OPENAI_KEY
 
