@@ -10,12 +10,13 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 from accounts.services import create_account
-from generation import budgets, catalog, pipeline
+from generation import budgets, catalog, pipeline, tasks
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
-from providers import fal_queue, openai_images
+from providers import decisions, fal_queue, openai_images
+from providers.adapter import Outcome
 from providers.base import ErrorKind, ProviderError
 from tests.conftest import client_for, workspace_of
 from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, run_in_threads, start
@@ -153,7 +154,7 @@ def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(ali
     cdn = ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")
     status = ProviderError(ErrorKind.SERVER_ERROR, "fal.ai answered HTTP 503.")
     monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, cdn))
-    later = dict.fromkeys(range(2, pipeline.MAX_ATTEMPTS + 1), status)
+    later = dict.fromkeys(range(2, decisions.MAX_ATTEMPTS + 1), status)
     monkeypatch.setattr(fal_queue, "_poll", _failing_on(fal_queue._poll, later))
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
@@ -178,7 +179,7 @@ def test_fal_fetches_a_finished_request_again_after_a_rate_limited_fetch(alice, 
 
 
 def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(alice, double, monkeypatch):
-    failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * pipeline.MAX_ATTEMPTS
+    failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * decisions.MAX_ATTEMPTS
     monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, *failures))
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
@@ -349,7 +350,7 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
         provider_requests=[{"slot": 0, "request_id": handle.request_id}],
         lease_expires_at="2000-01-01T00:00:00Z",
     )
-    counts = pipeline.sweep_stale_generations()
+    counts = tasks.sweep_stale_generations()
     assert counts["resumed"] == 1
     generation = _run(generation)
     assert generation.status == "succeeded"
@@ -370,7 +371,7 @@ def test_the_sweep_leaves_a_row_that_a_new_attempt_claimed_after_it_looked(alice
         return finish(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "finish", claimed_first)
-    assert pipeline.sweep_stale_generations()["failed"] == 0
+    assert tasks.sweep_stale_generations()["failed"] == 0
     generation.refresh_from_db()
     assert (generation.status, generation.attempt) == ("running", newcomer)
     assert generation.reserved_nanousd == generation.quote_nanousd
@@ -382,7 +383,7 @@ def test_an_openai_call_interrupted_by_a_crash_is_failed_not_repeated(alice, dou
     Generation.objects.filter(pk=generation.pk).update(
         status="running", attempts=1, lease_expires_at="2000-01-01T00:00:00Z"
     )
-    assert pipeline.sweep_stale_generations()["failed"] == 1
+    assert tasks.sweep_stale_generations()["failed"] == 1
     generation.refresh_from_db()
     assert generation.status == "failed"
     assert "may have billed" in generation.error_message
@@ -430,13 +431,13 @@ def test_fal_timeouts_cancel_the_request_before_submitting_again(alice, double, 
 
 def test_a_member_who_leaves_during_the_call_still_gets_the_charge_recorded(alice, bob, double, monkeypatch):
     # The worker's copy of the generation still names bob; the row it locks to finish no longer does.
-    real_generate = pipeline.openai_images.generate
+    real_generate = openai_images.generate
 
     def generate_while_bob_leaves(*args, **kwargs):
         bob.delete()
         return real_generate(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline.openai_images, "generate", generate_while_bob_leaves)
+    monkeypatch.setattr(openai_images, "generate", generate_while_bob_leaves)
     generation = _run(start(bob, make_key(alice, "openai"), "gpt-image-2"))
     assert generation.status == "succeeded", generation.error_message
     cost = CostRecord.objects.get(generation=generation)
@@ -512,7 +513,7 @@ def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double)
     key = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
     for generation in (first, second):  # both calls in flight, the second decrypted last
         vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    rejected = pipeline.Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
+    rejected = Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
     pipeline._record_outcome(first, uuid.uuid4(), key, catalog.load().get(first.model), rejected, [], None)
     outcomes = dict(KeyUse.objects.filter(purpose="generate").values_list("generation_code", "outcome"))
     assert outcomes == {first.code: "rejected", second.code: "ok"}
