@@ -440,7 +440,7 @@ def _record_outcome(
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
         detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
         adapter = providers.get(generation.provider)
-        if error is not None and error.kind == ErrorKind.NOT_FOUND and adapter.not_found_means_model_gone:
+        if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)
         return finish(
             generation,
@@ -451,6 +451,20 @@ def _record_outcome(
             outcome=outcome,
             model=model,
         )
+
+
+def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adapter) -> bool:
+    """Whether the provider's answer means the model was shut down.
+
+    Only for a model whose shutdown was announced: for any other, "does not exist or you do not have
+    access to it" (OpenAI's words) more likely means this key lacks access, and the model stays offered.
+    """
+    return (
+        error is not None
+        and error.kind == ErrorKind.NOT_FOUND
+        and adapter.not_found_means_unknown_model
+        and model.shutdown is not None
+    )
 
 
 def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter: Adapter) -> str:

@@ -110,8 +110,8 @@ class Adapter(abc.ABC):
     one_image_per_request: ClassVar[bool] = False
     # An interrupted call can be resumed from saved request ids (else it may have been billed: it fails).
     resumable: ClassVar[bool] = False
-    # A "not found" from the image call means the model no longer exists (shut down).
-    not_found_means_model_gone: ClassVar[bool] = False
+    # A "not found" from the image call is about the model: it does not exist (or not for this key).
+    not_found_means_unknown_model: ClassVar[bool] = False
     interrupted_message: ClassVar[str]  # the generation's message when a worker died during its call
 
     # Keys

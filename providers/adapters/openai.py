@@ -26,7 +26,7 @@ class OpenAIAdapter(Adapter):
     key_description = "an OpenAI key"
     order = 10
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
-    not_found_means_model_gone = True  # the images endpoint's only 404 is an unknown model
+    not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."

@@ -561,6 +561,18 @@ def test_a_model_openai_says_does_not_exist_fails_as_shut_down_and_is_no_longer_
     assert 'value="gpt-image-1.5"' in client_for(dora).get("/generate/").content.decode()
 
 
+def test_a_current_model_openai_says_does_not_exist_stays_offered(alice, alice_client, double):
+    # No shutdown announced: OpenAI's "does not exist or you do not have access to it" is about the key.
+    key = make_key(alice, "openai")
+    double.script("openai", ["unknown_model"])
+    generation = _run(start(alice, key, "gpt-image-2", size="1024x1024"))
+    assert (
+        generation.status == "failed" and "does not offer this model to your key" in generation.error_message
+    )
+    assert not UnavailableModel.objects.exists()
+    assert 'value="gpt-image-2"' in alice_client.get("/generate/").content.decode()
+
+
 def test_a_fal_not_found_does_not_mark_the_model_unavailable(alice, double):
     key = make_key(alice, "fal")
     double.script("fal", ["unknown_model"])
