@@ -14,6 +14,8 @@ RUNTIME_LOCK := requirements-runtime.lock
 UV_VERSION := 0.13.9
 LOCK_FLAGS := --universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
 	--quiet $(if $(UPGRADE),--upgrade)
+# The packages that `make lint` checks for types (pyproject's [tool.mypy]) and complexity.
+CODE := aniavatar accounts keys generation providers provider_double
 
 .PHONY: install lock run demo test lint format check bench migrate clean
 
@@ -62,10 +64,15 @@ demo: migrate
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, missing migrations, types (mypy with django-stubs) and complexity: radon prints every function
+# ranked D or worse (cyclomatic complexity above 20), and any such function fails the lint.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true $(BIN)/mypy
+	@worse=$$($(BIN)/radon cc --min D --show-complexity --exclude '*/migrations/*' $(CODE)); \
+	if [ -n "$$worse" ]; then echo "$$worse"; echo "radon: split or simplify the functions above (rank D or worse)"; exit 1; fi
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
