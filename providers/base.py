@@ -83,6 +83,8 @@ class ProviderError(Exception):
         status_code: int | None = None,
         request_id: str | None = None,
         completed: bool = False,
+        unanswered: bool = False,
+        usage: dict[str, Any] | None = None,
     ) -> None:
         # Sanitized again here so a careless caller cannot store a key-shaped message.
         message = sanitize(message)
@@ -95,6 +97,12 @@ class ProviderError(Exception):
         # The provider finished the request, so it billed it; only fetching what it made failed. Such a
         # request is fetched again, never submitted again (fal: a result stays readable after COMPLETED).
         self.completed = completed
+        # The request left this machine and no answer came (a read timeout, a dropped connection): the
+        # provider may be making, and billing, it anyway. Never retried; recorded as possibly charged.
+        self.unanswered = unanswered
+        # What the provider reported it billed, where an answer came but could not be used (a 200 whose
+        # image data is broken): the charge is priced from it.
+        self.usage = usage or {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments would otherwise be lost when the error is pickled between processes.

@@ -18,6 +18,10 @@ from providers.base import KeyCheck, ProviderError
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+UNANSWERED_REASON = (
+    "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
+    "may have generated and billed the images anyway."
+)
 
 
 class OpenAIAdapter(Adapter):
@@ -101,7 +105,15 @@ class OpenAIAdapter(Adapter):
                     time.sleep(delay)
                     continue
                 request_ids = [exc.request_id] if exc.request_id else []
-                return Outcome(error=exc, billed=action.billed, request_ids=request_ids)
+                possibly = action is decisions.Action.FAIL_POSSIBLY_BILLED
+                return Outcome(
+                    error=exc,
+                    billed=action.billed,
+                    usage=exc.usage,
+                    request_ids=request_ids,
+                    possibly_billed=possibly,
+                    possible_reason=UNANSWERED_REASON if possibly else "",
+                )
             return Outcome(
                 images=list(result.images),
                 usage=result.usage,
