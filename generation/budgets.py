@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User, Workspace
 from generation.models import Budget, CostRecord, Generation
-from generation.pricing import format_usd
+from generation.money import format_usd
 
 WARN_FRACTION = 0.8
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from generation.catalog import Model, parse_size
 
-NANO = 10**9
+# Money is converted and shown by generation.money alone. Re-exported for the callers that still say
+# `pricing.format_usd` (generation/views/generate.py); new code imports it from generation.money.
+from generation.money import format_usd as format_usd
+
 MEGAPIXEL = 1024 * 1024
 
 
@@ -66,17 +68,3 @@ def quote(model: Model, *, size: str, quality: str | None, n: int, prompt: str) 
     input_bound = len(prompt.encode("utf-8")) * model.price["text_input"]
     output_bound = n * model.max_output_tokens(size, quality or "high") * model.price["image_output"]
     return Quote(input_bound + output_bound, exact=False)
-
-
-def to_usd(amount_nanousd: int) -> Decimal:
-    return Decimal(amount_nanousd) / NANO
-
-
-def format_usd(amount_nanousd: int | None) -> str:
-    """Return "$0.011095": exact (to the nano-dollar), at least cents, trailing zeros dropped past cents."""
-    if amount_nanousd is None:
-        return "unknown"
-    value = to_usd(amount_nanousd).quantize(Decimal("0.000000001"))
-    text = f"{value:f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"

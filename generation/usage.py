@@ -14,7 +14,6 @@ import json
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Workspace
 from generation.models import CostRecord, GeneratedImage, UsageMonth
-from generation.pricing import NANO, format_usd
+from generation.money import format_usd, plain_usd
 
 PAGE_SIZE = 50
 CHART_MONTHS = 12
@@ -612,13 +611,6 @@ _CSV_FIELDS = (
 _FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
-def exact_usd(amount_nanousd: int | None) -> str:
-    """Return nano-dollars as a full-precision USD decimal string ("0.011090000"), or "unknown"."""
-    if amount_nanousd is None:
-        return "unknown"
-    return f"{Decimal(amount_nanousd) / NANO:.9f}"
-
-
 def _cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
@@ -664,8 +656,8 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
             "" if input_tokens is None else input_tokens,
             "" if output_tokens is None else output_tokens,
             "" if megapixels(usage) is None else megapixels(usage),
-            exact_usd(quote),
-            exact_usd(amount),
+            plain_usd(quote),
+            plain_usd(amount),
             json.dumps(unit_prices, sort_keys=True, separators=(",", ":")),
             price_version,
             " ".join(str(rid) for rid in request_ids or []),
