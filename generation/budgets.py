@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.models import User, Workspace
+from generation.dates import month_start
 from generation.models import Budget, CostRecord, Generation
 from generation.money import format_usd
 
@@ -62,12 +62,6 @@ class BudgetStatus:
 
     def fits(self, quote_nanousd: int) -> bool:
         return self.cap_nanousd is None or self.committed_nanousd + quote_nanousd <= self.cap_nanousd
-
-
-def month_start(now: dt.datetime | None = None) -> dt.datetime:
-    """Return the start of the current UTC month."""
-    now = (now or timezone.now()).astimezone(dt.UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def status(workspace: Workspace, *, now: dt.datetime | None = None) -> BudgetStatus:

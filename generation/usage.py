@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils.translation import gettext as _
 
 from accounts.models import Workspace
+from generation.dates import add_months, day_start, month_start
 from generation.models import CostRecord, GeneratedImage, UsageMonth
 from generation.money import format_usd, plain_usd
 
@@ -35,22 +36,6 @@ OLDEST_FIRST = ("created_at", "pk")
 
 
 # Periods
-
-
-def month_start(when: dt.datetime) -> dt.datetime:
-    """Return the first instant of `when`'s UTC month."""
-    when = when.astimezone(dt.UTC)
-    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def add_months(start: dt.datetime, months: int) -> dt.datetime:
-    """Return the first instant of the month `months` after (or before) the month starting at `start`."""
-    index = start.year * 12 + start.month - 1 + months
-    return start.replace(year=index // 12, month=index % 12 + 1, day=1)
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -104,9 +89,9 @@ def parse_filters(params: Mapping[str, str]) -> tuple[Filters, list[str]]:
             if first_day and last_day and first_day > last_day:
                 errors.append(_("The date range was ignored: “from” is after “to”."))
             else:
-                start = _day_start(first_day) if first_day else None
+                start = day_start(first_day) if first_day else None
                 # The range includes its last day.
-                end = _day_start(last_day) + dt.timedelta(days=1) if last_day else None
+                end = day_start(last_day) + dt.timedelta(days=1) if last_day else None
                 period = f"{first_day or 'start'}_{last_day or 'now'}"
         except (ValueError, OverflowError):
             start = end = None
@@ -366,7 +351,7 @@ def totals(workspace: Workspace, filters: Filters) -> Totals:
 
 def month_summary(workspace: Workspace, *, now: dt.datetime | None = None) -> Total:
     """Return this UTC month's requests and spend (one query, on the month's roll-ups)."""
-    start = month_start(now or dt.datetime.now(dt.UTC))
+    start = month_start(now)
     return _total(
         UsageMonth.objects.for_workspace(workspace).filter(month=start.date()).aggregate(**_roll_up_sums())
     )
@@ -387,7 +372,7 @@ class Month:
 
 def monthly(workspace: Workspace, filters: Filters, *, now: dt.datetime | None = None) -> list[Month]:
     """Return the last twelve UTC months' totals, oldest first; the period filter does not apply."""
-    first = add_months(month_start(now or dt.datetime.now(dt.UTC)), 1 - CHART_MONTHS)
+    first = add_months(month_start(now), 1 - CHART_MONTHS)
     rows = (
         _months(workspace, filters)
         .filter(month__gte=first.date())

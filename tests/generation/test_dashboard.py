@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from generation import budgets, usage
+from generation import budgets, dates
 from tests.conftest import workspace_of
 from tests.generation.factories import bulk_costs, make_cost, make_generation, make_image
 from tests.generation.helpers import make_key
@@ -15,7 +15,7 @@ from tests.generation.helpers import make_key
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime.now(dt.UTC)
-THIS_MONTH = usage.month_start(NOW)
+THIS_MONTH = dates.month_start(NOW)
 
 
 def charge(workspace, user, *, when=THIS_MONTH, amount=10_000_000, **fields):
