@@ -38,7 +38,7 @@ from django.views.decorators.debug import sensitive_variables
 from generation import catalog, pricing
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
 from providers import fal_queue, openai_images

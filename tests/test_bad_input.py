@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from accounts.models import User
 from generation import catalog
 from generation.models import Budget, CostRecord, Generation, Persona
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from keys.models import ProviderKey
 from tests.conftest import PASSWORD, workspace_of
 from tests.generation.factories import make_generation, make_image, make_persona

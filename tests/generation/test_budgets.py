@@ -10,7 +10,7 @@ from django.db import connections
 
 from generation import budgets, dates, pipeline
 from generation.models import CostRecord, Generation
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from tests.conftest import workspace_of
 from tests.generation.factories import make_generation
 from tests.generation.helpers import make_key, start
