@@ -15,7 +15,7 @@ from accounts.models import Membership
 from generation import catalog
 from generation.usage import chart, export, totals
 from generation.usage import history as paging
-from generation.usage.filters import Filters, parse_filters
+from generation.usage.filters import FilterForm, Filters, parse_filters
 
 
 def _cursor(value: str | None) -> UUID | None:
@@ -43,12 +43,14 @@ def _choices(request: WorkspaceRequest, filters: Filters) -> dict[str, list[str]
 @require_safe
 @workspace_required
 def history(request: WorkspaceRequest) -> HttpResponse:
-    filters, errors = parse_filters(request.GET)
+    form = FilterForm(request.GET)
+    filters = form.filters()
     before, after = _cursor(request.GET.get("before")), _cursor(request.GET.get("after"))
     months = totals.monthly(request.workspace, filters)
     context = {
+        "form": form,  # its errors, beside the period's fields
         "filters": filters,
-        "errors": errors,
+        "errors": form.ignored(),
         "page": paging.page(request.workspace, filters, before=before, after=after),
         "paged": bool(before or after),
         "totals": totals.totals(request.workspace, filters),
@@ -69,7 +71,7 @@ class _Echo:
 @require_safe
 @workspace_required
 def history_csv(request: WorkspaceRequest) -> StreamingHttpResponse:
-    filters, _ = parse_filters(request.GET)
+    filters, _ = parse_filters(request.GET)  # a period that does not validate is ignored, as on the page
     writer = csv.writer(_Echo())
     lines = (writer.writerow(row) for row in export.csv_rows(request.workspace, filters))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
