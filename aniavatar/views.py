@@ -6,7 +6,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation import budgets
-from generation.usage import history, totals
+from generation.usage import history
 from keys.models import ProviderKey
 
 
@@ -22,9 +22,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
     """This UTC month's spend and budget, the newest avatars and where to go next."""
     workspace = request.workspace
+    budget = budgets.status(workspace)
     context = {
-        "month": totals.month_summary(workspace),
-        "budget": budgets.status(workspace),
+        "month": budget.month,  # the budget's own spend: one source, read once
+        "budget": budget,
         "recent_images": history.recent_images(workspace),
         "has_keys": ProviderKey.objects.for_workspace(workspace).exists(),
     }

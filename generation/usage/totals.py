@@ -2,7 +2,7 @@
 
 A period's totals add the roll-ups of its whole UTC months to the records of its partial months at the
 edges, so they read a few rows per month whatever the history's size; the chart reads the roll-ups of
-the last twelve months.
+the last twelve months. "Spent this month" reads the records (see `month_spend`, the one source).
 """
 
 from __future__ import annotations
@@ -154,11 +154,53 @@ def totals(workspace: Workspace, filters: Filters) -> Totals:
     return Totals(overall=overall, by_provider=list(by_provider.values()), by_model=by_model)
 
 
-def month_summary(workspace: Workspace, *, now: dt.datetime | None = None) -> Total:
-    """Return this UTC month's requests and spend (one query, on the month's roll-ups)."""
-    start = month_start(now)
-    return _total(
-        UsageMonth.objects.for_workspace(workspace).filter(month=start.date()).aggregate(**_roll_up_sums())
+@dataclass(frozen=True)
+class MonthSpend(Total):
+    """This UTC month's charges: a `Total` (known spend, requests, avatars, charges of unknown amount),
+    plus the quotes of the generations whose charge has an unknown amount."""
+
+    unknown_quotes_nanousd: int = 0
+
+    @property
+    def bounded_nanousd(self) -> int:
+        """Return the known spend plus each unknown amount at its quote: never less than was billed."""
+        return self.amount_nanousd + self.unknown_quotes_nanousd
+
+
+def month_spend(workspace: Workspace, *, now: dt.datetime | None = None) -> MonthSpend:
+    """Return what the workspace was charged since its UTC month began: the one "spent this month".
+
+    The budget (`budgets.status`, which `budgets.check_and_lock` runs under the workspace row's lock)
+    and the dashboard both read this, so the cap and the page cannot disagree. It reads the cost
+    records, not the monthly roll-ups, because:
+
+    - the records are the ledger; roll-ups are derived from them and can miss some (records inserted
+      in bulk, before `rebuild_roll_ups`). A cap must never count less than was charged.
+    - a charge of unknown amount (a billed answer we could not read) counts at its generation's quote,
+      an upper bound, never as 0; only a record leads to its generation, a roll-up just counts them.
+    - under concurrency: on PostgreSQL a record's insert takes a key-share lock on its workspace row
+      (its foreign key), which waits for check_and_lock's SELECT … FOR UPDATE and blocks it until the
+      insert commits; so a check counts a finishing generation as reserved or as spent, never as
+      neither. (SQLite serializes writers.)
+    - it stays cheap: the month's records are one range of the covering index `cost_totals_covering`
+      (workspace, created_at, …, images, amount_nanousd, id), read index-only whatever the history's size.
+
+    From the month's first instant with no end: a record stamped a moment ahead by a worker's clock
+    still counts. A second query, only when some amount is unknown, joins just those records to their
+    generations for the quotes.
+    """
+    month = CostRecord.objects.for_workspace(workspace).filter(created_at__gte=month_start(now))
+    total = _total(month.aggregate(**record_sums()))
+    quotes = 0
+    if total.unknown:
+        unknown = month.filter(amount_nanousd__isnull=True)
+        quotes = unknown.aggregate(quotes=Coalesce(Sum("generation__quote_nanousd"), 0))["quotes"]
+    return MonthSpend(
+        count=total.count,
+        images=total.images,
+        amount_nanousd=total.amount_nanousd,
+        unknown=total.unknown,
+        unknown_quotes_nanousd=quotes,
     )
 
 
