@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 import providers
 from generation import catalog
 from generation.models import Persona, UnavailableModel
+from generation.money import from_usd
 from keys.models import ProviderKey
 
 QUALITY_LABELS = {"low": _("Low (fast, cheapest)"), "medium": _("Medium"), "high": _("High (best detail)")}
@@ -168,5 +169,6 @@ class BudgetForm(forms.Form):
     )
 
     def cap_nanousd(self) -> int | None:
+        """Return the cap in nano-dollars (exact: the field allows cents only), or None for no cap."""
         value = self.cleaned_data["monthly_cap_usd"]
-        return None if value is None else int(value * 10**9)
+        return None if value is None else from_usd(value)

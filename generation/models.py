@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace, WorkspaceOwned, WorkspaceQuerySet
-from generation.pricing import format_usd
+from generation.money import format_usd
 
 
 class Persona(WorkspaceOwned):

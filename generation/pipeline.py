@@ -39,7 +39,7 @@ import providers
 from generation import catalog
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.adapter import Adapter, Call, Outcome

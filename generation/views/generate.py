@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
-from generation import budgets, dates, pricing, services
+from generation import budgets, dates, money, pricing, services
 from generation.forms import GenerateForm
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
@@ -67,7 +67,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
     )
     return {
         "quote": quote,
-        "quote_display": pricing.format_usd(quote.amount_nanousd),
+        "quote_display": money.format_usd(quote.amount_nanousd),
         "model_info": model,
         "adapter": providers.get(model.provider),
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),

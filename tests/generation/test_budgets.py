@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.db import connections
 
-from generation import budgets, pipeline
+from generation import budgets, dates, pipeline
 from generation.models import CostRecord, Generation
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from tests.conftest import workspace_of
 from tests.generation.factories import make_generation
 from tests.generation.helpers import make_key, start
@@ -89,7 +89,7 @@ def test_only_this_utc_month_counts(alice):
         model="gpt-image-2",
         price_version="x",
         amount_nanousd=5_000_000_000,
-        created_at=budgets.month_start() - timedelta(seconds=1),
+        created_at=dates.month_start() - timedelta(seconds=1),
     )
     roll_up([record])
     assert budgets.status(workspace).spent_nanousd == 0
