@@ -136,7 +136,13 @@ def after_fal_wait(wait: FalWait) -> Action:
 
 
 def after_fal_submit(error: ProviderError, *, last: bool) -> Action:
-    """Decide after submitting a request to fal's queue failed (nothing was queued, so nothing billed)."""
+    """Decide after submitting a request to fal's queue failed.
+
+    An answer (a refusal, a 5xx) means nothing was queued. A submit sent and never answered may have
+    been queued under an id we never learnt: it can run and be billed, so it is not sent again.
+    """
+    if error.unanswered:
+        return Action.FAIL_POSSIBLY_BILLED
     return Action.RETRY if error.retryable and not last else Action.FAIL_UNBILLED
 
 

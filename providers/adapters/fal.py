@@ -26,6 +26,10 @@ REFUSED_AFTER_START = (
     "fal.ai refused the request after it had started (HTTP 422); fal may charge the GPU time a runner "
     "already spent on it."
 )
+SUBMIT_UNANSWERED = (
+    "The request reached fal.ai but no answer came back (a timeout or a dropped connection); fal may have "
+    "queued it, and then it runs and is billed."
+)
 NOT_CANCELLED = (
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
@@ -135,9 +139,13 @@ class _Run:
                     self.secret, self.model_id, self.request, timeout=min(SUBMIT_TIMEOUT, self.call.timeout)
                 )
             except ProviderError as exc:
-                if decisions.after_fal_submit(exc, last=decisions.is_last(index)) is decisions.Action.RETRY:
+                action = decisions.after_fal_submit(exc, last=decisions.is_last(index))
+                if action is decisions.Action.RETRY:
                     self._pause(index, exc)
                     continue
+                if action is decisions.Action.FAIL_POSSIBLY_BILLED:
+                    self.outcome.possibly_billed = True
+                    self.outcome.possible_reason = SUBMIT_UNANSWERED
                 self.outcome.partial_errors.append(exc)
                 return None
             entry = {"slot": slot, "request_id": handle.request_id}
