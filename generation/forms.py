@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -9,6 +9,12 @@ import providers
 from generation import catalog
 from generation.models import Persona, UnavailableModel
 from keys.models import ProviderKey
+
+if TYPE_CHECKING:
+    # Generic in django-stubs only: Django's ModelForm cannot be subscripted at run time.
+    PersonaModelForm = forms.ModelForm[Persona]
+else:
+    PersonaModelForm = forms.ModelForm
 
 QUALITY_LABELS = {"low": _("Low (fast, cheapest)"), "medium": _("Medium"), "high": _("High (best detail)")}
 BACKGROUND_LABELS = {"auto": _("Automatic"), "opaque": _("Opaque"), "transparent": _("Transparent")}
@@ -119,7 +125,7 @@ class GenerateForm(forms.Form):
         return cleaned
 
 
-class PersonaForm(forms.ModelForm):
+class PersonaForm(PersonaModelForm):
     """The structured description of a persona; the prompt is built from these fields."""
 
     class Meta:
