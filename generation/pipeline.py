@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -197,7 +197,7 @@ def finish(
     message: str = "",
     outcome: Outcome | None = None,
     model: catalog.Model | None = None,
-    rows: list[GeneratedImage] = (),
+    rows: Sequence[GeneratedImage] = (),
     lease_expired_before: datetime | None = None,
 ) -> bool:
     """Save image rows (files already stored), cost record and final status in one transaction.
@@ -422,7 +422,7 @@ def _record_outcome(
         missing = generation.n - len(rows)
         note = ""
         if missing:
-            reason = (outcome.partial_errors or [rejected or error])[0]
+            reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
             note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
             )
