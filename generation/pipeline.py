@@ -461,7 +461,7 @@ def _record_outcome(
         missing = generation.n - len(rows)
         note = ""
         if missing:
-            reason = (outcome.partial_errors or [rejected or error])[0]
+            reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
             note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
             )

@@ -158,8 +158,12 @@ class KeyCheck:
     message: str
 
 
-def require_key(api_key: str) -> None:
-    """Refuse a missing or unusable key before anything is sent."""
+def require_key(api_key: object) -> None:
+    """Refuse a missing or unusable key before anything is sent.
+
+    Typed `object`, not `str`: this is the last guard before an SDK, so it checks the type at run time too
+    (a None that slipped through must not reach one).
+    """
     # An empty key must never reach an SDK: both fall back to OPENAI_API_KEY / FAL_KEY from the environment.
     if not isinstance(api_key, str) or not api_key.strip():
         raise ProviderError(ErrorKind.INVALID_KEY, "No API key was given.")

@@ -200,13 +200,14 @@ def submit(
         )
     fallback = FalHandle.for_request_id(app_id, request_id, base_url)
     urls = [body.get(name) for name in ("status_url", "response_url", "cancel_url")]
-    if not all(isinstance(u, str) and _origin(u) == _origin(_queue_url(base_url)) for u in urls):
+    on_origin = [u for u in urls if isinstance(u, str) and _origin(u) == _origin(_queue_url(base_url))]
+    if len(on_origin) != len(urls):
         logger.warning(
             "fal.ai sent queue URLs off its origin for request %s; using the documented paths", request_id
         )
         return fallback
     logger.info("fal.ai queued request %s on %s", request_id, app_id)
-    return FalHandle(request_id, *urls)
+    return FalHandle(request_id, *on_origin)
 
 
 def wait_for_result(

@@ -159,7 +159,8 @@ def _usage(response: Any) -> dict[str, Any]:
         return {}
     if isinstance(usage, dict):
         return usage
-    return usage.model_dump(mode="json", exclude_none=True)
+    dumped: dict[str, Any] = usage.model_dump(mode="json", exclude_none=True)  # the SDK's pydantic model
+    return dumped
 
 
 def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10) -> KeyCheck:
@@ -187,9 +188,8 @@ def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10)
 def _provider_message(exc: openai.APIStatusError) -> str:
     """Return OpenAI's own error message (not the raw body), if it sent one."""
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 # Failures before the request left this machine (the SDK chains the transport's exception): OpenAI never

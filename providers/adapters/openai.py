@@ -81,12 +81,14 @@ class OpenAIAdapter(Adapter):
         text_tokens = int(details.get("text_tokens", input_tokens - image_tokens) or 0)
         # Cached tokens are counted inside text tokens: bill them at the cached price, the rest in full.
         cached = min(int(details.get("cached_tokens") or 0), text_tokens)
-        return (
+        # Token counts times prices, which are whole nano-dollars (the catalog's tests hold it to that).
+        amount: int = (
             (text_tokens - cached) * price["text_input"]
             + cached * price["cached_text_input"]
             + image_tokens * price["image_input"]
             + int(usage["output_tokens"]) * price["image_output"]
         )
+        return amount
 
     def run(self, secret: str, call: Call) -> Outcome:
         """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
