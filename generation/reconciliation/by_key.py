@@ -109,13 +109,23 @@ def match_keys(
             by_key[record.key_pk].append(record)
     owned = {key_id for key_id, how in stored.values() if how == KeyMatch.How.OWNER}
     matches = []
-    for pk in sorted(set(by_key) | {pk for pk, (_id, how) in stored.items() if how == KeyMatch.How.OWNER}):
+    for pk in sorted(
+        set(by_key) | set(keys) | {pk for pk, (_id, how) in stored.items() if how == KeyMatch.How.OWNER}
+    ):
         key = keys.get(pk) or OurKey(pk, "deleted key", "")
         stored_id, how = stored.get(pk, ("", ""))
         if how == KeyMatch.How.OWNER:
             matches.append(Match(key, stored_id, how, "Chosen by the workspace owner."))
             continue
-        charged = _charged_per_day(by_key[pk])
+        charged = _charged_per_day(by_key.get(pk, []))
+        if not charged:
+            evidence = (
+                "Kept from an earlier run."
+                if stored_id
+                else "No charged requests in this period to match by."
+            )
+            matches.append(Match(key, stored_id, how, evidence))
+            continue
         found = _candidates(charged, theirs, ids, owned)
         if len(found) == 1:
             evidence = (
