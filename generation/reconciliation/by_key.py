@@ -226,13 +226,10 @@ def _money_reasons(line: Line, mine: int, counted: _Day) -> list[str]:
     return reasons
 
 
-def money_lines(
-    records: list[Ours], report: UsageReport, matches: list[Match], models: set[str]
-) -> tuple[list[Line], int]:
-    """Return per-day, per-model money lines for our matched keys' projects, and spend not compared."""
-    matched = {m.key_id: m.key.pk for m in matches if m.key_id}
-    projects = {u.project_id for u in report.usage if u.key_id in matched}
-    our_pks = set(matched.values())
+def _their_money(
+    report: UsageReport, models: set[str], projects: set[str]
+) -> tuple[dict[tuple[dt.date, str], Line], int]:
+    """Return OpenAI's money per (day, model) for the projects (all when none), and the rest's total."""
     lines: dict[tuple[dt.date, str], Line] = {}
     other = 0
     for cost in report.costs:
@@ -242,24 +239,43 @@ def money_lines(
             continue
         line = lines.setdefault((cost.day, model), Line(cost.day, Kind.MONEY, model, theirs_nanousd=0))
         line.theirs_nanousd = (line.theirs_nanousd or 0) + cost.amount_nanousd
+    return lines, other
+
+
+def _their_requests(
+    report: UsageReport, projects: set[str], matched: set[str]
+) -> dict[tuple[dt.date, str], _Day]:
+    """Return OpenAI's requests per (day, model) in the projects, split into our keys' and other keys'."""
     counted: dict[tuple[dt.date, str], _Day] = defaultdict(_Day)
     for usage in report.usage:
-        if usage.project_id in projects or not projects:
-            target = counted[(usage.day, usage.model)]
-            if usage.key_id in matched:
-                target.ours += usage.requests
-            else:
-                target.others += usage.requests
+        if projects and usage.project_id not in projects:
+            continue
+        target = counted[(usage.day, usage.model)]
+        if usage.key_id in matched:
+            target.ours += usage.requests
+        else:
+            target.others += usage.requests
+    return counted
+
+
+def money_lines(
+    records: list[Ours], report: UsageReport, matches: list[Match], models: set[str]
+) -> tuple[list[Line], int]:
+    """Return per-day, per-model money lines for our matched keys' projects, and spend not compared."""
+    matched = {m.key_id: m.key.pk for m in matches if m.key_id}
+    projects = {u.project_id for u in report.usage if u.key_id in matched}
+    our_pks = set(matched.values())
+    lines, other = _their_money(report, models, projects)
+    counted = _their_requests(report, projects, set(matched))
     mine: dict[tuple[dt.date, str], int] = defaultdict(int)
     for record in records:
-        if record.key_pk in our_pks or not our_pks:
-            line = lines.setdefault(
-                (record.day, record.model), Line(record.day, Kind.MONEY, record.model, theirs_nanousd=0)
-            )
-            line.add(record)
-            mine[(record.day, record.model)] += 0 if record.possible else 1
+        if our_pks and record.key_pk not in our_pks:
+            continue
+        key = (record.day, record.model)
+        lines.setdefault(key, Line(record.day, Kind.MONEY, record.model, theirs_nanousd=0)).add(record)
+        mine[key] += 0 if record.possible else 1
     for key, line in lines.items():
-        line.theirs_requests = counted[key].ours + counted[key].others if key in counted else 0
+        line.theirs_requests = counted[key].ours + counted[key].others
         line.reasons = _money_reasons(line, mine[key], counted[key])
     return [lines[key] for key in sorted(lines)], other
 
