@@ -149,6 +149,13 @@ class Adapter(abc.ABC):
     # Usage reports (Capability.USAGE_REPORT), read with a read-only *usage key*, never a generation key
 
     usage_key_description: ClassVar[str] = ""  # what to paste in "Usage reports" ("an OpenAI Admin key")
+    # The report lists requests by id (fal), so unknown amounts can be settled per request; otherwise it
+    # counts per key and prices per day (OpenAI), and keys are matched to the provider's key ids.
+    report_lists_requests: ClassVar[bool] = False
+
+    def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
+        """Return the catalog's price in the unit the provider's pricing endpoint quotes, or None."""
+        return None
 
     def usage_key_problem(self, secret: str) -> str | None:
         """Return why `secret` cannot be this provider's usage key, or None."""

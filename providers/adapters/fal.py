@@ -58,6 +58,12 @@ class FalAdapter(Adapter):
     resumable = True
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
     usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
+    report_lists_requests = True
+
+    def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
+        """fal's pricing endpoint quotes one unit price per megapixel: the catalog's first megapixel's."""
+        return int(price["first_megapixel"]) if "first_megapixel" in price else None
+
     interrupted_message = (
         "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
         "requests at fal.ai. Try again."
