@@ -58,6 +58,10 @@ UNREADABLE_CHARGE = (
 INTERRUPTED_CHARGE = (
     "The worker stopped while the provider was working on this request; the provider may have billed it."
 )
+USAGE_KEY_MESSAGE = (
+    "The key chosen for this generation is a read-only usage key: it reads usage reports and can never "
+    "generate. Nothing was sent to the provider; choose a generation key and try again."
+)
 NOT_SENT_AGAIN = "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
@@ -303,21 +307,23 @@ def _record_charge(
     roll_up([record])
 
 
-def run_generation(generation_id: int) -> None:
-    """Run one generation to a final state (the Celery task's body)."""
+def run_generation(generation_id: int) -> bool:
+    """Run one generation to a final state (the Celery task's body); return whether this attempt ran it."""
     attempt = uuid.uuid4()
     generation = claim(generation_id, attempt)
     if generation is None:
         logger.info("generation %s: not claimable (owned by another attempt or final)", generation_id)
-        return
+        return False
     try:
         _run_claimed(generation, attempt)
     except LostLease:
         logger.warning("generation %s: lease lost to another attempt; stopping", generation.code)
+        return False
     except Exception:
         # Nothing may be lost: an unexpected error still ends the generation where the user sees it.
         logger.exception("generation %s: unexpected error", generation.code)
         finish(generation, attempt, status=Generation.Status.FAILED, message=OUR_SIDE_MESSAGE)
+    return True
 
 
 _SLOTS_LOCK = threading.Lock()
@@ -352,6 +358,10 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             status=Generation.Status.FAILED,
             message="The API key for this generation was deleted. Add a key in Settings and try again.",
         )
+        return
+    if key.is_usage_key:
+        # Never sent anywhere: a usage key reads reports only (the vault would refuse it too).
+        finish(generation, attempt, status=Generation.Status.FAILED, message=USAGE_KEY_MESSAGE)
         return
     adapter = providers.get(generation.provider)
     if not adapter.resumable and generation.attempts > 0:

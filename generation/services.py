@@ -77,6 +77,8 @@ def start_generation(
     """
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
+    if provider_key.is_usage_key:
+        raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
     quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
     width, height = catalog.parse_size(size)
     with transaction.atomic():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 import providers
@@ -64,14 +65,56 @@ class AddKeyForm(forms.Form):
 class ReplaceKeyForm(forms.Form):
     api_key = _key_field()
 
-    def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, provider: str, usage: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.provider = provider
-        self.fields["api_key"].label = _("New API key")
+        self.usage = usage
+        self.fields["api_key"].label = _("New admin key") if usage else _("New API key")
 
     def clean_api_key(self) -> str:
         secret: str = self.cleaned_data["api_key"].strip()
-        problem = services.shape_problem(self.provider, secret)
+        check = services.usage_shape_problem if self.usage else services.shape_problem
+        problem = check(self.provider, secret)
         if problem:
             raise forms.ValidationError(problem)
         return secret
+
+
+class AddUsageKeyForm(forms.Form):
+    """A read-only usage key (an admin key) for reconciliation: a separate form, never a generation key."""
+
+    provider = forms.ChoiceField(label=_("Provider"), choices=services.usage_providers)
+    label = forms.CharField(
+        label=_("Label"),
+        max_length=100,
+        required=False,
+        help_text=_("A name you will recognise, e.g. “OpenAI organisation – usage”."),
+    )
+    api_key = _key_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "usage")
+        super().__init__(*args, **kwargs)
+        self.fields["api_key"].label = _("Admin key")
+        self.fields["api_key"].help_text = _(
+            "OpenAI: an Admin key (sk-admin-…). fal.ai: a key with the Admin scope. Stored encrypted, "
+            "used only to read usage reports, never to generate."
+        )
+        if self.is_bound:
+            self.data = cast(
+                QueryDict, self.data
+            ).copy()  # mutable: a key pasted into the label is not echoed
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        provider, secret = data.get("provider"), str(data.get("api_key") or "").strip()
+        if provider and secret:
+            problem = services.usage_shape_problem(provider, secret)
+            if problem:
+                self.add_error("api_key", problem)
+        label_field = self.add_prefix("label")
+        problem = services.label_problem(str(self.data.get(label_field, "")), secret)
+        if problem:
+            cast(QueryDict, self.data)[label_field] = ""
+            self.add_error("label", problem)
+        return data

@@ -16,6 +16,7 @@ Where each fault fires (a key suffix fault applies to every request made with th
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .avatar import CONTENT_TYPES, render_avatar
+from .ledger import Billed, fal_amount
 from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
 
 if TYPE_CHECKING:
@@ -76,6 +78,9 @@ class FalJob:
     fault: str | None
     latency: float
     sync_mode: bool = False
+    account: str = "default"
+    submitted_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the double's clock
+    price: tuple[int, int] = (0, 0)  # fal's price for the app when the request was queued
     created: float = field(default_factory=time.monotonic)
     canceled: bool = False
     result: dict[str, Any] | None = None
@@ -88,6 +93,29 @@ class FalJob:
     def done(self) -> bool:
         """Return whether the job has finished (or was canceled)."""
         return self.canceled or self.elapsed() >= self.latency
+
+
+# How fal's request list reports a finished request, by the fault it met (a 2xx alone is billed).
+LISTED_STATUS = {"moderation": 422, "gateway_timeout": 504, "completed_error": 500}
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def as_billed(job: FalJob) -> Billed | None:
+    """Return a finished request as fal's books see it (None while it runs, or once cancelled)."""
+    if job.canceled or not job.done():
+        return None
+    status = LISTED_STATUS.get(job.fault or "", 200)
+    return Billed(
+        "fal", job.api_key, job.account, job.app_root, job.width, job.height, 1,
+        at=job.submitted_at + dt.timedelta(seconds=job.latency),
+        request_id=job.request_id,
+        output_nanousd=fal_amount(job.price, job.width, job.height),
+        status_code=status,
+        unit_price_nanousd=job.price[0],
+    )  # fmt: skip
 
 
 def _detail(status: int, detail: Any, **headers: str) -> Reply:
@@ -183,7 +211,7 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
     if isinstance(params, Reply):
         return params
     job = FalJob(
-        request_id=str(uuid.uuid4()),
+        request_id=new_request_id(),
         app_root=app_root,
         api_key=api_key,
         prompt=params["prompt"],
@@ -194,6 +222,9 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
         fault=fault if fault in RESULT_FAULTS else None,
         latency=double.latency,
         sync_mode=params["sync_mode"],
+        account=double.account_of(api_key),
+        submitted_at=double.now(),
+        price=double.fal_price(app_root),
     )
     with double.lock:
         double.fal_jobs[job.request_id] = job
@@ -265,6 +296,10 @@ def result(double: ProviderDouble, req: Incoming) -> Reply:
         return job
     if job.canceled:
         return _detail(400, "Request was cancelled.")
+    with double.lock:
+        deleted = job.request_id in double.deleted_payloads
+    if deleted:
+        return _detail(404, "The request's payloads were deleted.")
     if not job.done():
         return _detail(400, "Request is still in progress.")
     match job.fault:

@@ -182,9 +182,11 @@ def submit(
         "output_format": "png" if request.output_format == "png" else "jpeg",
         "enable_safety_checker": True,
     }
+    # No `X-Fal-Store-IO: 0`: it stops fal keeping the result, and a task that resumes after a worker
+    # crash must still fetch the result of a request fal already billed. Privacy is kept the other way:
+    # once the images are stored and the charge recorded, the payloads are deleted at fal
+    # (`fal_platform.delete_payloads`, a follow-up task; docs/providers.md).
     headers = {
-        # Keep no copy of the prompt or image in fal's request history.
-        "X-Fal-Store-IO": "0",
         "X-Fal-Object-Lifecycle-Preference": json.dumps({"expiration_duration_seconds": CDN_TTL_SECONDS}),
     }
     url = f"{_queue_url(base_url)}/{app_id.strip('/')}"

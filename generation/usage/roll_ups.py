@@ -98,3 +98,31 @@ def rebuild_roll_ups(workspace: Workspace | None = None) -> int:
         ]
         UsageMonth.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def settle_unknown(record: CostRecord, amount_nanousd: int) -> None:
+    """Move a record from "unknown amount" to `amount_nanousd` in its month's roll-up.
+
+    Call it in the transaction that saved the record's new amount (a reconciliation resolving it), after
+    saving, with the record as it was: its month, provider, model and member find the row it was added to.
+    """
+    if record.amount_nanousd is not None:
+        raise ValueError("only a record of unknown amount can be settled")
+    workspace_id, month, provider, model, member = _month_key(record)
+    rows = UsageMonth.objects.filter(
+        workspace_id=workspace_id,
+        month=month,
+        provider=provider,
+        model=model,
+        created_by_id=member,
+        unknown__gt=0,
+    )
+    # NULL members are not unique (see roll_up): settle on the oldest such row that counts an unknown.
+    target = rows.order_by("pk").values_list("pk", flat=True).first()
+    if target is None:
+        # The roll-up never counted it (records inserted in bulk before a rebuild): rebuild this month.
+        rebuild_roll_ups(record.workspace)
+        return
+    UsageMonth.objects.filter(pk=target).update(
+        amount_nanousd=F("amount_nanousd") + amount_nanousd, unknown=F("unknown") - 1
+    )

@@ -8,15 +8,17 @@ a new attempt resumes them by polling instead of paying again.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from providers import decisions, fal_queue
-from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
-from providers.base import ProviderError
+from providers import decisions, fal_platform, fal_queue, report_http
+from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
+from providers.base import KeyCheck, ProviderError
+from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,14 @@ class FalAdapter(Adapter):
     quote_note = "Exact: fal.ai bills per megapixel of output."
     one_image_per_request = True
     resumable = True
+    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
+    usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
+    report_lists_requests = True
+
+    def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
+        """fal's pricing endpoint quotes one unit price per megapixel: the catalog's first megapixel's."""
+        return int(price["first_megapixel"]) if "first_megapixel" in price else None
+
     interrupted_message = (
         "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
         "requests at fal.ai. Try again."
@@ -72,6 +82,33 @@ class FalAdapter(Adapter):
         return f"{secret.partition(':')[0][:4]}…{secret[-4:]}"
 
     # No free key check is documented: a fal key is saved unverified and proven by its first generation.
+
+    def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:
+        return fal_platform.check_admin_key(secret, today=today, timeout=timeout)
+
+    def usage_report(
+        self, admin_secret: str, *, start: dt.date, end: dt.date, models: list[str]
+    ) -> UsageReport:
+        """Return fal's usage per day and endpoint, every request of the endpoints, and their prices."""
+        report = UsageReport(start=start, end=end)
+        if not models:
+            return report
+        report.usage, skipped = fal_platform.usage(admin_secret, start=start, end=end, endpoints=models)
+        report.prices, skipped_prices = fal_platform.pricing(admin_secret, endpoints=models)
+        skipped += skipped_prices
+        for endpoint in models:
+            found, skipped_requests = fal_platform.requests(
+                admin_secret, endpoint=endpoint, start=start, end=end
+            )
+            report.requests.extend(found)
+            skipped += skipped_requests
+        # Every page of every endpoint was read (a failure raises): the list covers the whole period.
+        report.requests_cover = (day_start(start), day_start(end))
+        report.skipped = skipped
+        return report
+
+    def delete_payloads(self, secret: str, request_id: str) -> bool:
+        return fal_platform.delete_payloads(secret, request_id)
 
     def quote(
         self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
@@ -93,6 +130,7 @@ class FalAdapter(Adapter):
 
     def close(self) -> None:
         fal_queue.close_clients()
+        report_http.close_clients()
 
 
 class _Run:

@@ -6,14 +6,16 @@ comes from the response's `usage`, a quote from the catalog's upper bound of out
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from providers import decisions, openai_images
-from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
+from providers import decisions, openai_admin, openai_images, report_http
+from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
 from providers.base import KeyCheck, ProviderError
+from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ class OpenAIAdapter(Adapter):
     order = 10
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
+    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
+    usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
@@ -61,6 +65,27 @@ class OpenAIAdapter(Adapter):
                 "key, or your organization may need verification. Image generation may fail.",
             )
         return check
+
+    def usage_key_problem(self, secret: str) -> str | None:
+        if not secret.startswith(openai_admin.ADMIN_PREFIX):
+            return (
+                "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your "
+                "organisation's settings at OpenAI; a project key cannot read usage."
+            )
+        return None
+
+    def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:
+        return openai_admin.check_admin_key(secret, timeout=timeout)
+
+    def usage_report(
+        self, admin_secret: str, *, start: dt.date, end: dt.date, models: list[str]
+    ) -> UsageReport:
+        """Return the organisation's costs (per day, line item and project) and image usage (per key)."""
+        report = UsageReport(start=start, end=end)
+        report.costs, skipped_costs = openai_admin.costs(admin_secret, start=start, end=end)
+        report.usage, skipped_usage = openai_admin.image_usage(admin_secret, start=start, end=end)
+        report.skipped = skipped_costs + skipped_usage
+        return report
 
     def quote(
         self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
@@ -126,6 +151,7 @@ class OpenAIAdapter(Adapter):
 
     def close(self) -> None:
         openai_images.close_clients()
+        report_http.close_clients()
 
 
 ADAPTER = OpenAIAdapter()
