@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -123,7 +122,7 @@ def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
         _compare_by_request(run, adapter, records, report)
     else:
         _compare_by_key(run, records, report)
-    return cast(Reconciliation, run)
+    return run
 
 
 def _image_cost(adapter: Adapter) -> by_request.ImageCost:
