@@ -9,6 +9,17 @@ from accounts.models import Membership, User, Workspace
 from accounts.services import create_account
 
 PASSWORD = "correct horse battery staple"
+# Argon2 takes about 0.2 s a hash here, and nearly every test creates a user or two: outside the tests
+# marked `argon2` (the ones about passwords), users get a cheap hash. What the hasher does is not what
+# those other tests are about.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _password_hashing(request: pytest.FixtureRequest) -> None:
+    """Hash passwords cheaply, except in tests marked `argon2`, which keep the project's hashers."""
+    if request.node.get_closest_marker("argon2") is None:
+        request.getfixturevalue("settings").PASSWORD_HASHERS = FAST_HASHERS
 
 
 def workspace_of(user: User) -> Workspace:

@@ -132,9 +132,7 @@ def assert_answered(response: Any, *, stored: bool) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fast_setup(settings, tmp_path) -> None:
-    # Fuzzing is about input handling, not hashing: a cheap hasher keeps 40 logins per test quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def private_media(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 

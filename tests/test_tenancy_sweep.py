@@ -182,9 +182,7 @@ def snapshot() -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def cheap_passwords(settings, tmp_path: Path) -> None:
-    # These tests are about routes, not password hashing: keep the users' setup fast, and files private.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def private_media(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 

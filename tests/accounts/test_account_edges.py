@@ -17,11 +17,6 @@ from tests.generation.factories import make_generation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _login(client: Client, email: str, password: str = PASSWORD, **extra: str):
     return client.post("/accounts/login/", {"username": email, "password": password}, **extra)
 
