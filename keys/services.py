@@ -173,8 +173,13 @@ def _normalised(provider: str, secret: str) -> str:
     return secret
 
 
-def _seal(key: ProviderKey, secret: str) -> None:
-    """Set the row's ciphertext, hint and fingerprint from `secret` (the row's code must be final)."""
+def seal(key: ProviderKey, secret: str) -> None:
+    """Set an unsaved or existing row's ciphertext, key version, hint and fingerprint from `secret`.
+
+    Encrypts under the primary master key, bound to the row (its code must be final). Nothing is
+    checked with the provider and nothing is saved: `add_key` and `replace_key` call it after their
+    checks; tests call it to store a key in a state the provider double cannot produce on add.
+    """
     keyring = crypto.get_keyring()
     key.ciphertext = keyring.encrypt(secret, key.binding())
     key.key_version = keyring.primary
@@ -237,7 +242,7 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
     if verdict.status == Status.INVALID:
         raise KeyRejected(f"{verdict.message} Nothing was saved.")
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
-    _seal(key, secret)
+    seal(key, secret)
     _apply(key, verdict)
     try:
         with transaction.atomic():
@@ -270,7 +275,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
     verdict = check_with_provider(key.provider, secret)
     if verdict.status == Status.INVALID:
         raise KeyRejected(f"{verdict.message} The saved key was not changed.")
-    _seal(key, secret)
+    seal(key, secret)
     _apply(key, verdict)
     try:
         with transaction.atomic():

@@ -69,6 +69,6 @@ def store_key(
 ) -> ProviderKey:
     """Store a key without asking its provider (for states the double cannot produce on add)."""
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, status=status)
-    services._seal(key, secret)
+    services.seal(key, secret)
     key.save()
     return key
