@@ -30,9 +30,9 @@ from generation import catalog
 from generation.models import Budget, CostRecord, Generation, Persona
 from generation.usage import roll_up
 from keys.models import ProviderKey
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_generation, make_image, make_persona
-from tests.generation.helpers import make_key
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

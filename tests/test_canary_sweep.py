@@ -16,9 +16,7 @@ provider double did receive every key (the positive control) and every reader sa
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import re
 import threading
 import time
@@ -39,10 +37,9 @@ from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona
 from keys.models import ProviderKey
 from provider_double import FAULTS
-from providers.redaction import RedactSecretsFilter
-from tests import canary
-from tests.conftest import PASSWORD, client_for, workspace_of
-from tests.worker import celery_worker, forget_queue
+from tests.support import canary
+from tests.support.accounts import PASSWORD, client_for, workspace_of
+from tests.support.worker import celery_worker, forget_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -282,26 +279,6 @@ def redis_commands(url: str) -> Iterator[list[str]]:
         thread.join(5)
 
 
-@contextmanager
-def project_handler_output() -> Iterator[io.StringIO]:
-    """Send the project's (filtered) log handlers' formatted output to a buffer as well."""
-    buffer = io.StringIO()
-    handlers = {
-        handler
-        for logger in canary.all_loggers()
-        for handler in logger.handlers
-        if isinstance(handler, logging.StreamHandler)
-        and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
-    }
-    assert handlers, "the project's log handlers were not found"
-    previous = {handler: handler.setStream(buffer) for handler in handlers}
-    try:
-        yield buffer
-    finally:
-        for handler, stream in previous.items():
-            handler.setStream(stream)
-
-
 def media_text() -> str:
     root = Path(django_settings.MEDIA_ROOT)
     return "\n".join(f"{p}: {canary.as_text(p.read_bytes())}" for p in sorted(root.rglob("*")) if p.is_file())
@@ -338,7 +315,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
 
     with (
         canary.every_log_record() as records,
-        project_handler_output() as handler_output,
+        canary.project_handler_output() as handler_output,
         published_messages() as messages,
         redis_commands(broker_url) as commands,
         celery_worker(tmp_path, CELERY_WORKER_CONCURRENCY="16") as worker,

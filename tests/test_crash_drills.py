@@ -21,9 +21,10 @@ from django.db.models import Count
 
 from generation import budgets, pipeline
 from generation.models import CostRecord, GeneratedImage, Generation
-from tests.conftest import workspace_of
-from tests.generation.helpers import make_key, start
-from tests.worker import celery_worker
+from tests.support.accounts import workspace_of
+from tests.support.generation import start
+from tests.support.keys import make_key
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -18,9 +18,9 @@ from django.core.management import call_command
 
 from generation.models import Generation
 from keys.models import KeyUse, ProviderKey
-from tests.generation.helpers import make_key, start
-from tests.keys.conftest import MASTER_V1, MASTER_V2
-from tests.worker import Worker, celery_worker
+from tests.support.generation import start
+from tests.support.keys import MASTER_V1, MASTER_V2, make_key
+from tests.support.worker import Worker, celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -30,9 +30,9 @@ from django.utils.html import escape
 from accounts.models import User
 from generation.models import CostRecord, Generation
 from generation.usage import roll_up
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation, make_image, make_persona
-from tests.generation.helpers import make_key
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

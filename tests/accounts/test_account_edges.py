@@ -11,8 +11,8 @@ from django.test import Client
 
 from accounts import throttle
 from generation.models import Generation
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_generation
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_generation
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 # About passwords: real Argon2 hashes (tests/conftest.py gives the other tests a fast hasher).
 pytestmark = [pytest.mark.django_db, pytest.mark.argon2]

@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from generation.models import Generation
-from tests.conftest import PASSWORD
-from tests.generation.helpers import make_key
+from tests.support.accounts import PASSWORD
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,10 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
-from tests.generation.factories import make_persona
-from tests.generation.helpers import make_key
-from tests.worker import celery_worker
+from tests.support.accounts import PASSWORD
+from tests.support.factories import make_persona
+from tests.support.keys import make_key
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 

@@ -11,8 +11,8 @@ from django.utils.text import slugify
 from playwright.sync_api import expect
 
 from generation import usage
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_cost, make_generation
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_cost, make_generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

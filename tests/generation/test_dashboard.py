@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from generation import budgets, usage
-from tests.conftest import workspace_of
-from tests.generation.factories import bulk_costs, make_cost, make_generation, make_image
-from tests.generation.helpers import make_key
+from tests.support.accounts import workspace_of
+from tests.support.factories import bulk_costs, make_cost, make_generation, make_image
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

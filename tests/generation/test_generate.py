@@ -9,8 +9,9 @@ import pytest
 
 from generation import dates
 from generation.models import Generation
-from tests.generation.factories import make_persona
-from tests.generation.helpers import make_key
+from tests.support.factories import make_persona
+from tests.support.generation import start
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -189,7 +190,6 @@ def test_a_member_can_generate_with_the_workspace_key(alice, bob, bob_client, do
 
 def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, double, enqueued):
     key = make_key(alice, "openai")
-    from tests.generation.helpers import start
 
     generation = start(alice, key, "gpt-image-2")
     page = alice_client.get(f"/generations/{generation.code}/").content.decode()
@@ -208,7 +208,6 @@ def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, doubl
 @pytest.mark.parametrize("suffix", ["", "status/"])
 def test_it_checks_workspace(alice, charlie_client, double, suffix):
     key = make_key(alice, "openai")
-    from tests.generation.helpers import start
 
     generation = start(alice, key, "gpt-image-2")
     assert charlie_client.get(f"/generations/{generation.code}/{suffix}").status_code == 404

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from generation import usage
 from generation.models import CostRecord
-from tests.conftest import workspace_of
-from tests.generation.factories import bulk_costs, make_cost, make_generation
+from tests.support.accounts import workspace_of
+from tests.support.factories import bulk_costs, make_cost, make_generation
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,9 @@ from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from providers import fal_queue, openai_images
 from providers.base import ErrorKind, ProviderError
-from tests.conftest import client_for, workspace_of
-from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, run_in_threads, start
+from tests.support.accounts import client_for, workspace_of
+from tests.support.generation import run_in_threads, start
+from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -338,7 +339,7 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
     from providers.base import ImageRequest
 
     handle = fal_queue.submit(
-        key_secret := "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19:9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+        key_secret := FAL_KEY,
         "fal-ai/flux-2-max",
         ImageRequest("fal-ai/flux-2-max", "x", 1024, 1024),
     )

@@ -17,8 +17,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from accounts.models import User
 from generation import usage
 from generation.models import CostRecord, UsageMonth
-from tests.conftest import workspace_of
-from tests.generation.factories import make_cost, make_generation
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_cost, make_generation
 
 pytestmark = pytest.mark.django_db
 

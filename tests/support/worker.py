@@ -19,7 +19,7 @@ from django.db import connection
 
 from aniavatar.celery import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _database_url() -> str:

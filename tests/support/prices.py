@@ -1,0 +1,28 @@
+"""The catalog's prices, for tests that are not about prices: a price edit in catalog.toml must not break them.
+
+Tests about pricing itself (tests/generation/test_pricing.py) keep their literal expectations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generation import catalog, pricing
+
+FLUX_MAX = "fal-ai/flux-2-max"
+
+
+def unit_prices(model_id: str) -> dict[str, Any]:
+    """Return the model's unit prices (nano-USD per token for OpenAI, per megapixel for fal)."""
+    return catalog.load().get(model_id).price
+
+
+def fal_image(model_id: str = FLUX_MAX, size: str = "1024x1024") -> int:
+    """Return the exact price of one fal image of `size`, in nano-USD."""
+    width, height = catalog.parse_size(size)
+    return pricing.fal_image_cost(width, height, unit_prices(model_id))
+
+
+def usd(amount_nanousd: int) -> str:
+    """Return the amount as the pages show it ("$0.07")."""
+    return pricing.format_usd(amount_nanousd)
