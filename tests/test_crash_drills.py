@@ -24,6 +24,7 @@ from generation.models import CostRecord, GeneratedImage, Generation
 from tests.support.accounts import workspace_of
 from tests.support.generation import start
 from tests.support.keys import make_key
+from tests.support.prices import fal_image
 from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 KILLS = 10
 LATENCY = 3.0  # seconds the double takes per image: the kill must land inside it
 FAL_MODEL = "fal-ai/flux-2-max"
-FAL_FLUX_MAX_1MP = 70_000_000  # nano-USD per 1024×1024 image
+FAL_FLUX_MAX_1MP = fal_image(FAL_MODEL)  # nano-USD per 1024×1024 image (from the catalog)
 
 
 def _in_flight(generation: Generation, double) -> bool:

@@ -20,8 +20,11 @@ from providers.base import ErrorKind, ProviderError
 from tests.support.accounts import client_for, workspace_of
 from tests.support.generation import run_in_threads, start
 from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
+from tests.support.prices import FLUX_MAX, fal_image, unit_prices
 
 pytestmark = pytest.mark.django_db
+
+FLUX = fal_image()  # one flux-2-max 1024² image, exact
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +50,13 @@ def test_openai_generation_stores_images_thumbnails_and_the_exact_cost(alice, do
     cost = CostRecord.objects.get(generation=generation)
     usage = cost.usage
     assert usage["output_tokens"] == 2 * 272
-    assert cost.amount_nanousd == usage["input_tokens"] * 5000 + usage["output_tokens"] * 32000
+    price = unit_prices("gpt-image-1.5")
+    assert (
+        cost.amount_nanousd
+        == usage["input_tokens"] * price["text_input"] + usage["output_tokens"] * price["image_output"]
+    )
     assert cost.amount_nanousd <= generation.quote_nanousd
-    assert cost.price_version and cost.unit_prices["image_output"] == 32000
+    assert cost.price_version and cost.unit_prices["image_output"] == price["image_output"]
     assert cost.provider_request_ids and cost.provider_request_ids[0].startswith("req_")
     assert generation.reserved_nanousd == 0
     assert generation.attempts == 1
@@ -64,7 +71,7 @@ def test_fal_generation_makes_one_request_per_image_and_bills_megapixels(alice, 
     assert double.count("fal.submit") == 2
     assert [(i.width, i.height) for i in generation.images.all()] == [(1536, 1024)] * 2
     cost = CostRecord.objects.get(generation=generation)
-    assert cost.amount_nanousd == 2 * 100_000_000 == generation.quote_nanousd
+    assert cost.amount_nanousd == 2 * fal_image(FLUX_MAX, "1536x1024") == generation.quote_nanousd
     assert [r["request_id"] for r in generation.provider_requests] == cost.provider_request_ids
     key.refresh_from_db()
     assert key.status == "valid"  # the first generation proves a fal key
@@ -94,7 +101,7 @@ def test_a_fal_fault_that_fails_twice_then_clears_ends_in_success_billed_once(al
     assert double.count("fal.submit") == submits
     assert generation.images.count() == 1
     # fal bills completed requests only: the failed ones cost nothing.
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
     _check_nothing_left(alice)
 
 
@@ -104,7 +111,7 @@ def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
     generation = _run(start(alice, key, "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert double.count("fal.submit") == 2
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def _failing_on(function, errors: dict[int, Exception]):
@@ -135,7 +142,7 @@ def test_fal_fetches_a_finished_request_again_instead_of_paying_for_another(alic
     assert double.count("fal.submit") == 1
     assert double.count("fal.cancel") == 0
     record = CostRecord.objects.get(generation=generation)
-    assert (record.amount_nanousd, len(record.provider_request_ids)) == (70_000_000, 1)
+    assert (record.amount_nanousd, len(record.provider_request_ids)) == (FLUX, 1)
 
 
 def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier(alice, double, monkeypatch):
@@ -147,7 +154,7 @@ def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(alice, double, monkeypatch):
@@ -159,7 +166,7 @@ def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(ali
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_fetches_a_finished_request_again_after_a_rate_limited_fetch(alice, double, monkeypatch):
@@ -184,7 +191,7 @@ def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_fetches_a_request_that_finished_while_its_wait_timed_out(alice, double, monkeypatch):
@@ -194,7 +201,7 @@ def test_fal_fetches_a_request_that_finished_while_its_wait_timed_out(alice, dou
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert (double.count("fal.submit"), double.count("fal.cancel")) == (1, 1)
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 OPENAI_FAULTS = [
@@ -298,7 +305,7 @@ def test_fal_fault_reaches_its_documented_final_state(
     generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
     _check_final(generation, kind, fragment, billed)
     if billed:
-        assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+        assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_an_unreadable_openai_answer_is_recorded_as_unknown_cost_not_zero(alice, double):

@@ -10,6 +10,7 @@ from generation.models import CostRecord, Generation
 from tests.support import canary
 from tests.support.generation import start
 from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
+from tests.support.prices import FLUX_MAX, fal_image, unit_prices
 from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -44,10 +45,10 @@ def test_both_providers_through_a_real_worker(alice, double, media, tmp_path):
         image = generation.images.get()
         assert image.file.storage.exists(image.file.name)
         assert image.thumbnail.storage.exists(image.thumbnail.name)
-    assert CostRecord.objects.get(generation=second).amount_nanousd == 100_000_000
-    usage = CostRecord.objects.get(generation=first).usage
+    assert CostRecord.objects.get(generation=second).amount_nanousd == fal_image(FLUX_MAX, "1536x1024")
+    usage, price = CostRecord.objects.get(generation=first).usage, unit_prices("gpt-image-2")
     assert CostRecord.objects.get(generation=first).amount_nanousd == (
-        usage["input_tokens"] * 5000 + usage["output_tokens"] * 30000
+        usage["input_tokens"] * price["text_input"] + usage["output_tokens"] * price["image_output"]
     )
     # The worker's logs never show the keys it used (the double did receive them).
     assert double.received_credentials() >= {OPENAI_KEY, FAL_KEY}
