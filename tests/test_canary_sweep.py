@@ -41,7 +41,7 @@ from tests.support import canary
 from tests.support.accounts import PASSWORD, client_for, workspace_of
 from tests.support.worker import celery_worker, forget_queue
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
 
 OPENAI = "sk-proj-CANARYP2KK6F2R6NpEIZYfS3bE2euxgzpL9d0aaCKtVYWTVYGE"
 OPENAI_REFUSED = "sk-proj-CANARYwQiA6K86I96D0Ls85g76XogpN8TFiY3KmfatsSK9lRku__invalid_key"

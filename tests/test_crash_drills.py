@@ -27,7 +27,7 @@ from tests.support.keys import make_key
 from tests.support.prices import fal_image
 from tests.support.worker import celery_worker
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
 
 KILLS = 10
 LATENCY = 3.0  # seconds the double takes per image: the kill must land inside it

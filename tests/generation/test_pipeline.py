@@ -276,6 +276,7 @@ def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_provi
         print("\n" + json.dumps({"fault_drills": summary}))
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize(
     ("fault", "times", "kind", "fragment", "billed"), OPENAI_FAULTS, ids=[f[0] for f in OPENAI_FAULTS]
 )
@@ -292,6 +293,7 @@ def test_openai_fault_reaches_its_documented_final_state(
     assert (key.status == ProviderKey.Status.INVALID) == (fault == "invalid_key")
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize(
     ("fault", "times", "kind", "fragment", "billed"), FAL_FAULTS, ids=[f[0] for f in FAL_FAULTS]
 )

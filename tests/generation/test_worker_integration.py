@@ -55,6 +55,7 @@ def test_both_providers_through_a_real_worker(alice, double, media, tmp_path):
     assert canary.hits(log, [OPENAI_KEY, FAL_KEY]) == []
 
 
+@pytest.mark.drill
 def test_a_worker_killed_mid_call_still_reaches_a_final_state(alice, double, media, tmp_path):
     from generation import pipeline
 
