@@ -1,10 +1,14 @@
 FROM python:3.12-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml ./
+# Dependencies from the lock first (exact versions, hashes required): this layer is rebuilt only when the
+# lock changes. requirements-runtime.lock has requirements.lock's pins without the test tools (`make lock`).
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 COPY . .
-# Editable: the app runs from /app (templates/ and static/ live beside the packages).
-RUN pip install -e '.[s3]' && useradd --create-home --uid 10001 app \
+# Editable and without dependencies, built by the locked setuptools: the app runs from /app (templates/
+# and static/ live beside the packages).
+RUN pip install --no-deps --no-build-isolation -e . && useradd --create-home --uid 10001 app \
     && mkdir -p /data/media && chown app /data/media
 # Static files are hashed and compressed at build time; whitenoise serves them.
 RUN DEBUG=true SECRET_KEY=build ANIAVATAR_MASTER_KEYS=1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= \

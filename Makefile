@@ -1,20 +1,42 @@
 # AniAvatar: `make run` starts the app, `make test` runs the suite. Nothing else is needed but Python 3.12.
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo test lint format check bench migrate clean
+# Locked dependencies (exact versions and hashes; `make lock` refreshes them, see "Refreshing the lockfile"
+# in README.md). requirements.lock: runtime + s3 + test + build, for `make install` and CI.
+# requirements-runtime.lock: the same pins without the test tools, for the Dockerfile.
+LOCK := requirements.lock
+RUNTIME_LOCK := requirements-runtime.lock
+UV_VERSION := 0.13.9
+LOCK_FLAGS := --universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
+	--quiet $(if $(UPGRADE),--upgrade)
+# The packages that `make lint` checks for types (pyproject's [tool.mypy]) and complexity.
+CODE := aniavatar accounts keys generation providers provider_double
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "Python 3.12 is required, found " + sys.version' 
+.PHONY: install lock run demo test lint format check bench migrate clean
+
+# Dependencies from the lock only (hashes required), then the project itself, editable and without
+# dependencies, built by the locked setuptools. A change to the lock or pyproject.toml reinstalls.
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "Python 3.12 is required, found " + sys.version'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 install: $(STAMP)
+
+# Re-resolve the locks after editing pyproject.toml's dependencies; pins that still fit are kept.
+# `make lock UPGRADE=1` takes the newest releases that pyproject.toml's bounds allow.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra s3 --group build $(LOCK_FLAGS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra s3 --group build -c $(LOCK) $(LOCK_FLAGS) -o $(RUNTIME_LOCK)
 
 migrate: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
@@ -42,10 +64,15 @@ demo: migrate
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, missing migrations, types (mypy with django-stubs) and complexity: radon prints every function
+# ranked D or worse (cyclomatic complexity above 20), and any such function fails the lint.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true $(BIN)/mypy
+	@worse=$$($(BIN)/radon cc --min D --show-complexity --exclude '*/migrations/*' $(CODE)); \
+	if [ -n "$$worse" ]; then echo "$$worse"; echo "radon: split or simplify the functions above (rank D or worse)"; exit 1; fi
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

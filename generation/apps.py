@@ -8,10 +8,9 @@ class GenerationConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_shutdown
 
-        from providers import fal_queue, openai_images
+        import providers
 
         def close_provider_clients(**kwargs: object) -> None:
-            openai_images.close_clients()
-            fal_queue.close_clients()
+            providers.close_all()
 
         worker_shutdown.connect(close_provider_clients, weak=False)

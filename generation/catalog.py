@@ -40,7 +40,7 @@ class Model:
         """Return a warning when the provider has announced a shutdown date, else None.
 
         `today` is a UTC date (`generation.dates.utc_today()`). A model stays offered after its announced
-        date: the date came from a mirror and is not confirmed. Once the provider answers that the model
+        date: the date came from a mirror and is not confirmed. Once the provider answers that such a model
         does not exist, the workspace stops being offered it (`UnavailableModel`).
         """
         if self.shutdown is None or self.retired is not None:

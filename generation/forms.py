@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+import providers
 from generation import catalog
 from generation.models import Persona, UnavailableModel
 from keys.models import ProviderKey
@@ -70,10 +71,12 @@ class GenerateForm(forms.Form):
         self.fields["quality"].choices = [(q, QUALITY_LABELS.get(q, q)) for q in qualities]
         backgrounds = model.backgrounds if model else ()
         self.fields["background"].choices = [(b, BACKGROUND_LABELS.get(b, b)) for b in backgrounds]
-        if model and model.provider != "openai":
-            # Flux has no quality or background: ignore what a request sends for them (clean() blanks
-            # them), rather than refuse it with an error on a field the page does not show.
-            del self.fields["quality"], self.fields["background"]
+        # A model without qualities or backgrounds (Flux): ignore what a request sends for them (clean()
+        # blanks them), rather than refuse it with an error on a field the page does not show.
+        if model and not qualities:
+            del self.fields["quality"]
+        if model and not backgrounds:
+            del self.fields["background"]
         if model and not self.is_bound:
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
@@ -81,8 +84,7 @@ class GenerateForm(forms.Form):
 
     @staticmethod
     def _model_label(model: catalog.Model) -> str:
-        provider = "OpenAI" if model.provider == "openai" else "fal.ai"
-        return f"{model.label} — {provider}"
+        return f"{model.label} — {providers.get(model.provider).label}"
 
     def selected_model(self) -> catalog.Model | None:
         """Return the model chosen in the data (or the default), so its sizes can be offered."""
@@ -90,7 +92,7 @@ class GenerateForm(forms.Form):
         by_id = {m.id: m for m in self.models}
         if chosen in by_id:
             return by_id[chosen]
-        for provider in ("openai", "fal"):
+        for provider in providers.names():
             offered = [m for m in self.models if m.provider == provider]
             if offered:
                 return next((m for m in offered if m.default), offered[0])
@@ -102,11 +104,12 @@ class GenerateForm(forms.Form):
         if model is None:
             raise forms.ValidationError(_("Add an API key first."))
         cleaned["model_info"] = model
-        if model.provider != "openai":
+        if not model.qualities:
             cleaned["quality"] = ""
-            cleaned["background"] = ""
         elif not cleaned.get("quality"):
             self.add_error("quality", _("Choose a quality."))
+        if not model.backgrounds:
+            cleaned["background"] = ""
         key = cleaned.get("provider_key")
         if key is None or key.provider != model.provider:
             key = next((k for k in self.keys if k.provider == model.provider), None)

@@ -122,12 +122,6 @@ class Generation(WorkspaceOwned):
         return f"{self.width}x{self.height}"
 
     @property
-    def duration(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    @property
     def quote_display(self) -> str:
         return format_usd(self.quote_nanousd)
 

@@ -3,9 +3,11 @@
 Invariants (DESIGN.md §5):
 - One attempt owns a running row (`attempt`); a duplicated or redelivered task that cannot claim it
   does nothing, so a generation is never sent to the provider twice by two tasks.
-- The key is decrypted just before the provider call, lives only in the local variables of
-  `_call_openai` / `_call_fal`, and no database connection is held while waiting on the provider.
-- fal request ids are saved right after submit: a restarted task polls them instead of paying again.
+- The key is decrypted just before the provider call, lives only in `_call_provider`'s frame and the
+  adapter's call beneath it, and no database connection is held while waiting on the provider.
+- What is provider-specific (requests, retries, whether a failure was billed, costs) is the provider's
+  adapter (`providers.get(generation.provider)`); this module owns the row, the lease and the files.
+- Request ids are saved right after submit: a restarted task resumes them instead of paying again.
 - Every generation ends in a final state with a message, and every charge has a cost record.
 """
 
@@ -16,13 +18,11 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import random
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,39 +35,27 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from generation import catalog, pricing
+import providers
+from generation import catalog
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from generation.usage import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
-from providers import fal_queue, openai_images
-from providers.base import ErrorKind, ImageRequest, ProviderError, ProviderResult
+from providers.adapter import Adapter, Call, Outcome
+from providers.base import ErrorKind, ImageRequest, ProviderError
+from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 4  # provider calls per image slot, the first included
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 60.0
 OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
+NOTHING_CHARGED_MESSAGE = (
+    "The worker stopped before this generation finished. Nothing was charged; try again."
+)
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
-INTERRUPTED_MESSAGE = (
-    "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
-    "check your usage page at OpenAI. Try again."
-)
-FAL_INTERRUPTED_MESSAGE = (
-    "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
-    "requests at fal.ai. Try again."
-)
-
-
-def backoff_delay(attempt_index: int, retry_after: float | None) -> float:
-    """Return the wait before retry number `attempt_index + 1`: Retry-After, else capped jittered backoff."""
-    if retry_after is not None:
-        return min(retry_after, RETRY_AFTER_CAP)
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt_index))  # full jitter
+# fal keeps a request's result for hours: past this, a vanished worker's requests are not resumed.
+RESUME_WITHIN = timedelta(hours=6)
 
 
 def _timeout() -> float:
@@ -83,19 +71,6 @@ def _safety_identifier(generation: Generation) -> str:
     """Return a stable, hashed end-user id (OpenAI abuse monitoring) that reveals nobody's email."""
     raw = f"{generation.workspace.code}:{generation.created_by_id}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
-
-
-@dataclass
-class Outcome:
-    """What came back from the provider for one generation."""
-
-    images: list[tuple[bytes, str]] = field(default_factory=list)  # verified later
-    usage: dict[str, Any] = field(default_factory=dict)
-    request_ids: list[str] = field(default_factory=list)
-    billed: bool = False  # the provider charged (even if what it sent is unusable)
-    billed_sizes: list[tuple[int, int]] = field(default_factory=list)  # fal: images billed
-    error: ProviderError | None = None  # set when no usable image came back
-    partial_errors: list[ProviderError] = field(default_factory=list)  # fal: slots that failed
 
 
 # Claiming and leases
@@ -137,36 +112,11 @@ class LostLease(Exception):
     """Another attempt owns the row now (or it was finished); stop without writing anything."""
 
 
-def _with_retries(
-    generation: Generation, attempt: uuid.UUID, call: Callable[[], ProviderResult], **lease_fields: Any
-) -> ProviderResult:
-    """Run `call` with bounded retries on retryable errors; count every provider call on the row."""
-    for index in range(MAX_ATTEMPTS):
-        _renew_lease(generation, attempt, attempts=F("attempts") + 1, **lease_fields)
-        lease_fields = {}
-        try:
-            return call()
-        except ProviderError as exc:
-            if not exc.retryable or index == MAX_ATTEMPTS - 1:
-                raise
-            delay = backoff_delay(index, exc.retry_after)
-            logger.info(
-                "generation %s: %s, retry %d/%d in %.1fs",
-                generation.code,
-                exc.kind,
-                index + 1,
-                MAX_ATTEMPTS - 1,
-                delay,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+# The provider call: the plaintext key exists only inside this function and the adapter's call beneath.
+# (@sensitive_variables: Django's error reports show none of its locals, nor those of the calls beneath.)
 
 
-# Provider calls: the plaintext key exists only inside these two functions.
-# (@sensitive_variables: Django's error reports show none of their locals, nor those of the calls beneath.)
-
-
-def _request_for(generation: Generation, model: catalog.Model, *, n: int) -> ImageRequest:
+def _request_for(generation: Generation, model: catalog.Model) -> ImageRequest:
     return ImageRequest(
         model=generation.model,
         prompt=generation.prompt,
@@ -175,123 +125,37 @@ def _request_for(generation: Generation, model: catalog.Model, *, n: int) -> Ima
         quality=generation.quality or None,
         background=generation.background or None,
         output_format=model.output_format,
-        n=n,
+        n=generation.n,
         safety_identifier=_safety_identifier(generation),
     )
 
 
 @sensitive_variables()
-def _call_openai(
-    generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model
+def _call_provider(
+    generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model, adapter: Adapter
 ) -> Outcome:
-    request = _request_for(generation, model, n=generation.n)
-    secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    try:
-        result = _with_retries(
-            generation, attempt, lambda: openai_images.generate(secret, request, timeout=_timeout())
-        )
-    except ProviderError as exc:
-        # A 200 that could not be read was still billed by OpenAI, at an amount we cannot know.
-        billed = exc.kind == ErrorKind.BAD_RESPONSE and exc.status_code in (None, 200)
-        return Outcome(error=exc, billed=billed, request_ids=[exc.request_id] if exc.request_id else [])
-    return Outcome(
-        images=[(image.data, image.content_type) for image in result.images],
-        usage=result.usage,
-        request_ids=[result.request_id] if result.request_id else [],
-        billed=True,
+    """Decrypt the key and let the provider's adapter make the request; raise KeyUnavailable."""
+
+    def before_call() -> None:
+        _renew_lease(generation, attempt, attempts=F("attempts") + 1)
+
+    def save_requests(entries: list[dict[str, Any]]) -> None:
+        _renew_lease(generation, attempt, provider_requests=entries)
+
+    call = Call(
+        request=_request_for(generation, model),
+        timeout=_timeout(),
+        before_call=before_call,
+        keep_alive=lambda: _renew_lease(generation, attempt),
+        save_requests=save_requests,
+        saved=list(generation.provider_requests or []) if adapter.resumable else [],
+        log_name=str(generation.code),
     )
-
-
-@sensitive_variables()
-def _call_fal(generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model) -> Outcome:
-    """Make `n` one-image requests (all queued first, then awaited); resume ones already submitted."""
-    request = _request_for(generation, model, n=1)
-    saved: list[dict[str, Any]] = list(generation.provider_requests or [])
-    outcome = Outcome()
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
-
-    def submit(slot: int) -> dict[str, Any] | None:
-        try:
-            handle = _with_retries(
-                generation,
-                attempt,
-                lambda: fal_queue.submit(secret, model.id, request, timeout=min(30.0, _timeout())),
-            )
-        except ProviderError as exc:
-            outcome.partial_errors.append(exc)
-            return None
-        entry = {"slot": slot, "request_id": handle.request_id}
-        saved.append(entry)
-        # Saved before waiting: a restarted task resumes this request instead of paying again.
-        _renew_lease(generation, attempt, provider_requests=saved)
-        return entry
-
-    def await_slot(entry: dict[str, Any]) -> None:
-        billed = False  # this request finished at fal (so it was billed): kept across the retries below
-        for index in range(MAX_ATTEMPTS):
-            _renew_lease(generation, attempt)  # each wait may take a whole provider deadline
-            handle = fal_queue.FalHandle.for_request_id(model.id, entry["request_id"])
-            try:
-                result = fal_queue.wait_for_result(secret, handle, deadline=time.monotonic() + _timeout())
-            except ProviderError as exc:
-                # Finished at fal, so billed: its result could not be fetched, or what it sent is unusable.
-                billed = billed or exc.completed or exc.kind == ErrorKind.BAD_RESPONSE
-                if exc.kind == ErrorKind.TIMEOUT and not billed:
-                    # Still queued at fal: cancel it so it cannot complete (and bill) behind our back.
-                    with contextlib.suppress(ProviderError):
-                        billed = not fal_queue.cancel(secret, handle)  # False: it had just finished
-                last = not exc.retryable or index == MAX_ATTEMPTS - 1
-                if billed and last:
-                    outcome.billed_sizes.append((generation.width, generation.height))
-                    outcome.request_ids.append(entry["request_id"])
-                if last:
-                    outcome.partial_errors.append(exc)
-                    return
-                time.sleep(backoff_delay(index, exc.retry_after))
-                if billed:
-                    continue  # fetch the same request's result again: submitting anew would bill twice
-                # fal does not bill failed requests: submit this slot again.
-                entry["failed"] = True
-                replacement = submit(entry["slot"])
-                if replacement is None:
-                    return
-                entry = replacement
-                continue
-            outcome.request_ids.append(entry["request_id"])
-            outcome.billed_sizes.extend(
-                (int(s.get("width") or generation.width), int(s.get("height") or generation.height))
-                for s in result.usage.get("images", [])
-            )
-            outcome.images.extend((image.data, image.content_type) for image in result.images)
-            return
-
-    # Queue every image first, so n images take about as long as one.
-    entries = []
-    for slot in range(generation.n):
-        entry = next((e for e in saved if e["slot"] == slot and not e.get("failed")), None) or submit(slot)
-        if entry is not None:
-            entries.append(entry)
-    for entry in entries:
-        await_slot(entry)
-
-    outcome.billed = bool(outcome.billed_sizes)
-    outcome.usage = {
-        "images": [
-            {"width": w, "height": h, "megapixels": pricing.megapixels(w, h)} for w, h in outcome.billed_sizes
-        ]
-    }
-    if not outcome.images and outcome.partial_errors:
-        outcome.error = outcome.partial_errors[0]
-    return outcome
+    return adapter.run(secret, call)
 
 
 # Finishing
-
-
-def _cost_for(generation: Generation, model: catalog.Model, outcome: Outcome) -> int | None:
-    if generation.provider == "fal":
-        return pricing.fal_cost(outcome.billed_sizes, model.price)
-    return pricing.openai_cost(outcome.usage, model.price)
 
 
 def _store_files(generation: Generation, images: list[CheckedImage]) -> list[GeneratedImage]:
@@ -371,12 +235,14 @@ def finish(
                 "reserved_nanousd",
                 "lease_expires_at",
             ]
-            if outcome is not None and outcome.request_ids and generation.provider == "openai":
+            adapter = providers.get(generation.provider)
+            if outcome is not None and outcome.request_ids and not adapter.resumable:
+                # A resumable adapter saved its requests as it made them; the others' ids are kept here.
                 locked.provider_requests = [{"request_id": rid} for rid in outcome.request_ids]
                 changed.append("provider_requests")
             locked.save(update_fields=changed)
             if outcome is not None and outcome.billed and model is not None:
-                amount = _cost_for(generation, model, outcome)
+                amount = adapter.cost(outcome.usage, model.price)
                 exceeded = amount is not None and amount > locked.quote_nanousd
                 if exceeded:
                     logger.error(
@@ -457,13 +323,13 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             message="The API key for this generation was deleted. Add a key in Settings and try again.",
         )
         return
-    if generation.provider == "openai" and generation.attempts > 0:
+    adapter = providers.get(generation.provider)
+    if not adapter.resumable and generation.attempts > 0:
         # A previous attempt died during the call. Calling again could bill twice: stop here.
-        finish(generation, attempt, status=Generation.Status.FAILED, message=INTERRUPTED_MESSAGE)
+        finish(generation, attempt, status=Generation.Status.FAILED, message=adapter.interrupted_message)
         return
     try:
-        call = _call_fal if generation.provider == "fal" else _call_openai
-        outcome = call(generation, key, attempt, model)
+        outcome = _call_provider(generation, key, attempt, model, adapter)
     except vault.KeyUnavailable as exc:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
@@ -503,9 +369,9 @@ def _check_images(
 ) -> tuple[list[CheckedImage], ProviderError | None]:
     """Verify each image and make its thumbnail; return the good ones and why any was rejected."""
     checked, rejected = [], None
-    for data, _content_type in outcome.images:
+    for sent in outcome.images:
         try:
-            image = check_image(data, width=generation.width, height=generation.height)
+            image = check_image(sent.data, width=generation.width, height=generation.height)
         except ImageRejected as exc:
             rejected = ProviderError(ErrorKind.BAD_RESPONSE, str(exc))
             continue
@@ -573,8 +439,9 @@ def _record_outcome(
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
         detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
-        if error is not None and error.kind == ErrorKind.NOT_FOUND and generation.provider == "openai":
-            detail = mark_model_unavailable(generation, model)
+        adapter = providers.get(generation.provider)
+        if _model_gone(error, model, adapter):
+            detail = mark_model_unavailable(generation, model, adapter)
         return finish(
             generation,
             attempt,
@@ -586,7 +453,21 @@ def _record_outcome(
         )
 
 
-def mark_model_unavailable(generation: Generation, model: catalog.Model) -> str:
+def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adapter) -> bool:
+    """Whether the provider's answer means the model was shut down.
+
+    Only for a model whose shutdown was announced: for any other, "does not exist or you do not have
+    access to it" (OpenAI's words) more likely means this key lacks access, and the model stays offered.
+    """
+    return (
+        error is not None
+        and error.kind == ErrorKind.NOT_FOUND
+        and adapter.not_found_means_unknown_model
+        and model.shutdown is not None
+    )
+
+
+def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter: Adapter) -> str:
     """Stop offering a model its provider says does not exist to this workspace; return the message."""
     UnavailableModel.objects.update_or_create(
         workspace=generation.workspace,
@@ -594,36 +475,44 @@ def mark_model_unavailable(generation: Generation, model: catalog.Model) -> str:
         defaults={"noticed_at": timezone.now(), "generation_code": generation.code},
     )
     return (
-        f"OpenAI does not offer this model any more: it answered that {model.label} does not exist, so it "
-        "has been shut down. It is no longer offered in this workspace; choose another model."
+        f"{adapter.label} does not offer this model any more: it answered that {model.label} does not exist, "
+        "so it has been shut down. It is no longer offered in this workspace; choose another model."
     )
 
 
 # The sweep: nothing stays queued or running forever.
 
 
-def sweep_stale_generations(*, now: Any = None) -> dict[str, int]:
-    """Finish or resume generations whose worker vanished; return counts."""
-    from generation import tasks
+@dataclasses.dataclass
+class Sweep:
+    """What the sweep did, and the generations it leaves for a new attempt (`tasks` enqueues them)."""
 
+    counts: dict[str, int]
+    to_run: list[int]
+
+
+def sweep_stale_generations(*, now: datetime | None = None) -> Sweep:
+    """Finish generations whose worker vanished; return those to resume or resend (the caller enqueues)."""
     now = now or timezone.now()
     counts = {"resumed": 0, "failed": 0, "requeued": 0}
+    to_run: list[int] = []
     stale = Generation.objects.filter(status=Generation.Status.RUNNING, lease_expires_at__lt=now)
     for generation in stale.select_related("workspace"):
-        too_old = generation.created_at < now - timedelta(hours=6)
-        if generation.provider == "fal" and generation.provider_requests and not too_old:
-            # Its fal requests are saved: a new attempt polls them instead of submitting again.
-            transaction.on_commit(lambda gid=generation.pk: tasks.run_generation.delay(gid))
+        adapter = providers.get(generation.provider)
+        action = after_interruption(
+            Interrupted(
+                resumable=adapter.resumable,
+                saved_requests=bool(generation.provider_requests),
+                calls_started=generation.attempts,
+                too_old=generation.created_at < now - RESUME_WITHIN,
+            )
+        )
+        if action is Action.RESUME:
+            # Its requests are saved: a new attempt polls them instead of submitting again.
+            to_run.append(generation.pk)
             counts["resumed"] += 1
             continue
-        # `attempts` counts provider calls as they start: once one has, the provider may hold the request
-        # (and bill it) even if the worker died before it learnt the request id.
-        if generation.attempts == 0 and not generation.provider_requests:
-            message = "The worker stopped before this generation finished. Nothing was charged; try again."
-        elif generation.provider == "openai":
-            message = INTERRUPTED_MESSAGE
-        else:
-            message = FAL_INTERRUPTED_MESSAGE
+        message = NOTHING_CHARGED_MESSAGE if action is Action.FAIL_UNBILLED else adapter.interrupted_message
         # Only if no new attempt claimed the row meanwhile: it may be calling the provider right now.
         failed = finish(
             generation,
@@ -639,6 +528,6 @@ def sweep_stale_generations(*, now: Any = None) -> dict[str, int]:
         status=Generation.Status.QUEUED, created_at__lt=now - timedelta(minutes=10)
     )
     for generation_id in lost.values_list("pk", flat=True):
-        transaction.on_commit(lambda gid=generation_id: tasks.run_generation.delay(gid))
+        to_run.append(generation_id)
         counts["requeued"] += 1
-    return counts
+    return Sweep(counts, to_run)

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 
 from accounts.models import User, Workspace
-from generation import budgets, catalog, pricing
+from generation import budgets, catalog, pricing, tasks
 from generation.models import Generation, Persona
 from keys.models import ProviderKey
 
@@ -73,8 +73,6 @@ def start_generation(
 
     Raises GenerationRefused, or budgets.BudgetExceeded when the quote does not fit in the month's cap.
     """
-    from generation import tasks
-
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
     quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)

@@ -202,10 +202,6 @@ class Keyring:
             return False
         return True
 
-    def needs_rewrap(self, stored: str) -> bool:
-        """Return whether a stored value is under a version below the primary."""
-        return version_of(stored) < self.primary
-
 
 def parse_master_keys(spec: str) -> dict[int, bytes]:
     """Return {version: key} from `1:<base64 32 bytes>,2:<…>`; errors never quote key material."""

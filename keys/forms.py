@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+import providers
 from keys import services
-from keys.models import Provider
 
 
 def _key_field() -> forms.CharField:
@@ -30,7 +30,7 @@ def _key_field() -> forms.CharField:
 
 
 class AddKeyForm(forms.Form):
-    provider = forms.ChoiceField(label=_("Provider"), choices=Provider.choices)
+    provider = forms.ChoiceField(label=_("Provider"), choices=providers.choices)
     label = forms.CharField(
         label=_("Label"),
         max_length=100,

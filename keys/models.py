@@ -7,13 +7,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+import providers
 from accounts.models import Workspace, WorkspaceOwned, WorkspaceQuerySet
 from keys import crypto
-
-
-class Provider(models.TextChoices):
-    OPENAI = "openai", "OpenAI"
-    FAL = "fal", "fal.ai"
 
 
 class ProviderKey(WorkspaceOwned):
@@ -25,7 +21,9 @@ class ProviderKey(WorkspaceOwned):
         RESTRICTED = "restricted", _("Restricted")
         INVALID = "invalid", _("Invalid")
 
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    # A provider adapter's name (providers.names()): validated against the registry, not `choices`, so a
+    # new provider needs no migration.
+    provider = models.CharField(max_length=20)
     label = models.CharField(_("label"), max_length=100)
     # `v{N}:{base64url(nonce ‖ ciphertext ‖ tag)}`, bound to (purpose, workspace, this row, provider).
     ciphertext = models.TextField()
@@ -50,7 +48,12 @@ class ProviderKey(WorkspaceOwned):
         ordering = ["provider", "-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.get_provider_display()} {self.hint})"
+        return f"{self.label} ({self.provider_label} {self.hint})"
+
+    @property
+    def provider_label(self) -> str:
+        """Return the provider's name as people know it ("OpenAI")."""
+        return providers.get(self.provider).label
 
     def binding(self) -> crypto.Binding:
         """Return what this row's ciphertext is bound to."""
@@ -89,7 +92,7 @@ class KeyUse(models.Model):
     )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     # Copied from the key so the audit still reads after the key is deleted.
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    provider = models.CharField(max_length=20)
     key_label = models.CharField(max_length=100)
     key_hint = models.CharField(max_length=40)
     # A plain UUID, not a foreign key: generation depends on keys, not the other way round.

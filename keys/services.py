@@ -19,10 +19,10 @@ from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+import providers
 from accounts.models import User, Workspace
 from keys import crypto
-from keys.models import KeyUse, Provider, ProviderKey
-from providers import openai_images
+from keys.models import KeyUse, ProviderKey
 from providers.base import sanitize
 from providers.redaction import looks_like_key
 
@@ -32,7 +32,6 @@ KEY_CHECK_TIMEOUT = 10.0
 MIN_KEY_LENGTH = 16
 MAX_KEY_LENGTH = 512
 REENTER_MESSAGE = "This key must be re-entered"
-OPENAI_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
 
 Status = ProviderKey.Status
 Outcome = KeyUse.Outcome
@@ -82,18 +81,15 @@ def shape_problem(provider: str, secret: str) -> str | None:
         return "This is too short to be an API key. Paste the whole key."
     if len(secret) > MAX_KEY_LENGTH:
         return "This is too long to be an API key."
-    # Never send one provider's key to the other provider.
-    if provider == Provider.OPENAI and ":" in secret:
-        return "This looks like a fal.ai key (KEY_ID:KEY_SECRET). Choose fal.ai as the provider."
-    if provider == Provider.FAL:
-        if secret.startswith("sk-"):
-            return "This looks like an OpenAI key. Choose OpenAI as the provider."
-        key_id, _, key_secret = secret.partition(":")
-        if not key_id or not key_secret:
-            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
-    if provider not in Provider.values:
+    try:
+        adapter = providers.get(provider)
+    except providers.UnknownProvider:
         return "Choose a provider."
-    return None
+    # Never send one provider's key to another provider.
+    for other in providers.all_adapters():
+        if other is not adapter and other.looks_like(secret):
+            return f"This looks like {other.key_description}. Choose {other.label} as the provider."
+    return adapter.key_problem(secret)
 
 
 def label_problem(label: str, secret: str = "") -> str | None:
@@ -105,10 +101,7 @@ def label_problem(label: str, secret: str = "") -> str | None:
 
 def hint_for(provider: str, secret: str) -> str:
     """Return the masked form shown in pages: `sk-proj-…Ab3d`, or fal's `3f8a…9f0e`."""
-    if provider == Provider.FAL:
-        return f"{secret.partition(':')[0][:4]}…{secret[-4:]}"
-    prefix = next((p for p in OPENAI_PREFIXES if secret.startswith(p)), secret[:3])
-    return f"{prefix}…{secret[-4:]}"
+    return providers.get(provider).hint(secret)
 
 
 def fingerprint_for(provider: str, secret: str) -> str:
@@ -131,34 +124,25 @@ class Verdict:
 
 
 def check_with_provider(provider: str, secret: str) -> Verdict:
-    """Ask the provider about the key (OpenAI's free model list); fal has no free check."""
-    if provider == Provider.FAL:
+    """Ask the provider about the key where it has a free check (OpenAI's model list); fal has none."""
+    adapter = providers.get(provider)
+    check = adapter.check_key(secret, timeout=KEY_CHECK_TIMEOUT)
+    if check is None:
         return Verdict(
             Status.UNVERIFIED,
             Outcome.OK,
-            "fal.ai has no free key check: the first generation with this key will prove it.",
+            f"{adapter.label} has no free key check: the first generation with this key will prove it.",
             verified=False,
         )
-    check = openai_images.check_key(secret, base_url=settings.OPENAI_BASE_URL, timeout=KEY_CHECK_TIMEOUT)
+    verdicts = {
+        "valid": (Status.VALID, Outcome.OK),
+        "invalid": (Status.INVALID, Outcome.REJECTED),
+        "forbidden": (Status.RESTRICTED, Outcome.RESTRICTED),
+    }
+    if check.status in verdicts:
+        status, outcome = verdicts[check.status]
+        return Verdict(status, outcome, sanitize(check.message, [secret]), verified=True)
     note = sanitize(check.message, [secret])
-    if check.status == "valid":
-        return Verdict(Status.VALID, Outcome.OK, "OpenAI accepted this key.", verified=True)
-    if check.status == "invalid":
-        return Verdict(
-            Status.INVALID,
-            Outcome.REJECTED,
-            "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not "
-            "been revoked.",
-            verified=True,
-        )
-    if check.status == "forbidden":
-        return Verdict(
-            Status.RESTRICTED,
-            Outcome.RESTRICTED,
-            "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted key, or "
-            "your organization may need verification. Image generation may fail.",
-            verified=True,
-        )
     return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} Saved as unverified.", verified=False)
 
 
@@ -178,7 +162,8 @@ def seal(key: ProviderKey, secret: str) -> None:
 
     Encrypts under the primary master key, bound to the row (its code must be final). Nothing is
     checked with the provider and nothing is saved: `add_key` and `replace_key` call it after their
-    checks; tests call it to store a key in a state the provider double cannot produce on add.
+    checks (in `_check_and_store`); tests call it to store a key in a state the provider double
+    cannot produce on add.
     """
     keyring = crypto.get_keyring()
     key.ciphertext = keyring.encrypt(secret, key.binding())
@@ -230,29 +215,9 @@ def _record_use(
 def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secret: str) -> ProviderKey:
     """Check a new key with its provider, then store it encrypted; raise KeyRejected or DuplicateKey."""
     secret = _normalised(provider, secret)
-    label = (label or "").strip()[:100] or f"{Provider(provider).label} key"
-    if label_problem(label, secret):
-        raise KeyRejected(label_problem(label, secret) or "")
-    fingerprint = fingerprint_for(provider, secret)
-    existing = _duplicate_of(workspace, provider, fingerprint)
-    if existing:
-        raise DuplicateKey(existing)
-    # The provider call happens before any transaction: a slow provider must not hold database locks.
-    verdict = check_with_provider(provider, secret)
-    if verdict.status == Status.INVALID:
-        raise KeyRejected(f"{verdict.message} Nothing was saved.")
+    label = (label or "").strip()[:100] or f"{providers.get(provider).label} key"
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
-    seal(key, secret)
-    _apply(key, verdict)
-    try:
-        with transaction.atomic():
-            key.save()
-            _record_use(
-                key, purpose=Purpose.VALIDATE, outcome=verdict.outcome, detail=verdict.message, actor=user
-            )
-    except IntegrityError:
-        # Two tabs adding the same key at once: the unique constraint decides.
-        raise DuplicateKey(_duplicate_of(workspace, provider, fingerprint)) from None
+    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
     logger.info(
         "provider key %s added to workspace %s (%s, %s) by user %s",
         key.code,
@@ -268,13 +233,28 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
 def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
     """Check a new secret for an existing key row, then store it in place (label, audit and code stay)."""
     secret = _normalised(key.provider, secret)
+    _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
+    logger.info("provider key %s replaced by user %s (%s)", key.code, user.pk, key.status)
+    return key
+
+
+@sensitive_variables()
+def _check_and_store(key: ProviderKey, *, user: User, secret: str, unchanged: str) -> None:
+    """Refuse a key-shaped label or a duplicate, ask the provider, then seal and save the row.
+
+    `key` is a new row or the row being replaced; `unchanged` says what a refusal left as it was.
+    """
+    problem = label_problem(key.label, secret)
+    if problem:
+        raise KeyRejected(problem)
     fingerprint = fingerprint_for(key.provider, secret)
     existing = _duplicate_of(key.workspace, key.provider, fingerprint, exclude=key.pk)
     if existing:
         raise DuplicateKey(existing)
+    # The provider call happens before any transaction: a slow provider must not hold database locks.
     verdict = check_with_provider(key.provider, secret)
     if verdict.status == Status.INVALID:
-        raise KeyRejected(f"{verdict.message} The saved key was not changed.")
+        raise KeyRejected(f"{verdict.message} {unchanged}")
     seal(key, secret)
     _apply(key, verdict)
     try:
@@ -284,25 +264,25 @@ def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
                 key, purpose=Purpose.VALIDATE, outcome=verdict.outcome, detail=verdict.message, actor=user
             )
     except IntegrityError:
+        # Two tabs adding (or replacing with) the same key at once: the unique constraint decides.
         raise DuplicateKey(_duplicate_of(key.workspace, key.provider, fingerprint, exclude=key.pk)) from None
-    logger.info("provider key %s replaced by user %s (%s)", key.code, user.pk, key.status)
-    return key
 
 
 @sensitive_variables()
 def retest_key(key: ProviderKey, *, user: User) -> Verdict:
     """Decrypt a saved key and ask its provider about it again; raise KeyUnavailable if it must be re-entered."""
     secret, use = _open(key, purpose=Purpose.VALIDATE, actor=user)
-    if key.provider == Provider.FAL:
+    verdict = check_with_provider(key.provider, secret)
+    del secret
+    if not verdict.verified and verdict.outcome == Outcome.OK:
+        # No free check at this provider: the key decrypted, which is all that can be said.
+        label = providers.get(key.provider).label
         verdict = Verdict(
             key.status,
             Outcome.OK,
-            "The key is stored intact. fal.ai has no free key check: the next generation will prove it.",
+            f"The key is stored intact. {label} has no free key check: the next generation will prove it.",
             verified=False,
         )
-    else:
-        verdict = check_with_provider(key.provider, secret)
-    del secret
     KeyUse.objects.filter(pk=use.pk).update(outcome=verdict.outcome, detail=sanitize(verdict.message))
     if verdict.verified:
         _apply(key, verdict)

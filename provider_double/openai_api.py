@@ -235,53 +235,36 @@ def _validate(body: Any) -> dict[str, Any] | Reply:
     size = _parse_size(str(body.get("size") or "auto"), model)
     if isinstance(size, str):
         return error(400, size, "invalid_request_error", "invalid_value", "size")
+    options = _options(body, model)
+    if not isinstance(options, dict):
+        return options
+    return {"model": model, "prompt": prompt, "width": size[0], "height": size[1], **options}
+
+
+def _invalid(param: str, message: str) -> Reply:
+    return error(400, message, "invalid_request_error", "invalid_value", param)
+
+
+def _options(body: dict[str, Any], model: str) -> dict[str, Any] | Reply:
+    """Return quality, output format, background and n, or a 400 reply for the first invalid one."""
     quality = body.get("quality") or "auto"
     qualities = {"low", "medium", "high", "auto"}
     if model.startswith("gpt-image-2.5-"):
         qualities |= set(EXTRA_QUALITY_FACTOR)
     if quality not in qualities:
-        return error(400, f"Invalid value: '{quality}'.", "invalid_request_error", "invalid_value", "quality")
+        return _invalid("quality", f"Invalid value: '{quality}'.")
     output_format = body.get("output_format") or "png"
     if output_format not in CONTENT_TYPES:
-        return error(
-            400,
-            f"Invalid value: '{output_format}'.",
-            "invalid_request_error",
-            "invalid_value",
-            "output_format",
-        )
+        return _invalid("output_format", f"Invalid value: '{output_format}'.")
     background = body.get("background") or "auto"
     if background not in {"transparent", "opaque", "auto"}:
-        return error(
-            400, f"Invalid value: '{background}'.", "invalid_request_error", "invalid_value", "background"
-        )
+        return _invalid("background", f"Invalid value: '{background}'.")
     if background == "transparent" and output_format == "jpeg":
-        return error(
-            400,
-            "Transparent background requires png or webp.",
-            "invalid_request_error",
-            "invalid_value",
-            "background",
-        )
+        return _invalid("background", "Transparent background requires png or webp.")
     n = body.get("n") if body.get("n") is not None else 1
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
-        return error(
-            400,
-            f"Invalid value: {n!r}. n must be between 1 and 10.",
-            "invalid_request_error",
-            "invalid_value",
-            "n",
-        )
-    return {
-        "model": model,
-        "prompt": prompt,
-        "width": size[0],
-        "height": size[1],
-        "quality": quality,
-        "output_format": output_format,
-        "background": background,
-        "n": n,
-    }
+        return _invalid("n", f"Invalid value: {n!r}. n must be between 1 and 10.")
+    return {"quality": quality, "output_format": output_format, "background": background, "n": n}
 
 
 def _image_bytes(fault: str | None, params: dict[str, Any], index: int) -> bytes:

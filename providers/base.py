@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from providers.redaction import MASK, redact
+from providers.redaction import redact
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_MESSAGE_LENGTH = 300
-REDACTED = MASK
 
 
 class ErrorKind(StrEnum):
@@ -125,6 +124,8 @@ class ImageRequest:
     output_format: str = "png"
     n: int = 1
     safety_identifier: str | None = None
+    # Reference images for an edit (adapters with Capability.EDIT); empty for text to image.
+    references: tuple[ProviderImage, ...] = ()
 
 
 @dataclass(frozen=True)

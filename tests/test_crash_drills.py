@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 from django.db.models import Count
 
-from generation import budgets, pipeline
+from generation import budgets, tasks
 from generation.models import CostRecord, GeneratedImage, Generation
 from tests.support.accounts import workspace_of
 from tests.support.generation import start
@@ -101,14 +101,14 @@ def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_dou
             Generation.objects.filter(status=Generation.Status.RUNNING).update(
                 lease_expires_at="2000-01-01T00:00:00Z"
             )
-            swept.update(pipeline.sweep_stale_generations())
+            swept.update(tasks.sweep_stale_generations())
             worker.start()
 
         def all_final() -> bool:
             return not Generation.objects.exclude(status__in=Generation.FINAL).exists()
 
         _wait(all_final, 60, "every generation to be final")
-        assert pipeline.sweep_stale_generations() == {"resumed": 0, "failed": 0, "requeued": 0}
+        assert tasks.sweep_stale_generations() == {"resumed": 0, "failed": 0, "requeued": 0}
         log = worker.log()
 
     finals = list(Generation.objects.filter(pk__in=[g.pk for g in generations]))
@@ -193,7 +193,7 @@ def test_a_worker_killed_while_fal_holds_its_submit_says_fal_may_have_billed(
         _wait(lambda: double.count("fal.submit") == 1, 30, "the submit to reach fal")
         worker.kill()
         Generation.objects.filter(pk=generation.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
-        assert pipeline.sweep_stale_generations()["failed"] == 1
+        assert tasks.sweep_stale_generations()["failed"] == 1
     generation.refresh_from_db()
     assert len(double.fal_jobs) == 1  # fal has the request
     assert generation.status == "failed"

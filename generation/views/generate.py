@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_safe
 
+import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from generation import budgets, dates, pricing, services
 from generation.forms import GenerateForm
@@ -20,7 +21,7 @@ POLL_SECONDS = 2
 
 
 def _keys(request: WorkspaceRequest) -> list:
-    return [key for provider in ("openai", "fal") for key in vault.usable_keys(request.workspace, provider)]
+    return [key for name in providers.names() for key in vault.usable_keys(request.workspace, name)]
 
 
 def _form(request: WorkspaceRequest, data: dict | None = None) -> GenerateForm:
@@ -44,8 +45,8 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
         return {}
     size = data.get("size") if data.get("size") in model.sizes else model.sizes[0]
     quality = data.get("quality") if data.get("quality") in model.qualities else None
-    if model.provider == "openai" and quality is None:
-        quality = "medium"
+    if quality is None and model.qualities:
+        quality = "medium" if "medium" in model.qualities else model.qualities[0]
     try:
         n = min(max(int(data.get("n") or 1), 1), 4)
     except ValueError:
@@ -68,6 +69,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
         "quote": quote,
         "quote_display": pricing.format_usd(quote.amount_nanousd),
         "model_info": model,
+        "adapter": providers.get(model.provider),
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,

@@ -139,7 +139,7 @@ def test_a_broker_that_is_down_leaves_the_request_queued_not_an_error(
     """The row is committed with its reservation: an error page would invite a second, double request."""
     from kombu.exceptions import OperationalError
 
-    from generation import pipeline, tasks
+    from generation import tasks
 
     def broker_down(*args):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
@@ -157,7 +157,7 @@ def test_a_broker_that_is_down_leaves_the_request_queued_not_an_error(
     monkeypatch.setattr(tasks.run_generation, "delay", sent.append)
     later = generation.created_at + timedelta(minutes=11)
     with django_capture_on_commit_callbacks(execute=True):
-        assert pipeline.sweep_stale_generations(now=later)["requeued"] == 1
+        assert tasks.sweep_stale_generations(now=later)["requeued"] == 1
     assert sent == [generation.pk]
 
 

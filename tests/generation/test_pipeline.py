@@ -10,12 +10,13 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 from accounts.services import create_account
-from generation import budgets, catalog, pipeline
+from generation import budgets, catalog, pipeline, tasks
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
-from providers import fal_queue, openai_images
+from providers import decisions, fal_queue, openai_images
+from providers.adapter import Outcome
 from providers.base import ErrorKind, ProviderError
 from tests.support.accounts import client_for, workspace_of
 from tests.support.generation import run_in_threads, start
@@ -161,7 +162,7 @@ def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(ali
     cdn = ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")
     status = ProviderError(ErrorKind.SERVER_ERROR, "fal.ai answered HTTP 503.")
     monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, cdn))
-    later = dict.fromkeys(range(2, pipeline.MAX_ATTEMPTS + 1), status)
+    later = dict.fromkeys(range(2, decisions.MAX_ATTEMPTS + 1), status)
     monkeypatch.setattr(fal_queue, "_poll", _failing_on(fal_queue._poll, later))
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
@@ -186,7 +187,7 @@ def test_fal_fetches_a_finished_request_again_after_a_rate_limited_fetch(alice, 
 
 
 def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(alice, double, monkeypatch):
-    failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * pipeline.MAX_ATTEMPTS
+    failures = [ProviderError(ErrorKind.SERVER_ERROR, "The CDN did not answer.")] * decisions.MAX_ATTEMPTS
     monkeypatch.setattr(fal_queue, "_download", _failing_first(fal_queue._download, *failures))
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
@@ -359,7 +360,7 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
         provider_requests=[{"slot": 0, "request_id": handle.request_id}],
         lease_expires_at="2000-01-01T00:00:00Z",
     )
-    counts = pipeline.sweep_stale_generations()
+    counts = tasks.sweep_stale_generations()
     assert counts["resumed"] == 1
     generation = _run(generation)
     assert generation.status == "succeeded"
@@ -380,7 +381,7 @@ def test_the_sweep_leaves_a_row_that_a_new_attempt_claimed_after_it_looked(alice
         return finish(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "finish", claimed_first)
-    assert pipeline.sweep_stale_generations()["failed"] == 0
+    assert tasks.sweep_stale_generations()["failed"] == 0
     generation.refresh_from_db()
     assert (generation.status, generation.attempt) == ("running", newcomer)
     assert generation.reserved_nanousd == generation.quote_nanousd
@@ -392,7 +393,7 @@ def test_an_openai_call_interrupted_by_a_crash_is_failed_not_repeated(alice, dou
     Generation.objects.filter(pk=generation.pk).update(
         status="running", attempts=1, lease_expires_at="2000-01-01T00:00:00Z"
     )
-    assert pipeline.sweep_stale_generations()["failed"] == 1
+    assert tasks.sweep_stale_generations()["failed"] == 1
     generation.refresh_from_db()
     assert generation.status == "failed"
     assert "may have billed" in generation.error_message
@@ -440,13 +441,13 @@ def test_fal_timeouts_cancel_the_request_before_submitting_again(alice, double, 
 
 def test_a_member_who_leaves_during_the_call_still_gets_the_charge_recorded(alice, bob, double, monkeypatch):
     # The worker's copy of the generation still names bob; the row it locks to finish no longer does.
-    real_generate = pipeline.openai_images.generate
+    real_generate = openai_images.generate
 
     def generate_while_bob_leaves(*args, **kwargs):
         bob.delete()
         return real_generate(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline.openai_images, "generate", generate_while_bob_leaves)
+    monkeypatch.setattr(openai_images, "generate", generate_while_bob_leaves)
     generation = _run(start(bob, make_key(alice, "openai"), "gpt-image-2"))
     assert generation.status == "succeeded", generation.error_message
     cost = CostRecord.objects.get(generation=generation)
@@ -522,7 +523,7 @@ def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double)
     key = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
     for generation in (first, second):  # both calls in flight, the second decrypted last
         vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    rejected = pipeline.Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
+    rejected = Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
     pipeline._record_outcome(first, uuid.uuid4(), key, catalog.load().get(first.model), rejected, [], None)
     outcomes = dict(KeyUse.objects.filter(purpose="generate").values_list("generation_code", "outcome"))
     assert outcomes == {first.code: "rejected", second.code: "ok"}
@@ -568,6 +569,18 @@ def test_a_model_openai_says_does_not_exist_fails_as_shut_down_and_is_no_longer_
     dora = create_account(email="dora@example.com", password="correct horse battery staple", name="Dora")
     make_key(dora, "openai")
     assert 'value="gpt-image-1.5"' in client_for(dora).get("/generate/").content.decode()
+
+
+def test_a_current_model_openai_says_does_not_exist_stays_offered(alice, alice_client, double):
+    # No shutdown announced: OpenAI's "does not exist or you do not have access to it" is about the key.
+    key = make_key(alice, "openai")
+    double.script("openai", ["unknown_model"])
+    generation = _run(start(alice, key, "gpt-image-2", size="1024x1024"))
+    assert (
+        generation.status == "failed" and "does not offer this model to your key" in generation.error_message
+    )
+    assert not UnavailableModel.objects.exists()
+    assert 'value="gpt-image-2"' in alice_client.get("/generate/").content.decode()
 
 
 def test_a_fal_not_found_does_not_mark_the_model_unavailable(alice, double):

@@ -7,10 +7,13 @@ import math
 
 import pytest
 
+import providers
 from generation import catalog, pricing
 from provider_double import openai_api
 
 CATALOG = catalog.load()
+OPENAI = providers.get("openai")
+FAL = providers.get("fal")
 
 
 def test_gpt_image_1_low_square_costs_the_documented_amount():
@@ -19,7 +22,7 @@ def test_gpt_image_1_low_square_costs_the_documented_amount():
         "input_tokens_details": {"text_tokens": 42, "image_tokens": 0},
         "output_tokens": 272,
     }
-    amount = pricing.openai_cost(usage, CATALOG.get("gpt-image-1").price)
+    amount = OPENAI.cost(usage, CATALOG.get("gpt-image-1").price)
     assert amount == 11_090_000
     assert pricing.format_usd(amount) == "$0.01109"
 
@@ -30,7 +33,10 @@ def test_gpt_image_1_low_square_costs_the_documented_amount():
 )
 def test_flux_2_max_bills_megapixels_rounded_up_per_image(width, height, usd):
     assert (
-        pricing.format_usd(pricing.fal_cost([(width, height)], CATALOG.get("fal-ai/flux-2-max").price)) == usd
+        pricing.format_usd(
+            FAL.cost({"images": [{"width": width, "height": height}]}, CATALOG.get("fal-ai/flux-2-max").price)
+        )
+        == usd
     )
 
 
@@ -41,7 +47,7 @@ def test_fal_quotes_are_exact_and_count_every_image():
 
 
 def test_missing_usage_is_unknown_never_zero():
-    assert pricing.openai_cost({}, CATALOG.get("gpt-image-2").price) is None
+    assert OPENAI.cost({}, CATALOG.get("gpt-image-2").price) is None
     assert pricing.format_usd(None) == "unknown"
 
 
@@ -66,7 +72,7 @@ def test_cached_text_tokens_are_billed_at_the_cached_price():
         "input_tokens_details": {"text_tokens": 100, "cached_tokens": 40},
         "output_tokens": 0,
     }
-    assert pricing.openai_cost(usage, price) == 60 * price["text_input"] + 40 * price["cached_text_input"]
+    assert OPENAI.cost(usage, price) == 60 * price["text_input"] + 40 * price["cached_text_input"]
 
 
 def test_image_input_tokens_use_the_image_price():
@@ -77,7 +83,7 @@ def test_image_input_tokens_use_the_image_price():
         "output_tokens": 5,
     }
     expected = 10 * price["text_input"] + 20 * price["image_input"] + 5 * price["image_output"]
-    assert pricing.openai_cost(usage, price) == expected
+    assert OPENAI.cost(usage, price) == expected
 
 
 OPENAI_CASES = [
@@ -98,7 +104,7 @@ def test_the_openai_quote_is_never_below_the_actual_cost(model, size, quality, n
         "input_tokens": max(1, math.ceil(len(prompt) / 4)),
         "output_tokens": n * openai_api.output_tokens(model.id, width, height, quality),
     }
-    actual = pricing.openai_cost(usage, model.price)
+    actual = OPENAI.cost(usage, model.price)
     quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=prompt)
     assert not quote.exact
     assert quote.amount_nanousd >= actual

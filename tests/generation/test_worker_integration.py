@@ -57,7 +57,7 @@ def test_both_providers_through_a_real_worker(alice, double, media, tmp_path):
 
 @pytest.mark.drill
 def test_a_worker_killed_mid_call_still_reaches_a_final_state(alice, double, media, tmp_path):
-    from generation import pipeline
+    from generation import tasks
 
     double.latency = 3  # fal keeps the request in progress for 3 s
     fal_key = make_key(alice, "fal")
@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_call_still_reaches_a_final_state(alice, double, med
         # Its lease runs out; the sweep hands the saved fal request to a new attempt.
         Generation.objects.filter(pk=generation.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
         worker.start()
-        pipeline.sweep_stale_generations()
+        tasks.sweep_stale_generations()
         generation = _wait_final(generation)
     assert generation.status == "succeeded", generation.error_message
     assert double.count("fal.submit") == 1

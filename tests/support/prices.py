@@ -18,9 +18,11 @@ def unit_prices(model_id: str) -> dict[str, Any]:
 
 
 def fal_image(model_id: str = FLUX_MAX, size: str = "1024x1024") -> int:
-    """Return the exact price of one fal image of `size`, in nano-USD."""
-    width, height = catalog.parse_size(size)
-    return pricing.fal_image_cost(width, height, unit_prices(model_id))
+    """Return the exact price of one fal image of `size`, in nano-USD (fal's quote is exact)."""
+    model = catalog.load().get(model_id)
+    quote = pricing.quote(model, size=size, quality=None, n=1, prompt="")
+    assert quote.exact, model_id
+    return quote.amount_nanousd
 
 
 def usd(amount_nanousd: int) -> str:

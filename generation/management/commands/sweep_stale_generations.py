@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from generation.pipeline import sweep_stale_generations
+from generation.tasks import sweep_stale_generations
 
 
 class Command(BaseCommand):

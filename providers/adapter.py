@@ -1,0 +1,165 @@
+"""The provider seam: what every provider adapter does, and what the worker hands it.
+
+An adapter knows one provider: the shape of its keys and how to check one, how to quote a request and
+cost what the provider reported (in its prices' units), and how to run a request with its retry policy
+(from `decisions`). The worker (`generation.pipeline`) owns the generation's row, its lease and the
+decrypted key; it hands the adapter the key as an argument and a `Call` of callbacks, so this package
+needs no app. Adding a provider is one module in `providers/adapters/` plus its models in the catalog.
+
+Designed for what comes next. `ImageRequest.references` carries reference images (edits),
+`Call.on_partial` receives streamed partial images, and `usage_report` reads the provider's own usage
+figures (reconciliation). An adapter lists in `capabilities` which of these it implements; the app
+offers only what an adapter declares, and an adapter refuses a request that needs a capability it lacks.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+from providers.base import ImageRequest, KeyCheck, ProviderError, ProviderImage
+
+
+class Capability(StrEnum):
+    GENERATE = "generate"  # text to image
+    EDIT = "edit"  # images from `ImageRequest.references`
+    STREAM = "stream"  # partial images through `Call.on_partial` while the provider draws
+    USAGE_REPORT = "usage_report"  # `usage_report`: the provider's own figures, for reconciliation
+
+
+class NotSupported(Exception):
+    """The adapter does not implement a capability the request needs (see `Adapter.capabilities`)."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    amount_nanousd: int
+    exact: bool  # exact (the price depends only on what is asked), or an upper bound
+
+
+class PricedModel(Protocol):
+    """What an adapter needs of a catalog model (generation.catalog.Model satisfies it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def price(self) -> Mapping[str, Any]: ...
+
+    def max_output_tokens(self, size: str, quality: str) -> int: ...
+
+
+@dataclass
+class Outcome:
+    """What came back from the provider for one generation."""
+
+    images: list[ProviderImage] = field(default_factory=list)  # as sent: the worker verifies them
+    usage: dict[str, Any] = field(default_factory=dict)  # what the provider reported; the cost's input
+    request_ids: list[str] = field(default_factory=list)
+    billed: bool = False  # the provider charged (even if what it sent is unusable)
+    error: ProviderError | None = None  # set when no usable image came back
+    partial_errors: list[ProviderError] = field(default_factory=list)  # slots that failed (fal)
+
+
+@dataclass
+class Call:
+    """What the worker hands an adapter for one generation. Never the key: that is an argument.
+
+    `before_call` runs before every request that can make the provider work (the worker renews its
+    lease and counts the call; it raises to stop the run); `keep_alive` before every long wait on a
+    request already made (it renews the lease only). `save_requests` persists request handles right
+    after a submit, so that a new attempt can resume them (`saved`) instead of paying again.
+    """
+
+    request: ImageRequest
+    timeout: float
+    before_call: Callable[[], None]
+    keep_alive: Callable[[], None]
+    save_requests: Callable[[list[dict[str, Any]]], None]
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    log_name: str = ""  # the generation, for log lines
+    on_partial: Callable[[ProviderImage], None] | None = None
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One line of a provider's own usage report (a day, a model, what it counted and billed)."""
+
+    day: dt.date
+    model: str
+    requests: int
+    images: int
+    amount_nanousd: int | None  # None where the report counts but does not price
+    key_id: str = ""  # the provider's id of the key, where it reports per key
+
+
+class Adapter(abc.ABC):
+    """One provider. Subclasses set the class attributes and implement the abstract methods."""
+
+    name: ClassVar[str]  # stored in rows ("openai"); never renamed
+    label: ClassVar[str]  # shown to people ("OpenAI")
+    key_description: ClassVar[str]  # "an OpenAI key": for "This looks like an OpenAI key"
+    order: ClassVar[int] = 100  # where it comes in lists
+    quote_note: ClassVar[str]  # beside a quote: what it is (exact, or an upper bound) and why
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE})
+    # Each request makes one image, so n images are n requests, each billed.
+    one_image_per_request: ClassVar[bool] = False
+    # An interrupted call can be resumed from saved request ids (else it may have been billed: it fails).
+    resumable: ClassVar[bool] = False
+    # A "not found" from the image call is about the model: it does not exist (or not for this key).
+    not_found_means_unknown_model: ClassVar[bool] = False
+    interrupted_message: ClassVar[str]  # the generation's message when a worker died during its call
+
+    # Keys
+
+    @abc.abstractmethod
+    def looks_like(self, secret: str) -> bool:
+        """Return whether `secret` has this provider's key shape (to stop keys going to the wrong one)."""
+
+    def key_problem(self, secret: str) -> str | None:
+        """Return why `secret` cannot be this provider's key (beyond the vault's generic checks), or None."""
+        return None
+
+    @abc.abstractmethod
+    def hint(self, secret: str) -> str:
+        """Return the masked form shown in pages."""
+
+    def check_key(self, secret: str, *, timeout: float) -> KeyCheck | None:
+        """Ask the provider about the key at no cost; None when the provider offers no free check."""
+        return None
+
+    # Money
+
+    @abc.abstractmethod
+    def quote(
+        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+    ) -> Quote:
+        """Return the price before the click: exact, or a true upper bound."""
+
+    @abc.abstractmethod
+    def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return what a call cost from the usage the provider reported, or None when it cannot be known."""
+
+    # Calls
+
+    @abc.abstractmethod
+    def run(self, secret: str, call: Call) -> Outcome:
+        """Make the request (with retries, per `decisions`); return what came back. Never raises
+        ProviderError: a failure is the Outcome's `error`."""
+
+    def usage_report(self, admin_secret: str, *, start: dt.date, end: dt.date) -> list[UsageLine]:
+        """Return the provider's own usage for the UTC days [start, end) (Capability.USAGE_REPORT)."""
+        raise NotSupported(f"{self.label} usage reports are not implemented")
+
+    def close(self) -> None:
+        """Close pooled connections (worker shutdown, end of a test session); none by default."""
+        return None
+
+    def require(self, request: ImageRequest) -> None:
+        """Refuse a request that needs a capability this adapter does not declare."""
+        if request.references and Capability.EDIT not in self.capabilities:
+            raise NotSupported(f"{self.label} cannot make images from reference images here")

@@ -1,0 +1,194 @@
+"""fal.ai's Flux 2 models: one image per queued request; billed per output megapixel.
+
+The wire is `providers.fal_queue` (its queue REST API through httpx). All n requests are queued first,
+then awaited, so n images take about as long as one. Request ids are saved right after each submit:
+a new attempt resumes them by polling instead of paying again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from providers import decisions, fal_queue
+from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
+from providers.base import ProviderError
+
+logger = logging.getLogger(__name__)
+
+MEGAPIXEL = 1024 * 1024
+SUBMIT_TIMEOUT = 30.0
+
+
+def megapixels(width: int, height: int) -> int:
+    """Return the billed megapixels of one image: pixels / 1024², rounded up."""
+    return max(1, math.ceil(width * height / MEGAPIXEL))
+
+
+def image_cost(width: int, height: int, price: Mapping[str, Any]) -> int:
+    """Return the cost of one image: the first megapixel, then each further one."""
+    return int(price["first_megapixel"]) + (megapixels(width, height) - 1) * int(price["extra_megapixel"])
+
+
+class FalAdapter(Adapter):
+    name = "fal"
+    label = "fal.ai"
+    key_description = "a fal.ai key (KEY_ID:KEY_SECRET)"
+    order = 20
+    quote_note = "Exact: fal.ai bills per megapixel of output."
+    one_image_per_request = True
+    resumable = True
+    interrupted_message = (
+        "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
+        "requests at fal.ai. Try again."
+    )
+
+    def looks_like(self, secret: str) -> bool:
+        return ":" in secret
+
+    def key_problem(self, secret: str) -> str | None:
+        key_id, _, key_secret = secret.partition(":")
+        if not key_id or not key_secret:
+            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
+        return None
+
+    def hint(self, secret: str) -> str:
+        return f"{secret.partition(':')[0][:4]}…{secret[-4:]}"
+
+    # No free key check is documented: a fal key is saved unverified and proven by its first generation.
+
+    def quote(
+        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+    ) -> Quote:
+        """Return the exact price: it depends only on the output size."""
+        return Quote(n * image_cost(width, height, model.price), exact=True)
+
+    def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the cost of the images fal billed (`usage["images"]`, their sizes), or None if unknown."""
+        images = usage.get("images") or []
+        if not images:
+            return None
+        return sum(image_cost(int(i["width"]), int(i["height"]), price) for i in images)
+
+    def run(self, secret: str, call: Call) -> Outcome:
+        """Queue every image (or resume the saved requests), then await each; see `_Run`."""
+        self.require(call.request)
+        return _Run(secret, call).carry_out()
+
+    def close(self) -> None:
+        fal_queue.close_clients()
+
+
+class _Run:
+    """One generation's requests at fal: the loops that carry out `decisions`' verdicts."""
+
+    def __init__(self, secret: str, call: Call) -> None:
+        self.secret = secret
+        self.call = call
+        self.request = dataclasses.replace(call.request, n=1)
+        self.model_id = call.request.model
+        self.saved: list[dict[str, Any]] = [dict(entry) for entry in call.saved]
+        self.outcome = Outcome()
+        self.billed_sizes: list[tuple[int, int]] = []
+
+    def __repr__(self) -> str:  # never the key
+        return f"_Run({self.model_id}, {self.call.log_name})"
+
+    def carry_out(self) -> Outcome:
+        entries = []
+        for slot in range(self.call.request.n):
+            saved = next((e for e in self.saved if e["slot"] == slot and not e.get("failed")), None)
+            entry = saved or self.submit(slot)  # a saved request is resumed by polling, never sent again
+            if entry is not None:
+                entries.append(entry)
+        for entry in entries:
+            self.await_slot(entry)
+        outcome = self.outcome
+        outcome.billed = bool(self.billed_sizes)
+        outcome.usage = {
+            "images": [
+                {"width": w, "height": h, "megapixels": megapixels(w, h)} for w, h in self.billed_sizes
+            ]
+        }
+        if not outcome.images and outcome.partial_errors:
+            outcome.error = outcome.partial_errors[0]
+        return outcome
+
+    def submit(self, slot: int) -> dict[str, Any] | None:
+        """Queue one image; save its request id at once. None when it could not be queued."""
+        for index in range(decisions.MAX_ATTEMPTS):
+            self.call.before_call()
+            try:
+                handle = fal_queue.submit(
+                    self.secret, self.model_id, self.request, timeout=min(SUBMIT_TIMEOUT, self.call.timeout)
+                )
+            except ProviderError as exc:
+                if decisions.after_fal_submit(exc, last=decisions.is_last(index)) is decisions.Action.RETRY:
+                    self._pause(index, exc)
+                    continue
+                self.outcome.partial_errors.append(exc)
+                return None
+            entry = {"slot": slot, "request_id": handle.request_id}
+            self.saved.append(entry)
+            # Saved before waiting: a restarted task resumes this request instead of paying again.
+            self.call.save_requests(self.saved)
+            return entry
+        raise AssertionError("unreachable: the last attempt always decides to stop")
+
+    def await_slot(self, entry: dict[str, Any]) -> None:
+        """Wait for one request's image; fetch again, submit again or give up as `decisions` says."""
+        billed = False  # this request finished at fal (so it was billed): kept across the retries below
+        for index in range(decisions.MAX_ATTEMPTS):
+            self.call.keep_alive()  # each wait may take a whole provider deadline
+            handle = fal_queue.FalHandle.for_request_id(self.model_id, entry["request_id"])
+            try:
+                result = fal_queue.wait_for_result(
+                    self.secret, handle, deadline=time.monotonic() + self.call.timeout
+                )
+            except ProviderError as exc:
+                wait = decisions.FalWait.of(exc, billed_before=billed, last=decisions.is_last(index))
+                if decisions.fal_must_cancel(wait):
+                    wait = dataclasses.replace(wait, cancelled=self._cancel(handle))
+                action = decisions.after_fal_wait(wait)
+                billed = action.billed
+                if action.final:
+                    if billed:
+                        self.billed_sizes.append((self.request.width, self.request.height))
+                        self.outcome.request_ids.append(entry["request_id"])
+                    self.outcome.partial_errors.append(exc)
+                    return
+                self._pause(index, exc)
+                if action is decisions.Action.REFETCH:
+                    continue  # fetch the same request's result again: submitting anew would bill twice
+                entry["failed"] = True
+                replacement = self.submit(entry["slot"])
+                if replacement is None:
+                    return
+                entry = replacement
+                continue
+            self.outcome.request_ids.append(entry["request_id"])
+            self.billed_sizes.extend(
+                (int(s.get("width") or self.request.width), int(s.get("height") or self.request.height))
+                for s in result.usage.get("images", [])
+            )
+            self.outcome.images.extend(result.images)
+            return
+
+    def _cancel(self, handle: fal_queue.FalHandle) -> bool | None:
+        """Cancel a request still queued: True cancelled, False it had just finished, None unknown."""
+        try:
+            return fal_queue.cancel(self.secret, handle)
+        except ProviderError:
+            return None
+
+    def _pause(self, index: int, error: ProviderError) -> None:
+        delay = decisions.backoff_delay(index, error.retry_after)
+        logger.info("generation %s: %s, retry %d in %.1fs", self.call.log_name, error.kind, index + 1, delay)
+        time.sleep(delay)
+
+
+ADAPTER = FalAdapter()

@@ -1,0 +1,117 @@
+"""OpenAI's GPT Image models: one synchronous call makes all n images; billed by reported tokens.
+
+The wire is `providers.openai_images` (the official SDK). Prices are per token, in nano-dollars; a cost
+comes from the response's `usage`, a quote from the catalog's upper bound of output tokens per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from providers import decisions, openai_images
+from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
+from providers.base import KeyCheck, ProviderError
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+
+
+class OpenAIAdapter(Adapter):
+    name = "openai"
+    label = "OpenAI"
+    key_description = "an OpenAI key"
+    order = 10
+    quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
+    interrupted_message = (
+        "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
+        "check your usage page at OpenAI. Try again."
+    )
+
+    def looks_like(self, secret: str) -> bool:
+        return secret.startswith("sk-")
+
+    def hint(self, secret: str) -> str:
+        prefix = next((p for p in KEY_PREFIXES if secret.startswith(p)), secret[:3])
+        return f"{prefix}…{secret[-4:]}"
+
+    def check_key(self, secret: str, *, timeout: float) -> KeyCheck:
+        """Ask for the free model list: 200 valid, 401 invalid, 403 restricted."""
+        check = openai_images.check_key(secret, timeout=timeout)
+        if check.status == "valid":
+            return KeyCheck("valid", "OpenAI accepted this key.")
+        if check.status == "invalid":
+            return KeyCheck(
+                "invalid",
+                "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has "
+                "not been revoked.",
+            )
+        if check.status == "forbidden":
+            return KeyCheck(
+                "forbidden",
+                "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted "
+                "key, or your organization may need verification. Image generation may fail.",
+            )
+        return check
+
+    def quote(
+        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+    ) -> Quote:
+        """Return a true upper bound: OpenAI bills the tokens its `usage` reports afterwards."""
+        # A token is at least one byte of UTF-8, so the prompt's byte length bounds its input tokens.
+        input_bound = len(prompt.encode("utf-8")) * model.price["text_input"]
+        tokens = model.max_output_tokens(f"{width}x{height}", quality or "high")
+        return Quote(input_bound + n * tokens * model.price["image_output"], exact=False)
+
+    def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the cost of an image call from its `usage`, or None when usage is missing."""
+        if not usage or "output_tokens" not in usage or "input_tokens" not in usage:
+            return None
+        input_tokens = int(usage["input_tokens"])
+        details = usage.get("input_tokens_details") or {}
+        image_tokens = int(details.get("image_tokens") or 0)
+        text_tokens = int(details.get("text_tokens", input_tokens - image_tokens) or 0)
+        # Cached tokens are counted inside text tokens: bill them at the cached price, the rest in full.
+        cached = min(int(details.get("cached_tokens") or 0), text_tokens)
+        return (
+            (text_tokens - cached) * price["text_input"]
+            + cached * price["cached_text_input"]
+            + image_tokens * price["image_input"]
+            + int(usage["output_tokens"]) * price["image_output"]
+        )
+
+    def run(self, secret: str, call: Call) -> Outcome:
+        """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
+        self.require(call.request)
+        for index in range(decisions.MAX_ATTEMPTS):
+            call.before_call()
+            try:
+                result = openai_images.generate(secret, call.request, timeout=call.timeout)
+            except ProviderError as exc:
+                action = decisions.after_openai_failure(exc, last=decisions.is_last(index))
+                if action is decisions.Action.RETRY:
+                    delay = decisions.backoff_delay(index, exc.retry_after)
+                    logger.info(
+                        "generation %s: %s, retry %d in %.1fs", call.log_name, exc.kind, index + 1, delay
+                    )
+                    time.sleep(delay)
+                    continue
+                request_ids = [exc.request_id] if exc.request_id else []
+                return Outcome(error=exc, billed=action.billed, request_ids=request_ids)
+            return Outcome(
+                images=list(result.images),
+                usage=result.usage,
+                request_ids=[result.request_id] if result.request_id else [],
+                billed=True,
+            )
+        raise AssertionError("unreachable: the last attempt always decides to stop")
+
+    def close(self) -> None:
+        openai_images.close_clients()
+
+
+ADAPTER = OpenAIAdapter()

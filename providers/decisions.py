@@ -1,0 +1,141 @@
+"""What to do after a provider call failed, as pure tables: no HTTP, no database, no clock.
+
+Each decision says whether the user may have been charged, which is why it lives apart from the loops
+that carry it out (the adapters' `run`) and is tested as a table (tests/providers/test_decisions.py).
+
+- RETRY: send the request again; nothing was billed (refused, or provably never reached the provider).
+- RESUME: a request the provider holds (its id was saved) is polled again instead of sent again.
+- REFETCH: the provider finished the request, so it billed it; only reading the result failed. Fetch the
+  same result again: sending the request again would bill twice.
+- FAIL_BILLED / FAIL_UNBILLED: stop; the generation fails with or without a charge to record.
+- FAIL_POSSIBLY_BILLED: stop; the provider may hold the request and bill it, and we cannot know.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from providers.base import ErrorKind, ProviderError
+
+MAX_ATTEMPTS = 4  # provider calls per image slot, the first included
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 60.0
+
+
+class Action(StrEnum):
+    RETRY = "retry"
+    RESUME = "resume"
+    REFETCH = "refetch"
+    FAIL_BILLED = "fail_billed"
+    FAIL_UNBILLED = "fail_unbilled"
+    FAIL_POSSIBLY_BILLED = "fail_possibly_billed"
+
+    @property
+    def final(self) -> bool:
+        return self in (Action.FAIL_BILLED, Action.FAIL_UNBILLED, Action.FAIL_POSSIBLY_BILLED)
+
+    @property
+    def billed(self) -> bool:
+        """Whether the provider charged the request this action is about."""
+        return self in (Action.REFETCH, Action.FAIL_BILLED)
+
+
+def backoff_delay(attempt_index: int, retry_after: float | None) -> float:
+    """Return the wait before retry number `attempt_index + 1`: Retry-After, else capped jittered backoff."""
+    if retry_after is not None:
+        return min(retry_after, RETRY_AFTER_CAP)
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt_index))  # full jitter
+
+
+def is_last(attempt_index: int) -> bool:
+    return attempt_index >= MAX_ATTEMPTS - 1
+
+
+# OpenAI: one synchronous call per generation; nothing to poll or fetch again.
+
+
+def after_openai_failure(error: ProviderError, *, last: bool) -> Action:
+    """Decide after a failed OpenAI image call."""
+    # A 200 whose body could not be read was still billed by OpenAI, at an amount we cannot know.
+    if error.kind == ErrorKind.BAD_RESPONSE and error.status_code in (None, 200):
+        return Action.FAIL_BILLED
+    if error.retryable and not last:
+        return Action.RETRY
+    return Action.FAIL_UNBILLED
+
+
+# fal: requests are queued, polled and fetched; a finished request is billed whatever happens next.
+
+
+@dataclass(frozen=True)
+class FalWait:
+    """What is known after waiting on one queued fal request failed."""
+
+    kind: ErrorKind
+    retryable: bool
+    billed_before: bool  # an earlier wait on this request already learnt it finished
+    completed: bool  # fal reported it COMPLETED (so billed); only fetching the result failed
+    cancelled: bool | None = (
+        None  # after a timeout: True cancelled, False it had just finished, None not asked
+    )
+    last: bool = False  # no attempt left
+
+    @classmethod
+    def of(cls, error: ProviderError, *, billed_before: bool, last: bool) -> FalWait:
+        return cls(error.kind, error.retryable, billed_before, error.completed, last=last)
+
+
+def fal_must_cancel(wait: FalWait) -> bool:
+    """Whether to cancel the request first: a timeout while it may still be queued at fal.
+
+    Cancelling stops it completing (and billing) behind our back before we submit a replacement.
+    """
+    return wait.kind == ErrorKind.TIMEOUT and not fal_billed(wait)
+
+
+def fal_billed(wait: FalWait) -> bool:
+    """Whether this request is known to be billed: it finished, or what it sent back is unusable."""
+    return (
+        wait.billed_before or wait.completed or wait.kind == ErrorKind.BAD_RESPONSE or wait.cancelled is False
+    )
+
+
+def after_fal_wait(wait: FalWait) -> Action:
+    """Decide after waiting on a fal request failed (call `fal_must_cancel` first and record its answer)."""
+    billed = fal_billed(wait)
+    if wait.last or not wait.retryable:
+        return Action.FAIL_BILLED if billed else Action.FAIL_UNBILLED
+    # fal does not bill failed requests: an unbilled one is submitted again, a billed one fetched again.
+    return Action.REFETCH if billed else Action.RETRY
+
+
+def after_fal_submit(error: ProviderError, *, last: bool) -> Action:
+    """Decide after submitting a request to fal's queue failed (nothing was queued, so nothing billed)."""
+    return Action.RETRY if error.retryable and not last else Action.FAIL_UNBILLED
+
+
+# A generation whose worker vanished mid-call (the sweep).
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """What the database says about a generation whose worker stopped during its provider calls."""
+
+    resumable: bool  # the adapter can resume from saved request ids
+    saved_requests: bool  # request ids were saved before the worker stopped
+    calls_started: int  # provider calls counted on the row as they began
+    too_old: bool  # past the provider's result retention: polling would find nothing
+
+
+def after_interruption(state: Interrupted) -> Action:
+    """Decide what the sweep does with a generation whose lease expired."""
+    if state.resumable and state.saved_requests and not state.too_old:
+        return Action.RESUME
+    # Once a call has started, the provider may hold the request (and bill it) even if the worker died
+    # before it learnt the request id.
+    if state.calls_started == 0 and not state.saved_requests:
+        return Action.FAIL_UNBILLED
+    return Action.FAIL_POSSIBLY_BILLED

@@ -1,0 +1,131 @@
+"""The retry and billing verdicts as tables: no HTTP, no database, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers.base import ErrorKind, ProviderError
+from providers.decisions import (
+    MAX_ATTEMPTS,
+    Action,
+    FalWait,
+    Interrupted,
+    after_fal_submit,
+    after_fal_wait,
+    after_interruption,
+    after_openai_failure,
+    backoff_delay,
+    fal_must_cancel,
+    is_last,
+)
+
+K = ErrorKind
+RETRY, REFETCH, RESUME = Action.RETRY, Action.REFETCH, Action.RESUME
+BILLED, UNBILLED, MAYBE = Action.FAIL_BILLED, Action.FAIL_UNBILLED, Action.FAIL_POSSIBLY_BILLED
+
+
+def error(kind: ErrorKind, status: int | None = None, *, completed: bool = False) -> ProviderError:
+    return ProviderError(kind, "x", status_code=status, completed=completed)
+
+
+OPENAI = [
+    # kind, HTTP status, last attempt?, action
+    (K.RATE_LIMITED, 429, False, RETRY),
+    (K.RATE_LIMITED, 429, True, UNBILLED),
+    (K.SERVER_ERROR, 500, False, RETRY),
+    (K.TIMEOUT, None, False, RETRY),
+    (K.CONNECTION, None, False, RETRY),
+    (K.INVALID_KEY, 401, False, UNBILLED),
+    (K.NO_CREDIT, 429, False, UNBILLED),
+    (K.SAFETY, 400, False, UNBILLED),
+    (K.NOT_FOUND, 404, False, UNBILLED),
+    (K.BAD_REQUEST, 400, False, UNBILLED),
+    # A 200 whose body could not be read was billed; a 4xx that could not be read was not.
+    (K.BAD_RESPONSE, 200, False, BILLED),
+    (K.BAD_RESPONSE, None, True, BILLED),
+    (K.BAD_RESPONSE, 400, False, UNBILLED),
+]
+
+
+@pytest.mark.parametrize(("kind", "status", "last", "action"), OPENAI)
+def test_openai(kind, status, last, action):
+    assert after_openai_failure(error(kind, status), last=last) is action
+
+
+FAL_WAITS = [
+    # kind, billed before, completed, cancel answer, last, action
+    (K.SERVER_ERROR, False, False, None, False, RETRY),  # not billed: submit again
+    (K.SERVER_ERROR, False, False, None, True, UNBILLED),
+    (K.SERVER_ERROR, False, True, None, False, REFETCH),  # finished, fetching failed: fetch again
+    (K.SERVER_ERROR, False, True, None, True, BILLED),
+    (K.SERVER_ERROR, True, False, None, False, REFETCH),  # known finished from an earlier wait
+    (K.RATE_LIMITED, False, True, None, False, REFETCH),
+    (K.BAD_RESPONSE, False, False, None, False, BILLED),  # it sent something unusable: billed
+    (K.SAFETY, False, False, None, False, UNBILLED),  # a 422 refusal (see Cost truth: may be billed)
+    (K.INVALID_KEY, False, False, None, False, UNBILLED),
+    (K.TIMEOUT, False, False, True, False, RETRY),  # cancelled while queued: submit again
+    (K.TIMEOUT, False, False, True, True, UNBILLED),
+    (K.TIMEOUT, False, False, False, False, REFETCH),  # cancel: it had just finished
+    (K.TIMEOUT, False, False, False, True, BILLED),
+    (K.TIMEOUT, False, False, None, False, RETRY),  # cancel failed: today's behaviour
+    (K.TIMEOUT, True, False, None, False, REFETCH),
+]
+
+
+@pytest.mark.parametrize(("kind", "billed_before", "completed", "cancelled", "last", "action"), FAL_WAITS)
+def test_fal_wait(kind, billed_before, completed, cancelled, last, action):
+    wait = FalWait(
+        kind,
+        retryable=error(kind).retryable,
+        billed_before=billed_before,
+        completed=completed,
+        cancelled=cancelled,
+        last=last,
+    )
+    assert after_fal_wait(wait) is action
+    assert action.billed == (action in (REFETCH, BILLED))
+
+
+@pytest.mark.parametrize(
+    ("kind", "billed_before", "completed", "cancel"),
+    [
+        (K.TIMEOUT, False, False, True),  # may still be queued: cancel it before submitting again
+        (K.TIMEOUT, True, False, False),  # finished: nothing to cancel, fetch it again
+        (K.TIMEOUT, False, True, False),
+        (K.SERVER_ERROR, False, False, False),
+    ],
+)
+def test_fal_cancels_only_a_request_that_may_still_be_queued(kind, billed_before, completed, cancel):
+    wait = FalWait(kind, retryable=True, billed_before=billed_before, completed=completed)
+    assert fal_must_cancel(wait) is cancel
+
+
+@pytest.mark.parametrize(
+    ("kind", "last", "action"),
+    [(K.RATE_LIMITED, False, RETRY), (K.RATE_LIMITED, True, UNBILLED), (K.NO_CREDIT, False, UNBILLED)],
+)
+def test_fal_submit(kind, last, action):
+    assert after_fal_submit(error(kind), last=last) is action
+
+
+@pytest.mark.parametrize(
+    ("resumable", "saved", "calls", "too_old", "action"),
+    [
+        (True, True, 1, False, RESUME),  # fal: poll the saved requests
+        (True, True, 1, True, MAYBE),  # past fal's retention: cannot know
+        (True, False, 1, False, MAYBE),  # died between submit and saving the id
+        (True, False, 0, False, UNBILLED),  # died before any call
+        (False, False, 1, False, MAYBE),  # OpenAI: the call may have been billed
+        (False, False, 0, False, UNBILLED),
+    ],
+)
+def test_an_interrupted_generation(resumable, saved, calls, too_old, action):
+    state = Interrupted(resumable=resumable, saved_requests=saved, calls_started=calls, too_old=too_old)
+    assert after_interruption(state) is action
+
+
+def test_the_last_attempt_and_the_backoff():
+    assert [is_last(i) for i in range(MAX_ATTEMPTS)] == [False] * (MAX_ATTEMPTS - 1) + [True]
+    assert backoff_delay(0, retry_after=7) == 7
+    assert backoff_delay(0, retry_after=600) == 60  # Retry-After is capped
+    assert all(0 <= backoff_delay(i, None) <= 30 for i in range(10))
