@@ -64,9 +64,6 @@ CANARIES = [
     FAL_REPLACEMENT,
 ]
 MODELS = {"openai": ("gpt-image-2", "low"), "fal": ("fal-ai/flux-2-max", "")}
-# Wave 1's unknown_model fault is OpenAI saying gpt-image-2 does not exist: the workspace stops being
-# offered it (UnavailableModel), so the OpenAI generations after wave 1 use another model.
-LATER_OPENAI_MODEL = "gpt-image-2.5-flare"
 # Faults that end a generation at once (the rest are retried); each must show up as its documented kind.
 FINAL_FAULTS = {
     "openai": {
@@ -144,10 +141,8 @@ def _key(alice: User, label: str) -> ProviderKey:
     return ProviderKey.objects.get(workspace=workspace_of(alice), label=label)
 
 
-def _generate(browser: Browser, key: ProviderKey, persona: Persona, *, later: bool = False) -> Generation:
+def _generate(browser: Browser, key: ProviderKey, persona: Persona) -> Generation:
     model, quality = MODELS[key.provider]
-    if later and key.provider == "openai":
-        model = LATER_OPENAI_MODEL
     data = {
         "persona": str(persona.code),
         "prompt": f"A portrait of {persona.name}",
@@ -357,9 +352,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
         # Wave 2: the provider rejects the key mid-generation (OpenAI echoes part of it in its 401).
         double.script("openai", ["invalid_key"])
         double.script("fal", ["invalid_key"])
-        finished += _wait_final(
-            as_alice, [_generate(as_alice, k, persona, later=True) for k in (openai_key, fal_key)]
-        )
+        finished += _wait_final(as_alice, [_generate(as_alice, k, persona) for k in (openai_key, fal_key)])
 
         # The user replaces both rejected keys (one refused attempt first) and generates again.
         as_alice.get(f"/keys/{openai_key.code}/replace/")
@@ -370,9 +363,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
         as_alice.post(f"/keys/{fal_key.code}/replace/", {"api_key": FAL_REPLACEMENT})
         openai_key.refresh_from_db()
         fal_key.refresh_from_db()
-        replaced = _wait_final(
-            as_alice, [_generate(as_alice, k, persona, later=True) for k in (openai_key, fal_key)]
-        )
+        replaced = _wait_final(as_alice, [_generate(as_alice, k, persona) for k in (openai_key, fal_key)])
         assert [g.status for g in replaced] == ["succeeded", "succeeded"], [g.error_message for g in replaced]
         finished += replaced
 
