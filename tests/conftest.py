@@ -6,8 +6,9 @@ double with the app pointed at it; `bare_double` is the same double with the app
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,47 @@ from generation.models import Persona
 from provider_double import ProviderDouble
 from tests.support.accounts import PASSWORD, client_for, workspace_of
 from tests.support.factories import make_persona
+
+# Parallel runs (pytest-xdist): each worker process gets its own var folder (SQLite databases, the
+# filesystem broker's folders, media) and its own default Celery queue, so that no worker reads another's
+# messages or files. The settings read both from the environment when a worker starts (D: in pyproject).
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list) -> None:
+    var_dir = os.environ.get("ANIAVATAR_VAR_DIR", "var/test")
+    queue = os.environ.get("CELERY_QUEUE", "celery")
+    for spec in specs:
+        spec.env.setdefault("ANIAVATAR_VAR_DIR", f"{var_dir}/{spec.id}")
+        spec.env.setdefault("CELERY_QUEUE", f"{queue}-{spec.id}")
+
+
+# Figures: the proof tests (drills, sweeps) report what they counted as one JSON line each, shown at the
+# end of the run (also when they ran in an xdist worker) and kept in the JUnit XML as a property.
+
+
+@pytest.fixture
+def figures(record_property) -> Callable[[dict], None]:
+    def report(summary: dict) -> None:
+        record_property("figures", json.dumps(summary))
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figures"
+    ]
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
 
 # Passwords
 
@@ -143,10 +185,17 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in str(item.path):
             item.add_marker(pytest.mark.browser)
+            if config.pluginmanager.hasplugin("xdist"):
+                # One xdist worker runs them all (--dist loadgroup): one Chromium, not one per worker.
+                item.add_marker(pytest.mark.xdist_group("browser"))
+    # The tests with a real Celery worker take seconds each: started first, they run beside the many
+    # short tests instead of after them (xdist hands out tests in this order as workers free up).
+    items.sort(key=lambda item: item.get_closest_marker("worker") is None)
 
 
 @pytest.fixture(scope="session")

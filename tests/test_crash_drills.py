@@ -12,7 +12,6 @@ submit per image, and it succeeds); an interrupted OpenAI call cannot be resumed
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 
@@ -64,7 +63,7 @@ def _wait(condition, timeout: float, what: str) -> None:
 
 
 def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_doubled(
-    alice, double, settings, tmp_path, capsys
+    alice, double, settings, tmp_path, figures
 ):
     began = time.monotonic()
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -134,8 +133,7 @@ def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_dou
             "seconds": round(time.monotonic() - began, 1),
         }
     }
-    with capsys.disabled():
-        print("\n" + json.dumps(summary))
+    figures(summary)
 
     # Every kill landed in a provider call (the double holds each answer for LATENCY seconds).
     assert sum(interrupted.values()) >= KILLS and interrupted["openai"] and interrupted["fal"], interrupted

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
@@ -261,7 +260,7 @@ def _check_final(generation, kind, fragment, billed):
     _check_nothing_left(generation.created_by)
 
 
-def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(capsys):
+def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(figures):
     # PROVIDERS.md's error tables, malformed JSON, bad image bytes, a deadline passed and a reset: the
     # double injects each of them, so a fault added to it without a drill here fails this test.
     summary = {}
@@ -273,8 +272,7 @@ def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_provi
             "billed": sum(billed for *_, billed in table),
             "final_kinds": sorted({kind for _, _, kind, *_ in table}),
         }
-    with capsys.disabled():
-        print("\n" + json.dumps({"fault_drills": summary}))
+    figures({"fault_drills": summary})
 
 
 @pytest.mark.drill
