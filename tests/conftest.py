@@ -6,6 +6,7 @@ double with the app pointed at it; `bare_double` is the same double with the app
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -13,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
 from accounts.services import create_account
 from generation.models import Persona
 from provider_double import ProviderDouble
+from tests.support import clock
 from tests.support.accounts import PASSWORD, client_for, workspace_of
 from tests.support.factories import make_persona
 
@@ -75,6 +78,21 @@ def _password_hashing(request: pytest.FixtureRequest) -> None:
     """Hash passwords cheaply, except in tests marked `argon2`, which keep the project's hashers."""
     if request.node.get_closest_marker("argon2") is None:
         request.getfixturevalue("settings").PASSWORD_HASHERS = FAST_HASHERS
+
+
+# The clock
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Stop the app's clock at tests.support.clock.NOW, so that 'this month' is the same on any day."""
+    from generation import usage
+
+    monkeypatch.setattr(timezone, "now", lambda: clock.NOW)
+    # generation.usage reads datetime.now() itself when no `now` is passed in (the dashboard, the chart).
+    for name in ("month_summary", "monthly"):
+        monkeypatch.setattr(usage, name, functools.partial(getattr(usage, name), now=clock.NOW))
+    return clock.NOW
 
 
 # Users and workspaces

@@ -12,6 +12,7 @@ from generation import budgets, pipeline
 from generation.models import CostRecord, Generation
 from generation.usage import roll_up
 from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
 from tests.support.factories import make_generation
 from tests.support.generation import start
 from tests.support.keys import make_key
@@ -93,10 +94,10 @@ def test_only_this_utc_month_counts(alice):
         model="gpt-image-2",
         price_version="x",
         amount_nanousd=5_000_000_000,
-        created_at=budgets.month_start() - timedelta(seconds=1),
+        created_at=budgets.month_start(NOW) - timedelta(seconds=1),
     )
     roll_up([record])
-    assert budgets.status(workspace).spent_nanousd == 0
+    assert budgets.status(workspace, now=NOW).spent_nanousd == 0
 
 
 def test_the_banner_warns_at_80_percent(alice, alice_client, double):

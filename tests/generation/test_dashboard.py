@@ -9,12 +9,12 @@ from django.test.utils import CaptureQueriesContext
 
 from generation import budgets, usage
 from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
 from tests.support.factories import bulk_costs, make_cost, make_generation, make_image
 from tests.support.keys import make_key
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
 
-NOW = dt.datetime.now(dt.UTC)
 THIS_MONTH = usage.month_start(NOW)
 
 

@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from generation import usage
 from generation.models import CostRecord
 from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
 from tests.support.factories import bulk_costs, make_cost, make_generation
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
 
 UTC = dt.UTC
-NOW = dt.datetime.now(UTC)
 
 
 def shown(response) -> list[str]:
