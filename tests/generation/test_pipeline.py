@@ -9,13 +9,12 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 from accounts.services import create_account
-from generation import budgets, catalog, pipeline, tasks
+from generation import budgets, pipeline, tasks
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from providers import decisions, fal_queue, openai_images
-from providers.adapter import Outcome
 from providers.base import ErrorKind, ProviderError
 from tests.support.accounts import client_for, workspace_of
 from tests.support.generation import run_in_threads, start
@@ -514,15 +513,22 @@ def test_images_stored_for_a_generation_that_could_not_be_saved_are_deleted(
     assert [p for p in media.rglob("*") if p.is_file()] == []  # no file left that nothing refers to
 
 
-def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double):
+def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double, monkeypatch):
     """Two generations share a key: the 401 of the first must not be written on the second's audit row."""
     key = make_key(alice, "fal")
     first, second = start(alice, key, "fal-ai/flux-2-max"), start(alice, key, "fal-ai/flux-2-max")
-    key = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
-    for generation in (first, second):  # both calls in flight, the second decrypted last
-        vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    rejected = Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
-    pipeline._record_outcome(first, uuid.uuid4(), key, catalog.load().get(first.model), rejected, [], None)
+    submit = fal_queue.submit
+
+    def second_call_starts_meanwhile(*args, **kwargs):
+        # The second generation's call decrypts the key while the first one's is in flight: it is the
+        # key's latest use when fal answers the first with a 401.
+        shared = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
+        vault.decrypt_for_provider_call(shared, generation_code=second.code)
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(fal_queue, "submit", second_call_starts_meanwhile)
+    double.script("fal", ["invalid_key"])
+    assert _run(first).error_kind == "invalid_key"
     outcomes = dict(KeyUse.objects.filter(purpose="generate").values_list("generation_code", "outcome"))
     assert outcomes == {first.code: "rejected", second.code: "ok"}
 
