@@ -2,6 +2,8 @@
 
 alice owns a workspace, bob is a member of it, charlie is another tenant. `double` is the provider
 double with the app pointed at it; `bare_double` is the same double with the app's settings left alone.
+Passwords get a fast hasher unless a test is marked `argon2`; `frozen_now` stops the app's clock;
+`figures` reports a drill's figures. The hooks run the suite on xdist workers (pyproject addopts).
 """
 
 from __future__ import annotations

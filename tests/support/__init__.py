@@ -7,6 +7,7 @@ from here, never from a conftest module.
 - factories: rows made directly (personas, generations, images, cost records), no provider involved.
 - generation: start (a generation through the real service), run_in_threads.
 - prices: the catalog's prices, for tests that are not about prices.
+- clock: the instant the `frozen_now` fixture stops the app's clock at.
 - worker: a real Celery worker process on the test database and broker.
 - canary: searches for leaked keys, and readers for each place data ends up.
 """
