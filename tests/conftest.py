@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
@@ -38,6 +38,18 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: list) -> None:
     for spec in specs:
         spec.env.setdefault("ANIAVATAR_VAR_DIR", f"{var_dir}/{spec.id}")
         spec.env.setdefault("CELERY_QUEUE", f"{queue}-{spec.id}")
+
+
+# Static files: Django's test client loads the middleware again for every new client, and WhiteNoise
+# listed every static file each time (about 25 ms a client, a tenth of many tests). Looking a static file
+# up when it is asked for instead changes nothing the tests check: no test fetches a static file through
+# the test client, and the live server of the browser tests serves them itself.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_looked_up_on_request() -> Iterator[None]:
+    with override_settings(WHITENOISE_AUTOREFRESH=True):
+        yield
 
 
 # Figures: the proof tests (drills, sweeps) report what they counted as one JSON line each, shown at the
