@@ -5,7 +5,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
-from generation import budgets, usage
+from generation import budgets
+from generation.usage import history
 from keys.models import ProviderKey
 
 
@@ -21,10 +22,11 @@ def home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
     """This UTC month's spend and budget, the newest avatars and where to go next."""
     workspace = request.workspace
+    budget = budgets.status(workspace)
     context = {
-        "month": usage.month_summary(workspace),
-        "budget": budgets.status(workspace),
-        "recent_images": usage.recent_images(workspace),
+        "month": budget.month,  # the budget's own spend: one source, read once
+        "budget": budget,
+        "recent_images": history.recent_images(workspace),
         "has_keys": ProviderKey.objects.for_workspace(workspace).exists(),
     }
     return render(request, "dashboard.html", context)

@@ -107,7 +107,7 @@ def seed(*, costs: int = 100_000, images: int = 10_000) -> Seeded:
     from bench.pipeline import workspace_of
     from generation.models import CostRecord, GeneratedImage, Generation, Persona
     from generation.services import build_prompt
-    from generation.usage import rebuild_roll_ups
+    from generation.usage.roll_ups import rebuild_roll_ups
 
     started = time.monotonic()
     owner = create_account(email="agency@bench.example", password=PASSWORD, name="Agency")

@@ -8,6 +8,7 @@ Completion replaces the reservation with the actual cost (or, when the provider 
 cannot know, with the quote, an upper bound); failure releases it (pipeline.finish). On PostgreSQL a
 cost record's insert waits for that same lock (its foreign key takes a share lock on the workspace
 row), so a generation finishing during a check cannot be counted neither as reserved nor as spent.
+The month's spend is `usage.totals.month_spend`, from the cost records: the figure the dashboard shows.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts.models import User, Workspace
-from generation.models import Budget, CostRecord, Generation
-from generation.pricing import format_usd
+from generation.models import Budget, Generation
+from generation.money import format_usd
+from generation.usage.totals import MonthSpend, month_spend
 
 WARN_FRACTION = 0.8
 
@@ -33,8 +34,13 @@ class BudgetExceeded(Exception):
 @dataclass(frozen=True)
 class BudgetStatus:
     cap_nanousd: int | None
-    spent_nanousd: int
+    month: MonthSpend  # this month's charges: the dashboard shows them from here too
     reserved_nanousd: int
+
+    @property
+    def spent_nanousd(self) -> int:
+        """Return this month's spend as the cap counts it: unknown amounts at their quotes."""
+        return self.month.bounded_nanousd
 
     @property
     def committed_nanousd(self) -> int:
@@ -64,33 +70,20 @@ class BudgetStatus:
         return self.cap_nanousd is None or self.committed_nanousd + quote_nanousd <= self.cap_nanousd
 
 
-def month_start(now: dt.datetime | None = None) -> dt.datetime:
-    """Return the start of the current UTC month."""
-    now = (now or timezone.now()).astimezone(dt.UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def status(workspace: Workspace, *, now: dt.datetime | None = None) -> BudgetStatus:
-    """Return this month's cap, spend and in-flight reservations: four small queries."""
+    """Return this month's cap, spend and in-flight reservations: three or four small queries.
+
+    The spend is `usage.totals.month_spend`, the one source of "spent this month" (its docstring says
+    why the records, and why a charge of unknown amount counts at its quote).
+    """
     cap = Budget.objects.filter(workspace=workspace).values_list("monthly_cap_nanousd", flat=True).first()
-    month = CostRecord.objects.for_workspace(workspace).filter(created_at__gte=month_start(now))
-    known = month.aggregate(total=Sum("amount_nanousd"))["total"]
-    # A charge of unknown amount (a billed answer we could not read) counts as its generation's quote, an
-    # upper bound: never as 0, or the cap could be passed. A query of its own, so that only those few
-    # rows are joined to their generations (both queries read the covering index of cost records).
-    bounded = month.filter(amount_nanousd__isnull=True).aggregate(total=Sum("generation__quote_nanousd"))[
-        "total"
-    ]
+    month = month_spend(workspace, now=now)
     reserved = (
         Generation.objects.for_workspace(workspace)
         .filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
         .aggregate(total=Sum("reserved_nanousd"))["total"]
     )
-    return BudgetStatus(
-        cap_nanousd=cap,
-        spent_nanousd=(known or 0) + (bounded or 0),
-        reserved_nanousd=reserved or 0,
-    )
+    return BudgetStatus(cap_nanousd=cap, month=month, reserved_nanousd=reserved or 0)
 
 
 def refusal_message(current: BudgetStatus, quote_nanousd: int) -> str:

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace, WorkspaceOwned, WorkspaceQuerySet
-from generation.pricing import format_usd
+from generation.money import format_usd
 
 
 class Persona(WorkspaceOwned):
@@ -162,7 +162,17 @@ class GeneratedImage(models.Model):
 
 
 class CostRecord(WorkspaceOwned):
-    """What one generation cost, computed from what the provider reported. One per generation."""
+    """What one generation cost, computed from what the provider reported. One per generation.
+
+    `amount_nanousd` None is an amount we cannot know, never 0: a billed answer we could not read
+    (`charge` CHARGED), or a request that may have been billed (`charge` POSSIBLE: sent and never
+    answered, refused after it started, interrupted by a worker crash). Budgets count either at the
+    generation's quote until a reconciliation with the provider's own figures resolves it.
+    """
+
+    class Charge(models.TextChoices):
+        CHARGED = "charged", _("Charged")
+        POSSIBLE = "possible", _("Possibly charged")
 
     generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="cost")
     provider = models.CharField(max_length=20)
@@ -175,6 +185,8 @@ class CostRecord(WorkspaceOwned):
     images = models.PositiveSmallIntegerField(default=0)
     # True when the actual cost passed the quote: a pricing bug (logged, and counted from here).
     exceeded_quote = models.BooleanField(default=False)
+    charge = models.CharField(max_length=10, choices=Charge.choices, default=Charge.CHARGED)
+    unknown_reason = models.CharField(max_length=300, blank=True)  # why the amount is unknown, in plain words
 
     class Meta:
         ordering = ["-created_at"]
@@ -199,7 +211,13 @@ class CostRecord(WorkspaceOwned):
 
     @property
     def amount_display(self) -> str:
+        if self.amount_nanousd is None and self.charge == self.Charge.POSSIBLE:
+            return str(_("possibly charged — amount unknown"))
         return format_usd(self.amount_nanousd)
+
+    @property
+    def possibly_charged(self) -> bool:
+        return self.charge == self.Charge.POSSIBLE
 
 
 class UsageMonth(models.Model):

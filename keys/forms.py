@@ -38,6 +38,9 @@ class AddKeyForm(forms.Form):
         help_text=_("A name you will recognise, e.g. “Client A – OpenAI”."),
     )
     api_key = _key_field()
+    # Narrower than Form's Mapping: request.POST or Django's empty MultiValueDict, both dicts; clean()
+    # writes to the copy made in __init__.
+    data: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +48,7 @@ class AddKeyForm(forms.Form):
             self.data = self.data.copy()  # mutable, so a key pasted into the label is not echoed back
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         provider, secret = data.get("provider"), (data.get("api_key") or "").strip()
         if provider and secret:
             problem = services.shape_problem(provider, secret)
@@ -67,7 +70,7 @@ class ReplaceKeyForm(forms.Form):
         self.fields["api_key"].label = _("New API key")
 
     def clean_api_key(self) -> str:
-        secret = self.cleaned_data["api_key"].strip()
+        secret: str = self.cleaned_data["api_key"].strip()
         problem = services.shape_problem(self.provider, secret)
         if problem:
             raise forms.ValidationError(problem)

@@ -179,7 +179,9 @@ def _apply(key: ProviderKey, verdict: Verdict) -> None:
         key.last_verified_at = timezone.now()
 
 
-def _duplicate_of(workspace: Workspace, provider: str, fingerprint: str, exclude: int | None = None):
+def _duplicate_of(
+    workspace: Workspace, provider: str, fingerprint: str, exclude: int | None = None
+) -> ProviderKey | None:
     found = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, fingerprint=fingerprint)
     if exclude is not None:
         found = found.exclude(pk=exclude)

@@ -53,7 +53,7 @@ def _rows(request: WorkspaceRequest) -> list[KeyRow]:
         )
         .filter(rank__lte=RECENT_USES)
     )
-    uses: dict[int, list[KeyUse]] = {}
+    uses: dict[int | None, list[KeyUse]] = {}  # KeyUse.key_id is nullable (SET_NULL); here never None
     for use in recent:
         uses.setdefault(use.key_id, []).append(use)
     for found in uses.values():

@@ -9,7 +9,7 @@ Where each fault fires (a key suffix fault applies to every request made with th
 - at status: gateway_timeout and completed_error report COMPLETED with `error` / `error_type`;
 - at result (`GET …/requests/{id}`): moderation 422 with `detail[0].type == "content_policy_violation"`,
   gateway_timeout 504 (`request_timeout`), completed_error 500 (`runner_scheduling_failure`),
-  malformed (200, body not JSON);
+  malformed (200, body not JSON), bad_base64 (200, the image a data URL that is not base64);
 - at the CDN download (`GET /cdn/{file}`): non_image, truncated, wrong_size.
 """
 
@@ -41,7 +41,16 @@ IMAGE_SIZES = {
 }
 REQUEST_PATH = re.compile(r"^/fal/(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?/?$")
 RESULT_FAULTS = frozenset(
-    {"moderation", "gateway_timeout", "completed_error", "malformed", "non_image", "truncated", "wrong_size"}
+    {
+        "moderation",
+        "gateway_timeout",
+        "completed_error",
+        "malformed",
+        "bad_base64",
+        "non_image",
+        "truncated",
+        "wrong_size",
+    }
 )
 
 MODERATION_DETAIL = {
@@ -286,7 +295,9 @@ def _render_result(double: ProviderDouble, req: Incoming, job: FalJob) -> dict[s
     elif job.fault == "truncated":
         data = data[: len(data) // 2]
     content_type = CONTENT_TYPES[job.output_format]
-    if job.sync_mode:
+    if job.fault == "bad_base64":
+        url = f"data:{content_type};base64,@@ not base64 @@"
+    elif job.sync_mode:
         url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
     else:
         name = f"{uuid.uuid4().hex}.{'jpg' if job.output_format == 'jpeg' else job.output_format}"

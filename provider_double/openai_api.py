@@ -3,8 +3,9 @@
 Faults fire on the generation call (key suffix or script) and, by key suffix only, on the model list:
 invalid_key 401, forbidden 403 (org not verified), insufficient_quota 429, moderation 400
 `moderation_blocked`, rate_limit 429 with `Retry-After: 1`, server_error and completed_error 500,
-gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), non_image / truncated /
-wrong_size (bad bytes inside valid JSON), slow (answers after `hang_seconds`), reset (TCP reset).
+gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), bad_base64 (200 with its usage,
+image data not base64), non_image / truncated / wrong_size (bad bytes inside valid JSON), slow (answers
+after `hang_seconds`), reset (TCP reset).
 """
 
 from __future__ import annotations
@@ -314,7 +315,10 @@ def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
     images = [_image_bytes(fault, params, i) for i in range(params["n"])]
     return {
         "created": int(time.time()),
-        "data": [{"b64_json": base64.b64encode(data).decode()} for data in images],
+        "data": [
+            {"b64_json": "@@ not base64 @@" if fault == "bad_base64" else base64.b64encode(data).decode()}
+            for data in images
+        ],
         "background": "transparent" if params["background"] == "transparent" else "opaque",
         "output_format": params["output_format"],
         "quality": "medium" if params["quality"] == "auto" else params["quality"],

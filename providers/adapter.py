@@ -61,6 +61,10 @@ class Outcome:
     usage: dict[str, Any] = field(default_factory=dict)  # what the provider reported; the cost's input
     request_ids: list[str] = field(default_factory=list)
     billed: bool = False  # the provider charged (even if what it sent is unusable)
+    # A request may have been charged at an amount we cannot know (sent and never answered, refused
+    # after it started): recorded as "possibly charged", counted at the quote until reconciled.
+    possibly_billed: bool = False
+    possible_reason: str = ""  # why, in plain words
     error: ProviderError | None = None  # set when no usable image came back
     partial_errors: list[ProviderError] = field(default_factory=list)  # slots that failed (fal)
 

@@ -8,7 +8,6 @@ Passwords get a fast hasher unless a test is marked `argon2`; `frozen_now` stops
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -99,13 +98,11 @@ def _password_hashing(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def frozen_now(monkeypatch):
-    """Stop the app's clock at tests.support.clock.NOW, so that 'this month' is the same on any day."""
-    from generation import usage
+    """Stop the app's clock at tests.support.clock.NOW, so that 'this month' is the same on any day.
 
+    The app reads the time through django.utils.timezone.now (generation.dates.utc_now too).
+    """
     monkeypatch.setattr(timezone, "now", lambda: clock.NOW)
-    # generation.usage reads datetime.now() itself when no `now` is passed in (the dashboard, the chart).
-    for name in ("month_summary", "monthly"):
-        monkeypatch.setattr(usage, name, functools.partial(getattr(usage, name), now=clock.NOW))
     return clock.NOW
 
 

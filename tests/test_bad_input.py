@@ -9,6 +9,7 @@ SQLite stores it. The Hypothesis tests are marked `drill` (about 10 s): CI may r
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import uuid
@@ -28,10 +29,10 @@ from hypothesis import strategies as st
 from accounts.models import User
 from generation import catalog
 from generation.models import Budget, CostRecord, Generation, Persona
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from keys.models import ProviderKey
 from tests.support.accounts import PASSWORD, workspace_of
-from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.factories import make_cost, make_generation, make_image, make_persona
 from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
@@ -409,6 +410,95 @@ def test_a_nul_in_a_filter_matches_nothing(alice, alice_client, url):
     response = alice_client.get(url)
     assert response.status_code == 200
     assert str(image.code) not in page(response)
+
+
+# Periods at the calendar's edges: Python's dates end at 9999-12-31, and a period needs the day or month
+# after its last. `/usage/?from=9999-12-31` was a 500 (ValueError: year 10000 in add_months).
+
+PERIOD_EDGES = [
+    {"from": "9999-12-31"},
+    {"from": "9999-12-02"},
+    {"from": "9999-12-01"},
+    {"to": "9999-12-31"},
+    {"from": "9999-12-31", "to": "9999-12-31"},
+    {"from": "2026-11-01", "to": "9999-12-31"},
+    {"month": "9999-12"},
+    {"month": "9999-01"},
+    {"from": "0001-01-01"},
+    {"to": "0001-01-01"},
+    {"month": "0001-01"},
+    {"from": "1999-12-31"},
+    {"from": "2026-11-10", "to": "2026-11-01"},
+    {"from": "garbage"},
+    {"to": "2026-02-30"},
+    {"month": "2026-13"},
+    {"month": "November", "from": " "},
+]
+
+
+def _period_errors(html: str) -> set[str]:
+    return set(re.findall(r'<div class="field-errors" id="filter-(month|from|to)-error">', html))
+
+
+@pytest.mark.parametrize("params", PERIOD_EDGES, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()))
+def test_a_period_past_the_calendars_edges_is_refused_beside_its_field(alice, alice_client, params):
+    generation = make_generation(workspace_of(alice), alice)
+    make_cost(generation)
+    response = alice_client.get("/usage/", params)
+    assert response.status_code == 200
+    html = page(response)
+    refused = _period_errors(html)
+    assert refused, "no error beside the period's fields"
+    assert refused <= {key for key, value in params.items() if value.strip()}
+    for name in refused:
+        assert f'aria-describedby="filter-{name}-error filter-period-help" aria-invalid="true"' in html
+    assert 'class="banner banner-warning" role="alert">The ' in html
+    assert str(generation.code) in html  # the period is ignored: all time
+    csv = alice_client.get("/usage.csv", params)
+    assert csv.status_code == 200
+    assert csv["Content-Disposition"].endswith('-all.csv"')
+    assert str(generation.code) in page(csv)
+
+
+def _iso_day(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+def _iso_month(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+# Any day Python has, with the first and last years drawn often.
+calendar_days = st.one_of(
+    st.dates(), st.dates(min_value=dt.date(9998, 12, 1)), st.dates(max_value=dt.date(2000, 1, 31))
+)
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(9998, 12, 31)
+
+
+def _expected_errors(days: dict[str, dt.date]) -> set[str]:
+    """Return the period fields that must be refused: out of bounds, or a range that ends before it starts."""
+    used = {k: v for k, v in days.items() if k != "month"} or days  # a range wins over a month
+    refused = {name for name, day in used.items() if not FIRST_DAY <= day <= LAST_DAY}
+    if not refused and "from" in used and "to" in used and used["from"] > used["to"]:
+        refused.add("from")
+    return refused
+
+
+@bounded
+@given(
+    days=st.fixed_dictionaries(
+        {}, optional={"month": calendar_days, "from": calendar_days, "to": calendar_days}
+    )
+)
+def test_any_period_gets_a_page_or_an_error_beside_its_field(alice, alice_client, days):
+    params = {k: _iso_month(v) if k == "month" else _iso_day(v) for k, v in days.items()}
+    expected = _expected_errors({k: v.replace(day=1) if k == "month" else v for k, v in days.items()})
+    response = alice_client.get("/usage/", params)
+    assert response.status_code == 200
+    assert _period_errors(page(response)) == expected
+    csv = alice_client.get("/usage.csv", params)
+    assert csv.status_code == 200
+    assert csv["Content-Disposition"].endswith('-all.csv"') or not expected
 
 
 # Wrong content and oversized bodies

@@ -29,7 +29,7 @@ from django.utils.html import escape
 
 from accounts.models import User
 from generation.models import CostRecord, Generation
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from tests.support.accounts import workspace_of
 from tests.support.factories import make_generation, make_image, make_persona
 from tests.support.keys import make_key

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from generation.pricing import format_usd
+from generation.money import format_usd
 
 register = template.Library()
 

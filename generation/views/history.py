@@ -12,7 +12,10 @@ from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from accounts.models import Membership
-from generation import catalog, usage
+from generation import catalog
+from generation.usage import chart, export, totals
+from generation.usage import history as paging
+from generation.usage.filters import FilterForm, Filters, parse_filters
 
 
 def _cursor(value: str | None) -> UUID | None:
@@ -22,7 +25,7 @@ def _cursor(value: str | None) -> UUID | None:
         return None
 
 
-def _choices(request: WorkspaceRequest, filters: usage.Filters) -> dict[str, list[str]]:
+def _choices(request: WorkspaceRequest, filters: Filters) -> dict[str, list[str]]:
     """Return the filter options: catalog providers and models (retired ones too) and current members."""
     models = catalog.load().models.values()
     members = (
@@ -40,17 +43,19 @@ def _choices(request: WorkspaceRequest, filters: usage.Filters) -> dict[str, lis
 @require_safe
 @workspace_required
 def history(request: WorkspaceRequest) -> HttpResponse:
-    filters, errors = usage.parse_filters(request.GET)
+    form = FilterForm(request.GET)
+    filters = form.filters()
     before, after = _cursor(request.GET.get("before")), _cursor(request.GET.get("after"))
-    months = usage.monthly(request.workspace, filters)
+    months = totals.monthly(request.workspace, filters)
     context = {
+        "form": form,  # its errors, beside the period's fields
         "filters": filters,
-        "errors": errors,
-        "page": usage.page(request.workspace, filters, before=before, after=after),
+        "errors": form.ignored(),
+        "page": paging.page(request.workspace, filters, before=before, after=after),
         "paged": bool(before or after),
-        "totals": usage.totals(request.workspace, filters),
+        "totals": totals.totals(request.workspace, filters),
         "months": months,
-        "chart": usage.chart(months),
+        "chart": chart.chart(months),
         **_choices(request, filters),
     }
     return render(request, "generation/history.html", context)
@@ -66,9 +71,9 @@ class _Echo:
 @require_safe
 @workspace_required
 def history_csv(request: WorkspaceRequest) -> StreamingHttpResponse:
-    filters, _ = usage.parse_filters(request.GET)
+    filters, _ = parse_filters(request.GET)  # a period that does not validate is ignored, as on the page
     writer = csv.writer(_Echo())
-    lines = (writer.writerow(row) for row in usage.csv_rows(request.workspace, filters))
+    lines = (writer.writerow(row) for row in export.csv_rows(request.workspace, filters))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     name = f"aniavatar-usage-{slugify(request.workspace.name) or 'workspace'}-{filters.period}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -14,7 +12,7 @@ from accounts.http import WorkspaceRequest, require_form_methods, workspace_requ
 from accounts.models import Membership
 from generation import budgets
 from generation.forms import BudgetForm
-from generation.pricing import format_usd
+from generation.money import format_usd, to_usd
 
 
 @require_form_methods
@@ -23,7 +21,7 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
     current = budgets.status(request.workspace)
     initial = {}
     if current.cap_nanousd is not None:
-        initial["monthly_cap_usd"] = Decimal(current.cap_nanousd) / 10**9
+        initial["monthly_cap_usd"] = to_usd(current.cap_nanousd)
     form = BudgetForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
         if not request.membership.is_owner:

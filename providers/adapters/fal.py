@@ -22,6 +22,18 @@ logger = logging.getLogger(__name__)
 
 MEGAPIXEL = 1024 * 1024
 SUBMIT_TIMEOUT = 30.0
+REFUSED_AFTER_START = (
+    "fal.ai refused the request after it had started (HTTP 422); fal may charge the GPU time a runner "
+    "already spent on it."
+)
+SUBMIT_UNANSWERED = (
+    "The request reached fal.ai but no answer came back (a timeout or a dropped connection); fal may have "
+    "queued it, and then it runs and is billed."
+)
+NOT_CANCELLED = (
+    "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
+    "complete and be billed."
+)
 
 
 def megapixels(width: int, height: int) -> int:
@@ -127,9 +139,13 @@ class _Run:
                     self.secret, self.model_id, self.request, timeout=min(SUBMIT_TIMEOUT, self.call.timeout)
                 )
             except ProviderError as exc:
-                if decisions.after_fal_submit(exc, last=decisions.is_last(index)) is decisions.Action.RETRY:
+                action = decisions.after_fal_submit(exc, last=decisions.is_last(index))
+                if action is decisions.Action.RETRY:
                     self._pause(index, exc)
                     continue
+                if action is decisions.Action.FAIL_POSSIBLY_BILLED:
+                    self.outcome.possibly_billed = True
+                    self.outcome.possible_reason = SUBMIT_UNANSWERED
                 self.outcome.partial_errors.append(exc)
                 return None
             entry = {"slot": slot, "request_id": handle.request_id}
@@ -156,14 +172,11 @@ class _Run:
                 action = decisions.after_fal_wait(wait)
                 billed = action.billed
                 if action.final:
-                    if billed:
-                        self.billed_sizes.append((self.request.width, self.request.height))
-                        self.outcome.request_ids.append(entry["request_id"])
-                    self.outcome.partial_errors.append(exc)
+                    self._failed(entry, exc, action)
                     return
                 self._pause(index, exc)
-                if action is decisions.Action.REFETCH:
-                    continue  # fetch the same request's result again: submitting anew would bill twice
+                if action in (decisions.Action.REFETCH, decisions.Action.RESUME):
+                    continue  # the same request again: submitting anew could bill twice
                 entry["failed"] = True
                 replacement = self.submit(entry["slot"])
                 if replacement is None:
@@ -177,6 +190,18 @@ class _Run:
             )
             self.outcome.images.extend(result.images)
             return
+
+    def _failed(self, entry: dict[str, Any], error: ProviderError, action: decisions.Action) -> None:
+        """Record a slot that gave up: billed (its size is charged), possibly billed, or not billed."""
+        if action is decisions.Action.FAIL_BILLED:
+            self.billed_sizes.append((self.request.width, self.request.height))
+            self.outcome.request_ids.append(entry["request_id"])
+        elif action is decisions.Action.FAIL_POSSIBLY_BILLED:
+            self.outcome.possibly_billed = True
+            self.outcome.request_ids.append(entry["request_id"])
+            refused = error.status_code == 422
+            self.outcome.possible_reason = REFUSED_AFTER_START if refused else NOT_CANCELLED
+        self.outcome.partial_errors.append(error)
 
     def _cancel(self, handle: fal_queue.FalHandle) -> bool | None:
         """Cancel a request still queued: True cancelled, False it had just finished, None unknown."""

@@ -18,6 +18,10 @@ from providers.base import KeyCheck, ProviderError
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+UNANSWERED_REASON = (
+    "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
+    "may have generated and billed the images anyway."
+)
 
 
 class OpenAIAdapter(Adapter):
@@ -77,12 +81,14 @@ class OpenAIAdapter(Adapter):
         text_tokens = int(details.get("text_tokens", input_tokens - image_tokens) or 0)
         # Cached tokens are counted inside text tokens: bill them at the cached price, the rest in full.
         cached = min(int(details.get("cached_tokens") or 0), text_tokens)
-        return (
+        # Token counts times prices, which are whole nano-dollars (the catalog's tests hold it to that).
+        amount: int = (
             (text_tokens - cached) * price["text_input"]
             + cached * price["cached_text_input"]
             + image_tokens * price["image_input"]
             + int(usage["output_tokens"]) * price["image_output"]
         )
+        return amount
 
     def run(self, secret: str, call: Call) -> Outcome:
         """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
@@ -101,7 +107,15 @@ class OpenAIAdapter(Adapter):
                     time.sleep(delay)
                     continue
                 request_ids = [exc.request_id] if exc.request_id else []
-                return Outcome(error=exc, billed=action.billed, request_ids=request_ids)
+                possibly = action is decisions.Action.FAIL_POSSIBLY_BILLED
+                return Outcome(
+                    error=exc,
+                    billed=action.billed,
+                    usage=exc.usage,
+                    request_ids=request_ids,
+                    possibly_billed=possibly,
+                    possible_reason=UNANSWERED_REASON if possibly else "",
+                )
             return Outcome(
                 images=list(result.images),
                 usage=result.usage,

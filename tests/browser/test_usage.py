@@ -9,7 +9,7 @@ import pytest
 from django.utils.text import slugify
 from playwright.sync_api import expect
 
-from generation import usage
+from generation import dates
 from tests.support.accounts import PASSWORD, workspace_of
 from tests.support.factories import make_cost, make_generation
 
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page, alice, frozen_now):
     workspace = workspace_of(alice)
-    this_month = usage.month_start(frozen_now)
-    last_month = usage.add_months(this_month, -1)
+    this_month = dates.month_start(frozen_now)
+    last_month = dates.add_months(this_month, -1)
     for when, amount, persona in (
         (this_month, 11_090_000, "Budget Ben"),
         (last_month, 70_000_000, "Careful Cora"),

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.db import connections
 
-from generation import budgets, pipeline
+from generation import budgets, dates, pipeline
 from generation.models import CostRecord, Generation
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 from tests.support.accounts import workspace_of
 from tests.support.clock import NOW
 from tests.support.factories import make_generation
@@ -62,7 +62,7 @@ def test_success_replaces_the_reservation_with_the_actual_cost(alice, double, se
 def test_failure_releases_the_reservation(alice, double, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     key = make_key(alice, "fal")
-    double.script("fal", ["moderation"])
+    double.script("fal", ["insufficient_quota"])  # refused at submit: nothing charged
     generation = start(alice, key, "fal-ai/flux-2-max")
     pipeline.run_generation(generation.pk)
     status = budgets.status(workspace_of(alice))
@@ -94,7 +94,7 @@ def test_only_this_utc_month_counts(alice):
         model="gpt-image-2",
         price_version="x",
         amount_nanousd=5_000_000_000,
-        created_at=budgets.month_start(NOW) - timedelta(seconds=1),
+        created_at=dates.month_start(NOW) - timedelta(seconds=1),
     )
     roll_up([record])
     assert budgets.status(workspace, now=NOW).spent_nanousd == 0

@@ -7,7 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from generation import budgets, usage
+from generation import budgets, dates
+from generation.models import CostRecord
+from generation.usage import totals
 from tests.support.accounts import workspace_of
 from tests.support.clock import NOW
 from tests.support.factories import bulk_costs, make_cost, make_generation, make_image
@@ -15,7 +17,7 @@ from tests.support.keys import make_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
 
-THIS_MONTH = usage.month_start(NOW)
+THIS_MONTH = dates.month_start(NOW)
 
 
 def charge(workspace, user, *, when=THIS_MONTH, amount=10_000_000, **fields):
@@ -57,6 +59,24 @@ def test_it_shows_the_budget_and_what_is_left(alice, alice_client):
     assert value(response, "budget-left") == "$0.75"
     assert b"25 % used or reserved" in response.content
     assert b'data-testid="budget-banner"' not in response.content
+
+
+def test_the_dashboard_and_the_budget_count_one_spend_from_the_records(alice, alice_client):
+    """Both read usage.totals.month_spend: a record not yet rolled up counts, an unknown one at its quote."""
+    workspace = workspace_of(alice)
+    budgets.set_cap(workspace=workspace, user=alice, cap_nanousd=1_000_000_000)
+    charge(workspace, alice, amount=250_000_000)
+    unknown = make_generation(workspace, alice, created_at=THIS_MONTH, quote_nanousd=40_000_000)
+    # Inserted in bulk, so without its roll-up (as before a rebuild_usage_roll_ups).
+    CostRecord.objects.bulk_create([make_cost(unknown, amount_nanousd=None, save=False)])
+    response = alice_client.get("/")
+    assert value(response, "month-spend") == "$0.25"
+    assert value(response, "month-requests") == "2"
+    assert b"plus 1 request of unknown cost" in response.content
+    assert value(response, "budget-left") == "$0.71"  # $1.00 - $0.25 - the unknown charge at its $0.04 quote
+    status = budgets.status(workspace)
+    assert status.month == totals.month_spend(workspace) == response.context["month"]
+    assert status.spent_nanousd == 290_000_000
 
 
 def test_it_warns_at_eighty_percent_of_the_budget(alice, alice_client):

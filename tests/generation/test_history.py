@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from generation import usage
+from generation import dates, money
 from generation.models import CostRecord
 from tests.support.accounts import workspace_of
 from tests.support.clock import NOW
@@ -150,10 +150,10 @@ def test_totals_per_provider_and_model_equal_the_sum_of_the_records(alice, alice
 
 def test_monthly_totals_equal_the_sum_of_the_records_of_each_month(alice, alice_client):
     workspace = workspace_of(alice)
-    this_month = usage.month_start(NOW)
+    this_month = dates.month_start(NOW)
     expected = {}
     for back in (0, 1, 4, 11, 12):  # 12 months back is outside the chart
-        start = usage.add_months(this_month, -back)
+        start = dates.add_months(this_month, -back)
         amounts = [1_000_000 * (back + 1), 2_500_000]
         for i, amount in enumerate(amounts):
             charge(workspace, alice, when=start + dt.timedelta(hours=i), amount=amount)
@@ -162,14 +162,14 @@ def test_monthly_totals_equal_the_sum_of_the_records_of_each_month(alice, alice_
     months = response.context["months"]
     assert len(months) == 12
     assert months[-1].key == this_month.strftime("%Y-%m")
-    assert months[0].key == usage.add_months(this_month, -11).strftime("%Y-%m")
+    assert months[0].key == dates.add_months(this_month, -11).strftime("%Y-%m")
     for month in months:
         count, amount = expected.get(month.key, (0, 0))
         assert (month.total.count, month.total.amount_nanousd) == (count, amount), month.key
     # The screen-reader table carries the same numbers as the bars.
     table = response.content.decode().split('data-testid="monthly-table"')[1].split("</table>")[0]
     assert len(re.findall(r"<tr><th scope=\"row\">", table)) == 12
-    assert usage.format_usd(expected[this_month.strftime("%Y-%m")][1]) in table
+    assert money.format_usd(expected[this_month.strftime("%Y-%m")][1]) in table
     assert len(re.findall(r'<rect class="chart-bar', response.content.decode())) == 12
 
 
@@ -275,7 +275,7 @@ def test_filters_combine(alice, bob, alice_client, params):
 
 def test_the_chart_follows_provider_model_and_member_but_not_the_period(alice, bob, alice_client):
     workspace = workspace_of(alice)
-    last_month = usage.add_months(usage.month_start(NOW), -1)
+    last_month = dates.add_months(dates.month_start(NOW), -1)
     charge(workspace, alice, when=last_month, provider="fal", model="fal-ai/flux-2-max", amount=70_000_000)
     charge(workspace, bob, when=last_month, amount=11_000_000)
     response = alice_client.get("/usage/", {"provider": "fal", "month": NOW.strftime("%Y-%m")})

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import providers
-from generation import catalog, pricing
+from generation import catalog, money, pricing
 from provider_double import openai_api
 
 CATALOG = catalog.load()
@@ -24,7 +24,7 @@ def test_gpt_image_1_low_square_costs_the_documented_amount():
     }
     amount = OPENAI.cost(usage, CATALOG.get("gpt-image-1").price)
     assert amount == 11_090_000
-    assert pricing.format_usd(amount) == "$0.01109"
+    assert money.format_usd(amount) == "$0.01109"
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_gpt_image_1_low_square_costs_the_documented_amount():
 )
 def test_flux_2_max_bills_megapixels_rounded_up_per_image(width, height, usd):
     assert (
-        pricing.format_usd(
+        money.format_usd(
             FAL.cost({"images": [{"width": width, "height": height}]}, CATALOG.get("fal-ai/flux-2-max").price)
         )
         == usd
@@ -48,7 +48,7 @@ def test_fal_quotes_are_exact_and_count_every_image():
 
 def test_missing_usage_is_unknown_never_zero():
     assert OPENAI.cost({}, CATALOG.get("gpt-image-2").price) is None
-    assert pricing.format_usd(None) == "unknown"
+    assert money.format_usd(None) == "unknown"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_missing_usage_is_unknown_never_zero():
     ],
 )
 def test_amounts_are_shown_exactly_to_the_nano_dollar(amount, shown):
-    assert pricing.format_usd(amount) == shown
+    assert money.format_usd(amount) == shown
 
 
 def test_cached_text_tokens_are_billed_at_the_cached_price():

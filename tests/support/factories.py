@@ -13,7 +13,7 @@ from PIL import Image
 
 from accounts.models import User, Workspace
 from generation.models import CostRecord, GeneratedImage, Generation, Persona
-from generation.usage import roll_up
+from generation.usage.roll_ups import roll_up
 
 
 def make_persona(workspace: Workspace, user: User | None = None, **fields: Any) -> Persona:

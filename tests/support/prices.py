@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generation import catalog, pricing
+from generation import catalog, money, pricing
 
 FLUX_MAX = "fal-ai/flux-2-max"
 
@@ -27,4 +27,4 @@ def fal_image(model_id: str = FLUX_MAX, size: str = "1024x1024") -> int:
 
 def usd(amount_nanousd: int) -> str:
     """Return the amount as the pages show it ("$0.07")."""
-    return pricing.format_usd(amount_nanousd)
+    return money.format_usd(amount_nanousd)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from generation.usage import rebuild_roll_ups
+from generation.usage.roll_ups import rebuild_roll_ups
 
 
 class Command(BaseCommand):
