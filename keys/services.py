@@ -214,8 +214,14 @@ def _normalised(provider: str, secret: str, kind: str = Kind.GENERATE) -> str:
     return secret
 
 
-def _seal(key: ProviderKey, secret: str) -> None:
-    """Set the row's ciphertext, hint and fingerprint from `secret` (the row's code must be final)."""
+def seal(key: ProviderKey, secret: str) -> None:
+    """Set an unsaved or existing row's ciphertext, key version, hint and fingerprint from `secret`.
+
+    Encrypts under the primary master key, bound to the row (its code must be final). Nothing is
+    checked with the provider and nothing is saved: `add_key` and `replace_key` call it after their
+    checks (in `_check_and_store`); tests call it to store a key in a state the provider double
+    cannot produce on add.
+    """
     keyring = crypto.get_keyring()
     key.ciphertext = keyring.encrypt(secret, key.binding())
     key.key_version = keyring.primary
@@ -338,7 +344,7 @@ def _check_and_store(key: ProviderKey, *, user: User, secret: str, unchanged: st
         verdict = check_with_provider(key.provider, secret)
     if verdict.status == Status.INVALID:
         raise KeyRejected(f"{verdict.message} {unchanged}")
-    _seal(key, secret)
+    seal(key, secret)
     _apply(key, verdict)
     try:
         with transaction.atomic():

@@ -4,7 +4,7 @@ Hypothesis sends each form unicode (right-to-left, emoji, combining marks), cont
 CR LF), values of 10,000 characters and more, missing fields and repeated fields. Whatever it sends, the
 answer is a redirect (the input was fine) or the form again with a field or form error, and a refused
 submission stores nothing. Run this module on PostgreSQL too: it refuses NUL in text columns, where
-SQLite stores it.
+SQLite stores it. The Hypothesis tests are marked `drill` (about 10 s): CI may run them in one pass only.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from generation import catalog
 from generation.models import Budget, CostRecord, Generation, Persona
 from generation.usage.roll_ups import roll_up
 from keys.models import ProviderKey
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_cost, make_generation, make_image, make_persona
-from tests.generation.helpers import make_key
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_cost, make_generation, make_image, make_persona
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -133,9 +133,7 @@ def assert_answered(response: Any, *, stored: bool) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fast_setup(settings, tmp_path) -> None:
-    # Fuzzing is about input handling, not hashing: a cheap hasher keeps 40 logins per test quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def private_media(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -157,6 +155,7 @@ def fal_key() -> str:
 
 
 @bounded
+@pytest.mark.drill
 @given(
     data=form(
         email=field("new@example.com", "alice@example.com", "Ünïcode@exämple.com", "a@b", emails),
@@ -196,6 +195,7 @@ def test_a_failed_login_with_a_very_long_address_is_an_error_not_a_crash(db, ema
 
 
 @bounded
+@pytest.mark.drill
 @given(
     data=form(
         username=field("alice@example.com", "ALICE@example.com", emails),
@@ -212,12 +212,14 @@ def test_login_answers_any_input_with_a_session_or_an_error(alice, data):
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(email=field("alice@example.com", "nobody@example.com", emails)))
 def test_password_reset_answers_any_input_with_a_redirect_or_a_field_error(alice, data):
     assert_answered(Client().post("/accounts/password_reset/", data), stored=False)
 
 
 @bounded
+@pytest.mark.drill
 @given(
     data=form(new_password1=field("a brand new passphrase"), new_password2=field("a brand new passphrase"))
 )
@@ -236,6 +238,7 @@ def test_setting_a_new_password_answers_any_input_with_a_redirect_or_a_field_err
 
 
 @bounded
+@pytest.mark.drill
 @given(
     data=form(
         provider=field("openai", "fal"),
@@ -250,6 +253,7 @@ def test_adding_a_key_answers_any_input_with_a_saved_key_or_a_field_error(alice,
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(api_key=st.one_of(st.builds(openai_key), field())))
 def test_replacing_a_key_answers_any_input_with_a_new_key_or_a_field_error(alice, alice_client, double, data):
     key = ProviderKey.objects.filter(workspace=workspace_of(alice)).first() or make_key(alice, "openai")
@@ -274,6 +278,7 @@ PERSONA_FIELDS = {
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(**PERSONA_FIELDS))
 def test_creating_a_persona_answers_any_input_with_a_persona_or_a_field_error(alice, alice_client, data):
     personas = Persona.objects.count()
@@ -282,6 +287,7 @@ def test_creating_a_persona_answers_any_input_with_a_persona_or_a_field_error(al
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(**PERSONA_FIELDS))
 def test_editing_a_persona_answers_any_input_with_the_change_or_a_field_error(alice, alice_client, data):
     persona = Persona.objects.first() or make_persona(workspace_of(alice), alice)
@@ -292,6 +298,7 @@ def test_editing_a_persona_answers_any_input_with_the_change_or_a_field_error(al
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(**PERSONA_FIELDS))
 def test_the_live_prompt_preview_answers_any_input(alice, alice_client, data):
     response = alice_client.get("/personas/new/", {**data, "preview": "1"}, headers={"HX-Request": "true"})
@@ -326,6 +333,7 @@ def generate_form(valid: dict[str, list[str]]) -> st.SearchStrategy[dict[str, An
 
 
 @bounded
+@pytest.mark.drill
 @given(st.data())
 def test_generate_answers_any_input_with_a_generation_or_a_field_error(
     alice, alice_client, keys_and_persona, data
@@ -337,6 +345,7 @@ def test_generate_answers_any_input_with_a_generation_or_a_field_error(
 
 
 @bounded
+@pytest.mark.drill
 @given(st.data())
 def test_the_live_quote_and_model_switch_answer_any_input(alice, alice_client, keys_and_persona, data):
     params = data.draw(generate_form(keys_and_persona))
@@ -350,6 +359,7 @@ def test_the_live_quote_and_model_switch_answer_any_input(alice, alice_client, k
 
 
 @bounded
+@pytest.mark.drill
 @given(data=form(monthly_cap_usd=field("10", "0.50", "", "1000000", "1000000.01")))
 def test_the_budget_answers_any_input_with_a_new_cap_or_a_field_error(alice, alice_client, data):
     before = list(Budget.objects.values())
@@ -363,6 +373,7 @@ FILTER_PAGES = ["/gallery/", "/usage/", "/usage.csv"]
 
 
 @bounded
+@pytest.mark.drill
 @given(
     params=form(
         persona=field(),

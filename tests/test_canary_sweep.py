@@ -16,9 +16,7 @@ provider double did receive every key (the positive control) and every reader sa
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import re
 import threading
 import time
@@ -39,12 +37,11 @@ from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona, Reconciliation
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
-from providers.redaction import RedactSecretsFilter
-from tests import canary
-from tests.conftest import PASSWORD, client_for, workspace_of
-from tests.worker import celery_worker, forget_queue
+from tests.support import canary
+from tests.support.accounts import PASSWORD, client_for, workspace_of
+from tests.support.worker import celery_worker, forget_queue
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
 
 OPENAI = "sk-proj-CANARYP2KK6F2R6NpEIZYfS3bE2euxgzpL9d0aaCKtVYWTVYGE"
 OPENAI_REFUSED = "sk-proj-CANARYwQiA6K86I96D0Ls85g76XogpN8TFiY3KmfatsSK9lRku__invalid_key"
@@ -296,26 +293,6 @@ def redis_commands(url: str) -> Iterator[list[str]]:
         thread.join(5)
 
 
-@contextmanager
-def project_handler_output() -> Iterator[io.StringIO]:
-    """Send the project's (filtered) log handlers' formatted output to a buffer as well."""
-    buffer = io.StringIO()
-    handlers = {
-        handler
-        for logger in canary.all_loggers()
-        for handler in logger.handlers
-        if isinstance(handler, logging.StreamHandler)
-        and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
-    }
-    assert handlers, "the project's log handlers were not found"
-    previous = {handler: handler.setStream(buffer) for handler in handlers}
-    try:
-        yield buffer
-    finally:
-        for handler, stream in previous.items():
-            handler.setStream(stream)
-
-
 def media_text() -> str:
     root = Path(django_settings.MEDIA_ROOT)
     return "\n".join(f"{p}: {canary.as_text(p.read_bytes())}" for p in sorted(root.rglob("*")) if p.is_file())
@@ -340,7 +317,7 @@ def task_results_text() -> str:
 
 
 def test_no_trace_of_any_key_in_any_sink_after_every_flow(
-    alice, bob, charlie, double, settings, tmp_path, capsys
+    alice, bob, charlie, double, settings, tmp_path, figures
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PROVIDER_TIMEOUT_SECONDS = 2
@@ -352,7 +329,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
 
     with (
         canary.every_log_record() as records,
-        project_handler_output() as handler_output,
+        canary.project_handler_output() as handler_output,
         published_messages() as messages,
         redis_commands(broker_url) as commands,
         celery_worker(tmp_path, CELERY_WORKER_CONCURRENCY="16") as worker,
@@ -474,8 +451,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
             "per_sink_bytes": {name: len(text.encode("utf-8", "replace")) for name, text in sinks.items()},
         }
     }
-    with capsys.disabled():
-        print("\n" + json.dumps(summary))
+    figures(summary)
     assert found == {name: [] for name in sinks}
 
 

@@ -12,7 +12,6 @@ submit per image, and it succeeds); an interrupted OpenAI call cannot be resumed
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 
@@ -21,16 +20,18 @@ from django.db.models import Count
 
 from generation import budgets, tasks
 from generation.models import CostRecord, GeneratedImage, Generation
-from tests.conftest import workspace_of
-from tests.generation.helpers import make_key, start
-from tests.worker import celery_worker
+from tests.support.accounts import workspace_of
+from tests.support.generation import start
+from tests.support.keys import make_key
+from tests.support.prices import fal_image
+from tests.support.worker import celery_worker
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
 
 KILLS = 10
 LATENCY = 3.0  # seconds the double takes per image: the kill must land inside it
 FAL_MODEL = "fal-ai/flux-2-max"
-FAL_FLUX_MAX_1MP = 70_000_000  # nano-USD per 1024×1024 image
+FAL_FLUX_MAX_1MP = fal_image(FAL_MODEL)  # nano-USD per 1024×1024 image (from the catalog)
 
 
 def _in_flight(generation: Generation, double) -> bool:
@@ -62,7 +63,7 @@ def _wait(condition, timeout: float, what: str) -> None:
 
 
 def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_doubled(
-    alice, double, settings, tmp_path, capsys
+    alice, double, settings, tmp_path, figures
 ):
     began = time.monotonic()
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -132,8 +133,7 @@ def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_dou
             "seconds": round(time.monotonic() - began, 1),
         }
     }
-    with capsys.disabled():
-        print("\n" + json.dumps(summary))
+    figures(summary)
 
     # Every kill landed in a provider call (the double holds each answer for LATENCY seconds).
     assert sum(interrupted.values()) >= KILLS and interrupted["openai"] and interrupted["fal"], interrupted

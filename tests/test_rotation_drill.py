@@ -18,11 +18,11 @@ from django.core.management import call_command
 
 from generation.models import Generation
 from keys.models import KeyUse, ProviderKey
-from tests.generation.helpers import make_key, start
-from tests.keys.conftest import MASTER_V1, MASTER_V2
-from tests.worker import Worker, celery_worker
+from tests.support.generation import start
+from tests.support.keys import MASTER_V1, MASTER_V2, make_key
+from tests.support.worker import Worker, celery_worker
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
 
 OPENAI_SECOND_KEY = "sk-proj-rotationDrillSecondKey0123456789abcdefghijklmnoWXYZ"
 FAL_THIRD_KEY = "5d1c0b2a-9e8f-4a7b-8c6d-5e4f3a2b1c0d:7f6e5d4c3b2a19081726354453627180"

@@ -31,9 +31,9 @@ from django.utils.html import escape
 from accounts.models import User
 from generation.models import CostRecord, Generation
 from generation.usage.roll_ups import roll_up
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation, make_image, make_persona
-from tests.generation.helpers import make_key
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -201,9 +201,7 @@ def snapshot() -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def cheap_passwords(settings, tmp_path: Path) -> None:
-    # These tests are about routes, not password hashing: keep the users' setup fast, and files private.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def private_media(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 

@@ -11,15 +11,10 @@ from django.test import Client
 
 from accounts import throttle
 from generation.models import Generation
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_generation
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_generation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _login(client: Client, email: str, password: str = PASSWORD, **extra: str):

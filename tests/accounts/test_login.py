@@ -6,9 +6,10 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
-pytestmark = pytest.mark.django_db
+# About passwords: real Argon2 hashes (tests/conftest.py gives the other tests a fast hasher).
+pytestmark = [pytest.mark.django_db, pytest.mark.argon2]
 
 
 def _login(client, email: str, password: str, ip: str = "10.0.0.1"):

@@ -5,7 +5,8 @@ import re
 import pytest
 from django.core import mail
 
-pytestmark = pytest.mark.django_db
+# About passwords: real Argon2 hashes (tests/conftest.py gives the other tests a fast hasher).
+pytestmark = [pytest.mark.django_db, pytest.mark.argon2]
 
 
 def test_it_emails_a_reset_link_that_sets_a_new_password(client, alice):

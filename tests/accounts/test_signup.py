@@ -6,7 +6,8 @@ from django.db import IntegrityError
 from accounts import services
 from accounts.models import Membership, User, Workspace
 
-pytestmark = pytest.mark.django_db
+# About passwords: real Argon2 hashes (tests/conftest.py gives the other tests a fast hasher).
+pytestmark = [pytest.mark.django_db, pytest.mark.argon2]
 
 GOOD = {"email": "dana@example.com", "password1": "a long passphrase 42", "password2": "a long passphrase 42"}
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+# The security baseline as deployed: real Argon2 hashes (tests/conftest.py gives most tests a fast one).
+pytestmark = [pytest.mark.django_db, pytest.mark.argon2]
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["/", "/accounts/signup/", "/accounts/login/", "/accounts/password_reset/", "/healthz"]

@@ -8,8 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from generation.models import Generation
-from tests.conftest import PASSWORD
-from tests.generation.helpers import make_key
+from tests.support.accounts import PASSWORD
+from tests.support.keys import make_key
+from tests.support.prices import fal_image, usd
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def test_a_user_sets_a_budget_and_is_refused_past_it(page, alice, double, monkey
     page.get_by_role("button", name="Save budget").click()
     expect(page.get_by_text("The monthly budget is now $0.15.")).to_be_visible()
 
-    for _ in range(2):  # $0.07 each, exact
+    for _ in range(2):  # one Flux 2 Max image each, exact
         page.goto("/generate/")
         page.get_by_label("Prompt").fill("A friendly lighthouse keeper")
         page.get_by_role("button", name="Generate").click()
@@ -41,5 +42,5 @@ def test_a_user_sets_a_budget_and_is_refused_past_it(page, alice, double, monkey
     page.get_by_label("Prompt").fill("A friendly lighthouse keeper")
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_role("alert")).to_contain_text("would pass this month's budget of $0.15")
-    expect(page.get_by_role("alert")).to_contain_text("$0.14 reserved")
+    expect(page.get_by_role("alert")).to_contain_text(f"{usd(2 * fal_image())} reserved")
     assert Generation.objects.count() == 2

@@ -7,10 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
-from tests.generation.factories import make_persona
-from tests.generation.helpers import make_key
-from tests.worker import celery_worker
+from tests.support.accounts import PASSWORD
+from tests.support.factories import make_persona
+from tests.support.keys import make_key
+from tests.support.prices import fal_image, usd
+from tests.support.worker import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -33,7 +34,7 @@ def _log_in(page) -> None:
 
 @pytest.mark.parametrize(
     ("provider", "model_label", "price"),
-    [("openai", "GPT Image 2 — OpenAI", "At most"), ("fal", "Flux 2 Max — fal.ai", "$0.07")],
+    [("openai", "GPT Image 2 — OpenAI", "At most"), ("fal", "Flux 2 Max — fal.ai", usd(fal_image()))],
 )
 def test_a_user_generates_an_avatar_and_sees_its_cost(page, alice, worker, provider, model_label, price):
     make_key(alice, provider)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from generation.models import Persona
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

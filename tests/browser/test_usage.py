@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -11,15 +10,15 @@ from django.utils.text import slugify
 from playwright.sync_api import expect
 
 from generation import dates
-from tests.conftest import PASSWORD, workspace_of
-from tests.generation.factories import make_cost, make_generation
+from tests.support.accounts import PASSWORD, workspace_of
+from tests.support.factories import make_cost, make_generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page, alice):
+def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page, alice, frozen_now):
     workspace = workspace_of(alice)
-    this_month = dates.month_start(dt.datetime.now(dt.UTC))
+    this_month = dates.month_start(frozen_now)
     last_month = dates.add_months(this_month, -1)
     for when, amount, persona in (
         (this_month, 11_090_000, "Budget Ben"),

@@ -11,13 +11,16 @@ from django.db import connections
 from generation import budgets, dates, pipeline
 from generation.models import CostRecord, Generation
 from generation.usage.roll_ups import roll_up
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation
-from tests.generation.helpers import make_key, start
+from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
+from tests.support.factories import make_generation
+from tests.support.generation import start
+from tests.support.keys import make_key
+from tests.support.prices import fal_image, usd
 
 pytestmark = pytest.mark.django_db
 
-FLUX = 70_000_000  # one flux-2-max 1024² image, exact
+FLUX = fal_image()  # one flux-2-max 1024² image, exact
 
 
 def _cap(user, usd_nano: int | None):
@@ -26,13 +29,15 @@ def _cap(user, usd_nano: int | None):
 
 def test_a_request_that_would_pass_the_cap_is_refused_with_the_numbers(alice, double):
     key = make_key(alice, "fal")
-    _cap(alice, 100_000_000)
-    start(alice, key, "fal-ai/flux-2-max")  # reserves $0.07
+    cap = FLUX * 3 // 2  # room for one image, not two
+    _cap(alice, cap)
+    start(alice, key, "fal-ai/flux-2-max")  # reserves one image
     with pytest.raises(budgets.BudgetExceeded) as refused:
         start(alice, key, "fal-ai/flux-2-max")
     message = str(refused.value)
-    assert "($0.07)" in message and "budget of $0.10" in message
-    assert "$0.00 spent" in message and "$0.07 reserved" in message and "$0.03 left" in message
+    assert f"({usd(FLUX)})" in message and f"budget of {usd(cap)}" in message
+    assert "$0.00 spent" in message and f"{usd(FLUX)} reserved" in message
+    assert f"{usd(cap - FLUX)} left" in message
     assert Generation.objects.count() == 1
     assert double.count("fal.submit") == 0  # nothing was sent to the provider
 
@@ -89,10 +94,10 @@ def test_only_this_utc_month_counts(alice):
         model="gpt-image-2",
         price_version="x",
         amount_nanousd=5_000_000_000,
-        created_at=dates.month_start() - timedelta(seconds=1),
+        created_at=dates.month_start(NOW) - timedelta(seconds=1),
     )
     roll_up([record])
-    assert budgets.status(workspace).spent_nanousd == 0
+    assert budgets.status(workspace, now=NOW).spent_nanousd == 0
 
 
 def test_the_banner_warns_at_80_percent(alice, alice_client, double):
@@ -108,12 +113,12 @@ def test_the_banner_warns_at_80_percent(alice, alice_client, double):
 
 def test_the_generate_page_shows_the_refusal(alice, alice_client, double):
     make_key(alice, "fal")
-    _cap(alice, 50_000_000)
+    _cap(alice, FLUX // 2)  # less than one image
     response = alice_client.post(
         "/generate/", {"model": "fal-ai/flux-2-max", "prompt": "x", "size": "1024x1024", "n": "1"}
     )
     assert response.status_code == 200
-    assert "would pass this month&#x27;s budget of $0.05" in response.content.decode()
+    assert f"would pass this month&#x27;s budget of {usd(FLUX // 2)}" in response.content.decode()
     assert not Generation.objects.exists()
 
 
@@ -135,7 +140,7 @@ def test_bad_budgets_get_an_error_beside_the_field(alice_client, value):
 def test_a_member_sees_the_budget_but_cannot_change_it(alice, bob_client):
     _cap(alice, FLUX)
     page = bob_client.get("/workspace/")
-    assert b"$0.07" in page.content and b"Only the workspace owner" in page.content
+    assert usd(FLUX).encode() in page.content and b"Only the workspace owner" in page.content
     assert bob_client.post("/workspace/", {"monthly_cap_usd": "999"}).status_code == 403
     assert budgets.status(workspace_of(alice)).cap_nanousd == FLUX
 

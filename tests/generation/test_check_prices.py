@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from generation.reconciliation import service
 from keys import services as vault
-from tests.conftest import workspace_of
+from tests.support.accounts import workspace_of
 
 pytestmark = pytest.mark.django_db
 

@@ -10,13 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from generation import budgets, dates
 from generation.models import CostRecord
 from generation.usage import totals
-from tests.conftest import workspace_of
-from tests.generation.factories import bulk_costs, make_cost, make_generation, make_image
-from tests.generation.helpers import make_key
+from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
+from tests.support.factories import bulk_costs, make_cost, make_generation, make_image
+from tests.support.keys import make_key
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
 
-NOW = dt.datetime.now(dt.UTC)
 THIS_MONTH = dates.month_start(NOW)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from generation.models import GeneratedImage, Generation, Persona
-from tests.generation.factories import make_generation, make_image
+from tests.support.factories import make_generation, make_image
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

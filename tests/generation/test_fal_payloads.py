@@ -10,7 +10,8 @@ from aniavatar.celery import app
 from generation import pipeline, tasks
 from generation.models import CostRecord, Generation
 from keys.models import KeyUse
-from tests.generation.helpers import make_key, start
+from tests.support.generation import start
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation, make_image, make_persona
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation, make_image, make_persona
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from generation import dates
+from generation import catalog, dates
 from generation.models import Generation
-from tests.generation.factories import make_persona
-from tests.generation.helpers import make_key
+from tests.support.factories import make_persona
+from tests.support.generation import start
+from tests.support.keys import make_key
+from tests.support.prices import FLUX_MAX, fal_image, unit_prices, usd
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +79,7 @@ def test_the_quote_is_exact_for_fal(alice, alice_client, double):
     page = alice_client.get(
         "/generate/quote/", {"model": "fal-ai/flux-2-max", "size": "1536x1024", "n": "3", "prompt": "x"}
     ).content.decode()
-    assert "$0.30" in page
+    assert usd(3 * fal_image(FLUX_MAX, "1536x1024")) in page  # $0.30 now
     assert "Exact" in page
 
 
@@ -87,8 +89,10 @@ def test_the_quote_is_an_upper_bound_for_openai(alice, alice_client, double):
         "/generate/quote/",
         {"model": "gpt-image-2", "size": "1024x1024", "quality": "high", "n": "1", "prompt": "abcd"},
     ).content.decode()
-    # 4 prompt bytes x $5/M + 7024 tokens x $30/M = $0.21074
-    assert "At most" in page and "$0.21074" in page
+    # Every prompt byte at the input price + the most output tokens at the output price ($0.21074 now).
+    model, price = catalog.load().get("gpt-image-2"), unit_prices("gpt-image-2")
+    bound = 4 * price["text_input"] + model.max_output_tokens("1024x1024", "high") * price["image_output"]
+    assert "At most" in page and usd(bound) in page
 
 
 def test_changing_the_model_rerenders_its_options(alice, alice_client, double):
@@ -189,8 +193,6 @@ def test_a_member_can_generate_with_the_workspace_key(alice, bob, bob_client, do
 
 def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, double, enqueued):
     key = make_key(alice, "openai")
-    from tests.generation.helpers import start
-
     generation = start(alice, key, "gpt-image-2")
     page = alice_client.get(f"/generations/{generation.code}/").content.decode()
     assert 'hx-trigger="every 2s"' in page and "Queued" in page
@@ -208,8 +210,6 @@ def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, doubl
 @pytest.mark.parametrize("suffix", ["", "status/"])
 def test_it_checks_workspace(alice, charlie_client, double, suffix):
     key = make_key(alice, "openai")
-    from tests.generation.helpers import start
-
     generation = start(alice, key, "gpt-image-2")
     assert charlie_client.get(f"/generations/{generation.code}/{suffix}").status_code == 404
 

@@ -10,13 +10,13 @@ from django.test.utils import CaptureQueriesContext
 
 from generation import dates, money
 from generation.models import CostRecord
-from tests.conftest import workspace_of
-from tests.generation.factories import bulk_costs, make_cost, make_generation
+from tests.support.accounts import workspace_of
+from tests.support.clock import NOW
+from tests.support.factories import bulk_costs, make_cost, make_generation
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_now")]
 
 UTC = dt.UTC
-NOW = dt.datetime.now(UTC)
 
 
 def shown(response) -> list[str]:

@@ -13,8 +13,8 @@ from django.db.models.query import QuerySet
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import workspace_of
-from tests.generation.factories import bulk_costs, make_cost, make_generation
+from tests.support.accounts import workspace_of
+from tests.support.factories import bulk_costs, make_cost, make_generation
 
 pytestmark = pytest.mark.django_db
 

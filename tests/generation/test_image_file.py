@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from django.core.files.storage import FileSystemStorage
 
-from tests.generation.factories import make_generation, make_image, png_bytes
+from tests.support.factories import make_generation, make_image, png_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.generation.factories import make_generation, make_image
+from tests.support.factories import make_generation, make_image
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from generation.models import Persona
-from tests.generation.factories import make_generation, make_image, make_persona
+from tests.support.factories import make_generation, make_image, make_persona
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

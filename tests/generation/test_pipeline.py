@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
@@ -10,18 +9,21 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 from accounts.services import create_account
-from generation import budgets, catalog, pipeline, tasks
+from generation import budgets, pipeline, tasks
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from providers import decisions, fal_queue, openai_images
-from providers.adapter import Outcome
 from providers.base import ErrorKind, ProviderError
-from tests.conftest import client_for, workspace_of
-from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, run_in_threads, start
+from tests.support.accounts import client_for, workspace_of
+from tests.support.generation import run_in_threads, start
+from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
+from tests.support.prices import FLUX_MAX, fal_image, unit_prices
 
 pytestmark = pytest.mark.django_db
+
+FLUX = fal_image()  # one flux-2-max 1024² image, exact
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +49,13 @@ def test_openai_generation_stores_images_thumbnails_and_the_exact_cost(alice, do
     cost = CostRecord.objects.get(generation=generation)
     usage = cost.usage
     assert usage["output_tokens"] == 2 * 272
-    assert cost.amount_nanousd == usage["input_tokens"] * 5000 + usage["output_tokens"] * 32000
+    price = unit_prices("gpt-image-1.5")
+    assert (
+        cost.amount_nanousd
+        == usage["input_tokens"] * price["text_input"] + usage["output_tokens"] * price["image_output"]
+    )
     assert cost.amount_nanousd <= generation.quote_nanousd
-    assert cost.price_version and cost.unit_prices["image_output"] == 32000
+    assert cost.price_version and cost.unit_prices["image_output"] == price["image_output"]
     assert cost.provider_request_ids and cost.provider_request_ids[0].startswith("req_")
     assert generation.reserved_nanousd == 0
     assert generation.attempts == 1
@@ -64,7 +70,7 @@ def test_fal_generation_makes_one_request_per_image_and_bills_megapixels(alice, 
     assert double.count("fal.submit") == 2
     assert [(i.width, i.height) for i in generation.images.all()] == [(1536, 1024)] * 2
     cost = CostRecord.objects.get(generation=generation)
-    assert cost.amount_nanousd == 2 * 100_000_000 == generation.quote_nanousd
+    assert cost.amount_nanousd == 2 * fal_image(FLUX_MAX, "1536x1024") == generation.quote_nanousd
     assert [r["request_id"] for r in generation.provider_requests] == cost.provider_request_ids
     key.refresh_from_db()
     assert key.status == "valid"  # the first generation proves a fal key
@@ -94,7 +100,7 @@ def test_a_fal_fault_that_fails_twice_then_clears_ends_in_success_billed_once(al
     assert double.count("fal.submit") == submits
     assert generation.images.count() == 1
     # fal bills completed requests only: the failed ones cost nothing.
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
     _check_nothing_left(alice)
 
 
@@ -104,7 +110,7 @@ def test_fal_resubmits_a_request_that_failed_on_its_side(alice, double):
     generation = _run(start(alice, key, "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert double.count("fal.submit") == 2
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def _failing_on(function, errors: dict[int, Exception]):
@@ -135,7 +141,7 @@ def test_fal_fetches_a_finished_request_again_instead_of_paying_for_another(alic
     assert double.count("fal.submit") == 1
     assert double.count("fal.cancel") == 0
     record = CostRecord.objects.get(generation=generation)
-    assert (record.amount_nanousd, len(record.provider_request_ids)) == (70_000_000, 1)
+    assert (record.amount_nanousd, len(record.provider_request_ids)) == (FLUX, 1)
 
 
 def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier(alice, double, monkeypatch):
@@ -147,7 +153,7 @@ def test_fal_remembers_a_request_finished_even_when_the_next_fetch_fails_earlier
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(alice, double, monkeypatch):
@@ -159,7 +165,7 @@ def test_fal_records_a_finished_requests_charge_when_every_later_fetch_fails(ali
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_fetches_a_finished_request_again_after_a_rate_limited_fetch(alice, double, monkeypatch):
@@ -184,7 +190,7 @@ def test_fal_records_the_charge_of_a_finished_request_whose_image_never_arrives(
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "failed"
     assert double.count("fal.submit") == 1
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_fal_fetches_a_request_that_finished_while_its_wait_timed_out(alice, double, monkeypatch):
@@ -194,7 +200,7 @@ def test_fal_fetches_a_request_that_finished_while_its_wait_timed_out(alice, dou
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max"))
     assert generation.status == "succeeded"
     assert (double.count("fal.submit"), double.count("fal.cancel")) == (1, 1)
-    assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+    assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 OPENAI_FAULTS = [
@@ -260,7 +266,7 @@ def _check_final(generation, kind, fragment, billed):
     _check_nothing_left(generation.created_by)
 
 
-def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(capsys):
+def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(figures):
     # PROVIDERS.md's error tables, malformed JSON, bad image bytes, a deadline passed and a reset: the
     # double injects each of them, so a fault added to it without a drill here fails this test.
     summary = {}
@@ -273,10 +279,10 @@ def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_provi
             "possibly_billed": sum(billed == "possibly" for *_, billed in table),
             "final_kinds": sorted({kind for _, _, kind, *_ in table}),
         }
-    with capsys.disabled():
-        print("\n" + json.dumps({"fault_drills": summary}))
+    figures({"fault_drills": summary})
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize(
     ("fault", "times", "kind", "fragment", "billed"), OPENAI_FAULTS, ids=[f[0] for f in OPENAI_FAULTS]
 )
@@ -293,6 +299,7 @@ def test_openai_fault_reaches_its_documented_final_state(
     assert (key.status == ProviderKey.Status.INVALID) == (fault == "invalid_key")
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize(
     ("fault", "times", "kind", "fragment", "billed"), FAL_FAULTS, ids=[f[0] for f in FAL_FAULTS]
 )
@@ -306,7 +313,7 @@ def test_fal_fault_reaches_its_documented_final_state(
     generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
     _check_final(generation, kind, fragment, billed)
     if billed is True:
-        assert CostRecord.objects.get(generation=generation).amount_nanousd == 70_000_000
+        assert CostRecord.objects.get(generation=generation).amount_nanousd == FLUX
 
 
 def test_an_unreadable_openai_answer_is_recorded_as_unknown_cost_not_zero(alice, double):
@@ -347,7 +354,7 @@ def test_a_fal_task_restarted_after_a_crash_polls_instead_of_resubmitting(alice,
     from providers.base import ImageRequest
 
     handle = fal_queue.submit(
-        key_secret := "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19:9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+        key_secret := FAL_KEY,
         "fal-ai/flux-2-max",
         ImageRequest("fal-ai/flux-2-max", "x", 1024, 1024),
     )
@@ -514,15 +521,22 @@ def test_images_stored_for_a_generation_that_could_not_be_saved_are_deleted(
     assert [p for p in media.rglob("*") if p.is_file()] == []  # no file left that nothing refers to
 
 
-def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double):
+def test_a_rejected_key_is_recorded_on_the_generation_it_rejected(alice, double, monkeypatch):
     """Two generations share a key: the 401 of the first must not be written on the second's audit row."""
     key = make_key(alice, "fal")
     first, second = start(alice, key, "fal-ai/flux-2-max"), start(alice, key, "fal-ai/flux-2-max")
-    key = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
-    for generation in (first, second):  # both calls in flight, the second decrypted last
-        vault.decrypt_for_provider_call(key, generation_code=generation.code)
-    rejected = Outcome(error=ProviderError(ErrorKind.INVALID_KEY, "401"))
-    pipeline._record_outcome(first, uuid.uuid4(), key, catalog.load().get(first.model), rejected, [], None)
+    submit = fal_queue.submit
+
+    def second_call_starts_meanwhile(*args, **kwargs):
+        # The second generation's call decrypts the key while the first one's is in flight: it is the
+        # key's latest use when fal answers the first with a 401.
+        shared = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
+        vault.decrypt_for_provider_call(shared, generation_code=second.code)
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(fal_queue, "submit", second_call_starts_meanwhile)
+    double.script("fal", ["invalid_key"])
+    assert _run(first).error_kind == "invalid_key"
     outcomes = dict(KeyUse.objects.filter(purpose="generate").values_list("generation_code", "outcome"))
     assert outcomes == {first.code: "rejected", second.code: "ok"}
 

@@ -14,8 +14,9 @@ import pytest
 
 from generation import budgets, catalog, pipeline, tasks
 from generation.models import CostRecord, Generation
-from tests.conftest import workspace_of
-from tests.generation.helpers import make_key, start
+from tests.support.accounts import workspace_of
+from tests.support.generation import start
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,9 @@ from keys.models import KeyUse, ProviderKey
 from provider_double.ledger import api_key_id
 from providers import fal_queue
 from providers.base import ImageRequest
-from tests.conftest import workspace_of
-from tests.generation.helpers import FAL_KEY, OPENAI_KEY, make_key, start
+from tests.support.accounts import workspace_of
+from tests.support.generation import start
+from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
 
 pytestmark = pytest.mark.django_db
 

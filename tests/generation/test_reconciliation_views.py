@@ -11,8 +11,8 @@ from generation.models import KeyMatch, Reconciliation
 from generation.reconciliation import service
 from keys import services as vault
 from provider_double.ledger import api_key_id
-from tests.conftest import workspace_of
-from tests.generation.helpers import OPENAI_KEY, make_key
+from tests.support.accounts import workspace_of
+from tests.support.keys import OPENAI_KEY, make_key
 
 pytestmark = pytest.mark.django_db
 

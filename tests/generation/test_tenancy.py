@@ -8,9 +8,9 @@ import re
 import pytest
 
 from generation.models import Generation, Persona
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation, make_image, make_persona
-from tests.generation.helpers import make_key
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.keys import make_key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

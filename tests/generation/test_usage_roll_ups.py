@@ -18,8 +18,8 @@ from accounts.models import User
 from generation.models import CostRecord, UsageMonth
 from generation.usage import roll_ups, totals
 from generation.usage.filters import Filters, parse_filters
-from tests.conftest import workspace_of
-from tests.generation.factories import make_cost, make_generation
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_cost, make_generation
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,7 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import FAL_KEY, OPENAI_KEY, make_key
+from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key
 
 URL = "/keys/add/"
 
@@ -26,13 +24,13 @@ def test_it_saves_a_key_openai_accepts(alice, alice_client, double):
     assert response.status_code == 302
     key = ProviderKey.objects.get()
     assert (key.label, key.provider, key.status) == ("Client A", "openai", "valid")
-    assert key.hint == "sk-proj-…Ab3d"
+    assert key.hint == "sk-proj-…Tk42"
     assert key.ciphertext.startswith("v1:") and OPENAI_KEY not in key.ciphertext
     assert key.last_verified_at is not None
     assert double.count("openai.models") == 1
     assert double.received_credentials() == {OPENAI_KEY}
     page = alice_client.get(response.url).content.decode()
-    assert "Saved “Client A” (sk-proj-…Ab3d). OpenAI accepted this key." in page
+    assert "Saved “Client A” (sk-proj-…Tk42). OpenAI accepted this key." in page
     use = KeyUse.objects.get()
     assert (use.purpose, use.outcome, use.actor) == ("validate", "ok", alice)
 
@@ -88,20 +86,20 @@ def test_it_detects_the_same_key_added_twice_and_explains(alice_client, double):
     post(alice_client, label="First")
     response = post(alice_client, label="Second")
     assert response.status_code == 200
-    assert "already saved in this workspace as “First” (sk-proj-…Ab3d)" in response.content.decode()
+    assert "already saved in this workspace as “First” (sk-proj-…Tk42)" in response.content.decode()
     assert ProviderKey.objects.count() == 1
     # Found before asking the provider a second time.
     assert double.count("openai.models") == 1
 
 
 def test_the_same_key_may_be_added_in_another_workspace(alice, charlie, double):
-    make_key(workspace_of(alice), alice)
-    make_key(workspace_of(charlie), charlie)
+    make_key(alice, "fal")
+    make_key(charlie, "fal")
     assert ProviderKey.objects.count() == 2
 
 
 def test_the_fingerprint_is_an_hmac_under_its_own_secret(alice, settings):
-    key = make_key(workspace_of(alice), alice)
+    key = make_key(alice, "fal")
     assert key.fingerprint != hashlib.sha256(FAL_KEY.encode()).hexdigest()
     assert key.fingerprint == services.fingerprint_for("fal", FAL_KEY)
     settings.ANIAVATAR_FINGERPRINT_KEY = "another-fingerprint-key"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import pickle
 import time
 import uuid
@@ -29,11 +28,9 @@ from django.http import HttpResponse
 from keys import services
 from keys.models import ProviderKey
 from providers import ImageRequest, fal_queue, openai_images
-from providers.redaction import RedactSecretsFilter
-from tests import canary
-from tests.conftest import workspace_of
-
-from .conftest import MASTER_V1, MASTER_V2
+from tests.support import canary
+from tests.support.accounts import workspace_of
+from tests.support.keys import MASTER_V1, MASTER_V2
 
 CANARY = "sk-proj-CANARYq7Xk2Lr9VmT4bN8wQy3Hd6Jf1Pc5Sg0AeUoIiKz4"
 CANARY_REPLACEMENT = "sk-proj-CANARYreplacementZ9y8X7w6V5u4T3s2R1q0PpOoNn"
@@ -91,27 +88,13 @@ def every_log_record() -> Iterator[list[str]]:
 @pytest.fixture
 def handler_output() -> Iterator[io.StringIO]:
     """Send the configured (filtered) log handlers' formatted output to a buffer."""
-    buffer = io.StringIO()
-    handlers = {
-        handler
-        for logger in canary.all_loggers()
-        for handler in logger.handlers
-        if isinstance(handler, logging.StreamHandler)
-        and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
-    }
-    assert handlers, "the project's log handlers were not found"
-    previous = {handler: handler.setStream(buffer) for handler in handlers}
-    try:
+    with canary.project_handler_output() as buffer:
         yield buffer
-    finally:
-        for handler, stream in previous.items():
-            handler.setStream(stream)
 
 
 def test_no_trace_of_a_key_anywhere_but_at_the_provider(
     alice, alice_client, double, settings, every_log_record, handler_output
 ):
-    settings.FAL_QUEUE_URL = double.fal_queue_url
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1}"
     responses: list[HttpResponse] = []
 

@@ -17,8 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keys import crypto
-
-from .conftest import MASTER_V1, MASTER_V2, OPENAI_KEY
+from tests.support.keys import MASTER_V1, MASTER_V2, OPENAI_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,13 +8,12 @@ import pytest
 
 from keys import services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import MASTER_V1, MASTER_V2, OPENAI_KEY, store_key
+from tests.support.accounts import workspace_of
+from tests.support.keys import MASTER_V1, MASTER_V2, OPENAI_KEY, store_key
 
 
 def test_it_returns_the_key_and_records_the_use(alice):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     generation = uuid.uuid4()
     assert services.decrypt_for_provider_call(key, generation_code=generation) == OPENAI_KEY
     use = KeyUse.objects.get()
@@ -23,8 +22,8 @@ def test_it_returns_the_key_and_records_the_use(alice):
 
 
 def test_a_moved_ciphertext_must_be_re_entered_and_the_failure_is_recorded(alice):
-    key = store_key(workspace_of(alice), alice)
-    other = store_key(workspace_of(alice), alice, secret=OPENAI_KEY.replace("Ab3d", "Zz99"))
+    key = store_key(alice, "openai")
+    other = store_key(alice, "openai", secret=OPENAI_KEY.replace("Tk42", "Zz99"))
     key.ciphertext = other.ciphertext
     with pytest.raises(services.KeyUnavailable) as caught:
         services.decrypt_for_provider_call(key, generation_code=uuid.uuid4())
@@ -38,7 +37,7 @@ def test_a_moved_ciphertext_must_be_re_entered_and_the_failure_is_recorded(alice
 def test_a_retired_or_unknown_version_must_be_re_entered(alice, settings):
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 1
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 2
     settings.ANIAVATAR_MASTER_KEY_MIN_VERSION = 2
     with pytest.raises(services.KeyUnavailable):
@@ -53,7 +52,7 @@ def test_a_retired_or_unknown_version_must_be_re_entered(alice, settings):
 
 
 def test_it_refuses_an_unknown_purpose(alice):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     with pytest.raises(ValueError):
         services.decrypt_for_provider_call(key, generation_code=None, purpose="export")
     assert not KeyUse.objects.exists()
@@ -61,7 +60,7 @@ def test_it_refuses_an_unknown_purpose(alice):
 
 def test_a_key_object_that_disagrees_with_its_row_fails_closed(alice):
     """The binding comes from the object passed in: a provider changed in memory opens nothing; the row does."""
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     key.provider = "fal"
     with pytest.raises(services.KeyUnavailable):
         services.decrypt_for_provider_call(key, generation_code=None)

@@ -8,23 +8,21 @@ import pytest
 
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import FAL_KEY, MASTER_V1, MASTER_V2, OPENAI_KEY, make_key, store_key
+from tests.support.keys import FAL_KEY, MASTER_V1, MASTER_V2, OPENAI_KEY, make_key, store_key
 
 
 def test_it_lists_keys_with_only_their_hint(alice, alice_client):
-    key = store_key(workspace_of(alice), alice, label="Client A")
+    key = store_key(alice, "openai", label="Client A")
     body = alice_client.get("/keys/").content.decode()
     assert "Client A" in body
-    assert "sk-proj-…Ab3d" in body
+    assert "sk-proj-…Tk42" in body
     assert 'class="badge badge-valid"' in body
     assert OPENAI_KEY not in body
     assert key.ciphertext not in body and key.fingerprint not in body
 
 
 def test_it_shows_use_counts_and_recent_uses(alice, alice_client):
-    key = make_key(workspace_of(alice), alice, label="fal")
+    key = make_key(alice, "fal", label="fal")
     generation = uuid.uuid4()
     services.decrypt_for_provider_call(key, generation_code=generation)
     services.mark_key_worked(key)
@@ -36,8 +34,8 @@ def test_it_shows_use_counts_and_recent_uses(alice, alice_client):
 
 
 def test_it_shows_at_most_five_recent_uses_per_key(alice, alice_client):
-    first = make_key(workspace_of(alice), alice, label="first")
-    second = make_key(workspace_of(alice), alice, label="second", secret=FAL_KEY.replace("9f0e", "1234"))
+    first = make_key(alice, "fal", label="first")
+    second = make_key(alice, "fal", label="second", secret=FAL_KEY.replace("9f0e", "1234"))
     for _ in range(8):
         services.decrypt_for_provider_call(first, generation_code=uuid.uuid4())
     body = alice_client.get("/keys/").content.decode()
@@ -47,7 +45,7 @@ def test_it_shows_at_most_five_recent_uses_per_key(alice, alice_client):
 
 
 def test_members_see_keys_but_no_actions(alice, bob_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     body = bob_client.get("/keys/").content.decode()
     assert key.hint in body
     assert "Only the workspace owner can add" in body
@@ -57,21 +55,21 @@ def test_members_see_keys_but_no_actions(alice, bob_client):
 
 
 def test_owners_see_actions(alice, alice_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     body = alice_client.get("/keys/").content.decode()
     for name in ("retest", "replace", "delete"):
         assert f"/keys/{key.code}/{name}/" in body
 
 
 def test_it_checks_workspace(alice, charlie, charlie_client):
-    store_key(workspace_of(alice), alice, label="Alice's key")
+    store_key(alice, "openai", label="Alice's key")
     body = charlie_client.get("/keys/").content.decode()
     assert "Alice's key" not in body
     assert "No keys yet." in body
 
 
 def test_it_shows_re_enter_once_a_key_failed_to_decrypt(alice, alice_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     ProviderKey.objects.filter(pk=key.pk).update(ciphertext=key.ciphertext[:-2] + "AA")
     damaged = ProviderKey.objects.select_related("workspace").get(pk=key.pk)
     with pytest.raises(services.KeyUnavailable):  # a generation (or a re-test) tries it, and records why
@@ -88,7 +86,7 @@ def test_it_shows_re_enter_once_a_key_failed_to_decrypt(alice, alice_client):
 def test_it_shows_re_enter_for_a_master_key_version_retired_or_removed(alice, alice_client, settings, change):
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 1
-    store_key(workspace_of(alice), alice)
+    store_key(alice, "openai")
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 2
     if change == "retired":
         settings.ANIAVATAR_MASTER_KEY_MIN_VERSION = 2
@@ -99,7 +97,7 @@ def test_it_shows_re_enter_for_a_master_key_version_retired_or_removed(alice, al
 
 def test_the_pages_decrypt_nothing_and_record_nothing(alice, alice_client, bob_client, monkeypatch):
     """Only the worker decrypts, right before a provider call (DESIGN.md §4): pages tell from the records."""
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
 
     def refuse(*args, **kwargs):
         raise AssertionError("a page decrypted a key")

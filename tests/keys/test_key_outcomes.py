@@ -6,13 +6,12 @@ import uuid
 
 from keys import services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import FAL_KEY, OPENAI_KEY, make_key, store_key
+from tests.support.accounts import workspace_of
+from tests.support.keys import FAL_KEY, OPENAI_KEY, make_key, store_key
 
 
 def test_a_generation_that_worked_proves_a_fal_key(alice):
-    key = make_key(workspace_of(alice), alice)
+    key = make_key(alice, "fal")
     assert key.status == "unverified"
     services.mark_key_worked(key)
     assert key.status == "valid"
@@ -22,7 +21,7 @@ def test_a_generation_that_worked_proves_a_fal_key(alice):
 
 
 def test_concurrent_workers_do_not_lose_counts(alice):
-    key = make_key(workspace_of(alice), alice)
+    key = make_key(alice, "fal")
     # Two workers loaded the same row before either finished.
     first, second = ProviderKey.objects.get(pk=key.pk), ProviderKey.objects.get(pk=key.pk)
     services.mark_key_worked(first)
@@ -32,7 +31,7 @@ def test_concurrent_workers_do_not_lose_counts(alice):
 
 
 def test_a_key_rejected_during_a_generation_becomes_invalid(alice):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     generation = uuid.uuid4()
     services.decrypt_for_provider_call(key, generation_code=generation)
     services.mark_key_rejected(key, message=f"Incorrect API key provided: {OPENAI_KEY}")
@@ -45,7 +44,7 @@ def test_a_key_rejected_during_a_generation_becomes_invalid(alice):
 
 
 def test_the_rejection_lands_on_that_generations_use(alice):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     mine, other = uuid.uuid4(), uuid.uuid4()
     services.decrypt_for_provider_call(key, generation_code=mine)
     services.decrypt_for_provider_call(key, generation_code=other)
@@ -56,12 +55,12 @@ def test_the_rejection_lands_on_that_generations_use(alice):
 
 def test_usable_keys_leave_out_invalid_keys_other_providers_and_other_workspaces(alice, charlie):
     workspace = workspace_of(alice)
-    unverified = make_key(workspace, alice, label="unverified")
-    valid = make_key(workspace, alice, label="valid", secret=FAL_KEY.replace("9f0e", "1111"))
+    unverified = make_key(alice, "fal", label="unverified")
+    valid = make_key(alice, "fal", label="valid", secret=FAL_KEY.replace("9f0e", "1111"))
     services.mark_key_worked(valid)
-    invalid = make_key(workspace, alice, label="invalid", secret=FAL_KEY.replace("9f0e", "2222"))
+    invalid = make_key(alice, "fal", label="invalid", secret=FAL_KEY.replace("9f0e", "2222"))
     services.mark_key_rejected(invalid, message="no")
-    store_key(workspace, alice, label="openai")
-    make_key(workspace_of(charlie), charlie, label="charlie's")
+    store_key(alice, "openai", label="openai")
+    make_key(charlie, "fal", label="charlie's")
     assert list(services.usable_keys(workspace, "fal")) == [valid, unverified]
     assert [k.label for k in services.usable_keys(workspace, "openai")] == ["openai"]

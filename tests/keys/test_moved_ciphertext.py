@@ -11,11 +11,10 @@ import pytest
 
 from keys import crypto, services
 from keys.models import ProviderKey
-from tests.conftest import workspace_of
+from tests.support.accounts import workspace_of
+from tests.support.keys import OPENAI_KEY, store_key
 
-from .conftest import OPENAI_KEY, store_key
-
-OTHER_KEY = OPENAI_KEY.replace("Ab3d", "Zz99")
+OTHER_KEY = OPENAI_KEY.replace("Tk42", "Zz99")
 
 
 def assert_must_be_re_entered(key: ProviderKey, client) -> None:
@@ -28,33 +27,33 @@ def assert_must_be_re_entered(key: ProviderKey, client) -> None:
 
 
 def test_a_ciphertext_copied_onto_another_row_fails(alice, alice_client):
-    source = store_key(workspace_of(alice), alice, secret=OPENAI_KEY)
-    target = store_key(workspace_of(alice), alice, secret=OTHER_KEY)
+    source = store_key(alice, "openai", secret=OPENAI_KEY)
+    target = store_key(alice, "openai", secret=OTHER_KEY)
     ProviderKey.objects.filter(pk=target.pk).update(ciphertext=source.ciphertext)
     assert_must_be_re_entered(target, alice_client)
 
 
 def test_a_ciphertext_copied_into_another_workspace_fails(alice, charlie, charlie_client):
-    source = store_key(workspace_of(alice), alice, secret=OPENAI_KEY)
-    target = store_key(workspace_of(charlie), charlie, secret=OTHER_KEY)
+    source = store_key(alice, "openai", secret=OPENAI_KEY)
+    target = store_key(charlie, "openai", secret=OTHER_KEY)
     ProviderKey.objects.filter(pk=target.pk).update(ciphertext=source.ciphertext)
     assert_must_be_re_entered(target, charlie_client)
 
 
 def test_a_row_moved_to_another_workspace_fails(alice, charlie, charlie_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     ProviderKey.objects.filter(pk=key.pk).update(workspace=workspace_of(charlie))
     assert_must_be_re_entered(key, charlie_client)
 
 
 def test_a_row_switched_to_another_provider_fails(alice, alice_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     ProviderKey.objects.filter(pk=key.pk).update(provider="fal")
     assert_must_be_re_entered(key, alice_client)
 
 
 def test_flipping_any_byte_fails_and_the_page_still_renders(alice, alice_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     version, blob = crypto.parse_stored(key.ciphertext)
     for position in range(len(blob)):
         damaged = bytearray(blob)
@@ -69,6 +68,6 @@ def test_flipping_any_byte_fails_and_the_page_still_renders(alice, alice_client)
 
 @pytest.mark.parametrize("value", ["", "garbage", "v1:", "v7:AAAA"])
 def test_a_garbled_value_shows_re_enter(alice, alice_client, value):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     ProviderKey.objects.filter(pk=key.pk).update(ciphertext=value)
     assert_must_be_re_entered(key, alice_client)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import OPENAI_KEY, store_key
+from tests.support.keys import OPENAI_KEY, store_key
 
 NEW_KEY = "sk-proj-ReplacementKey9876543210zyxwvutsrqponmlkjNw7q"
 
@@ -16,7 +14,7 @@ def url(key: ProviderKey) -> str:
 
 
 def test_it_shows_a_password_form(alice, alice_client):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     body = alice_client.get(url(key)).content.decode()
     assert '<input type="password" name="api_key"' in body
     assert 'autocomplete="off"' in body
@@ -24,7 +22,7 @@ def test_it_shows_a_password_form(alice, alice_client):
 
 
 def test_it_replaces_the_key_in_place(alice, alice_client, double):
-    key = store_key(workspace_of(alice), alice, label="Client A")
+    key = store_key(alice, "openai", label="Client A")
     services.decrypt_for_provider_call(key, generation_code=None)
     response = alice_client.post(url(key), {"api_key": NEW_KEY})
     assert response.status_code == 302
@@ -38,7 +36,7 @@ def test_it_replaces_the_key_in_place(alice, alice_client, double):
 
 
 def test_a_key_the_provider_rejects_changes_nothing(alice, alice_client, double):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     secret = NEW_KEY + "__invalid_key"
     response = alice_client.post(url(key), {"api_key": secret})
     body = response.content.decode()
@@ -50,8 +48,8 @@ def test_a_key_the_provider_rejects_changes_nothing(alice, alice_client, double)
 
 
 def test_it_refuses_a_key_saved_in_another_row(alice, alice_client, double):
-    store_key(workspace_of(alice), alice, label="Other", secret=NEW_KEY)
-    key = store_key(workspace_of(alice), alice)
+    store_key(alice, "openai", label="Other", secret=NEW_KEY)
+    key = store_key(alice, "openai")
     response = alice_client.post(url(key), {"api_key": NEW_KEY})
     assert "already saved in this workspace as “Other”" in response.content.decode()
     assert double.requests() == []
@@ -60,7 +58,7 @@ def test_it_refuses_a_key_saved_in_another_row(alice, alice_client, double):
 def test_re_entering_the_same_key_repairs_a_key_that_no_longer_decrypts(
     alice, alice_client, double, settings
 ):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     ProviderKey.objects.filter(pk=key.pk).update(ciphertext="v9:" + key.ciphertext[3:], key_version=9)
     assert "Re-enter this key" in alice_client.get(url(key)).content.decode()
     response = alice_client.post(url(key), {"api_key": OPENAI_KEY})
@@ -73,14 +71,14 @@ def test_re_entering_the_same_key_repairs_a_key_that_no_longer_decrypts(
 
 
 def test_members_cannot_replace_keys(alice, bob_client, double):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     assert bob_client.get(url(key)).status_code == 403
     assert bob_client.post(url(key), {"api_key": NEW_KEY}).status_code == 403
     assert ProviderKey.objects.get().ciphertext == key.ciphertext
 
 
 def test_it_checks_workspace(alice, charlie_client, double):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     assert charlie_client.get(url(key)).status_code == 404
     assert charlie_client.post(url(key), {"api_key": NEW_KEY}).status_code == 404
     assert ProviderKey.objects.get().ciphertext == key.ciphertext

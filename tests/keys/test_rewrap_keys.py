@@ -9,9 +9,7 @@ from django.core.management import CommandError, call_command
 
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import FAL_KEY, MASTER_V1, MASTER_V2, make_key
+from tests.support.keys import FAL_KEY, MASTER_V1, MASTER_V2, make_key
 
 SECRETS = [FAL_KEY.replace("9f0e", f"{n:04d}") for n in range(5)]
 
@@ -34,21 +32,21 @@ def test_rotation_end_to_end(alice, charlie, settings):
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 0
     for n, secret in enumerate(SECRETS):
         owner = alice if n % 2 else charlie
-        make_key(workspace_of(owner), owner, label=f"key {n}", secret=secret)
+        make_key(owner, "fal", label=f"key {n}", secret=secret)
     expected = {f"key {n}": secret for n, secret in enumerate(SECRETS)}
     assert set(ProviderKey.objects.values_list("key_version", flat=True)) == {1}
 
     # Phase 1: v2 deployed decrypt-only everywhere; v1 still encrypts.
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 1
-    extra = make_key(workspace_of(alice), alice, label="key extra", secret=FAL_KEY.replace("9f0e", "eeee"))
+    extra = make_key(alice, "fal", label="key extra", secret=FAL_KEY.replace("9f0e", "eeee"))
     expected["key extra"] = FAL_KEY.replace("9f0e", "eeee")
     assert extra.ciphertext.startswith("v1:")
     assert "Re-encrypted: 0" in rewrap()  # nothing is below the primary yet
 
     # Phase 2: promote v2 (0 = the highest); new keys use it, old ones still open.
     settings.ANIAVATAR_MASTER_KEY_PRIMARY = 0
-    newest = make_key(workspace_of(alice), alice, label="key newest", secret=FAL_KEY.replace("9f0e", "ffff"))
+    newest = make_key(alice, "fal", label="key newest", secret=FAL_KEY.replace("9f0e", "ffff"))
     expected["key newest"] = FAL_KEY.replace("9f0e", "ffff")
     assert newest.ciphertext.startswith("v2:")
     assert decrypts_all() == expected
@@ -86,8 +84,8 @@ def test_rotation_end_to_end(alice, charlie, settings):
 
 def test_it_counts_rows_it_cannot_decrypt_and_says_not_to_retire_yet(alice, settings):
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1}"
-    good = make_key(workspace_of(alice), alice, label="good")
-    bad = make_key(workspace_of(alice), alice, label="bad", secret=SECRETS[1])
+    good = make_key(alice, "fal", label="good")
+    bad = make_key(alice, "fal", label="bad", secret=SECRETS[1])
     ProviderKey.objects.filter(pk=bad.pk).update(ciphertext=good.ciphertext)
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
     out = io.StringIO()
@@ -100,7 +98,7 @@ def test_it_counts_rows_it_cannot_decrypt_and_says_not_to_retire_yet(alice, sett
 
 def test_it_keeps_a_key_replaced_while_it_runs(alice, settings, monkeypatch):
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1}"
-    key = make_key(workspace_of(alice), alice)
+    key = make_key(alice, "fal")
     settings.ANIAVATAR_MASTER_KEYS = f"1:{MASTER_V1},2:{MASTER_V2}"
     real_encrypt = crypto.Keyring.encrypt
 

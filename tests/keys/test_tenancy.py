@@ -7,9 +7,7 @@ import uuid
 import pytest
 
 from keys.models import ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import store_key
+from tests.support.keys import store_key
 
 ACTIONS = ["retest", "replace", "delete"]
 
@@ -17,7 +15,7 @@ ACTIONS = ["retest", "replace", "delete"]
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("action", ACTIONS)
 def test_another_workspaces_key_is_not_found(alice, charlie_client, double, action, method):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     response = getattr(charlie_client, method)(
         f"/keys/{key.code}/{action}/", {"api_key": "sk-proj-" + "x" * 40}
     )
@@ -35,6 +33,6 @@ def test_an_unknown_key_is_not_found_either(alice_client, action, method):
 
 @pytest.mark.parametrize("action", ACTIONS)
 def test_members_are_refused_before_the_lookup(alice, bob_client, action):
-    key = store_key(workspace_of(alice), alice)
+    key = store_key(alice, "openai")
     assert bob_client.post(f"/keys/{key.code}/{action}/").status_code == 403
     assert bob_client.post(f"/keys/{uuid.uuid4()}/{action}/").status_code == 403

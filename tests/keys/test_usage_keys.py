@@ -9,9 +9,10 @@ from generation.models import Generation
 from generation.services import GenerationRefused
 from keys import crypto, services
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation
-from tests.generation.helpers import make_key, start
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation
+from tests.support.generation import start
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

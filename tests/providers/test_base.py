@@ -10,15 +10,14 @@ import pytest
 
 from providers import RETRYABLE, ErrorKind, ProviderError, sanitize
 from providers.base import USER_MESSAGES, parse_retry_after
-
-from .conftest import FAL_KEY, OPENAI_KEY
+from tests.support.keys import FAL_KEY, OPENAI_KEY
 
 
 @pytest.mark.parametrize(
     "text",
     [
         f"Incorrect API key provided: {OPENAI_KEY}.",
-        "Incorrect API key provided: sk-proj-****************************************SJh4. You can find it.",
+        f"Incorrect API key provided: sk-proj-{'*' * 40}{OPENAI_KEY[-4:]}. You can find it.",
         "Incorrect API key provided: sk-abc***********xyz9.",
         f"Authorization: Bearer {OPENAI_KEY}",
         f"header Authorization: Key {FAL_KEY}",
@@ -31,7 +30,7 @@ def test_sanitize_removes_anything_key_shaped(text: str) -> None:
     cleaned = sanitize(text)
     assert "sk-" not in cleaned
     assert "****" not in cleaned
-    assert "SJh4" not in cleaned and "xyz9" not in cleaned
+    assert OPENAI_KEY[-4:] not in cleaned and "xyz9" not in cleaned
     assert FAL_KEY not in cleaned and FAL_KEY.split(":")[1] not in cleaned
     assert "[redacted]" in cleaned
 

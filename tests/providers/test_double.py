@@ -15,20 +15,19 @@ from PIL import Image
 from provider_double import FAULTS, ProviderDouble
 from provider_double.avatar import render_avatar
 from provider_double.openai_api import output_tokens
-
-from .conftest import FAL_KEY, OPENAI_KEY
+from tests.support.keys import FAL_KEY, OPENAI_KEY
 
 FAL_AUTH = {"Authorization": f"Key {FAL_KEY}"}
 
 
-def test_the_control_endpoints_drive_a_double_in_another_process(double: ProviderDouble) -> None:
-    control = f"{double.url}/_double"
+def test_the_control_endpoints_drive_a_double_in_another_process(bare_double: ProviderDouble) -> None:
+    control = f"{bare_double.url}/_double"
     assert httpx.post(f"{control}/script", json={"provider": "openai", "faults": ["rate_limit"]}).is_success
     assert httpx.post(f"{control}/latency", json={"seconds": 0.25}).json()["latency"] == 0.25
     assert httpx.post(f"{control}/script", json={"provider": "openai", "faults": ["nope"]}).status_code == 400
 
     first = httpx.post(
-        f"{double.openai_base_url}/images/generations",
+        f"{bare_double.openai_base_url}/images/generations",
         headers={"Authorization": f"Bearer {OPENAI_KEY}"},
         json={"prompt": "x"},
     )
@@ -41,14 +40,14 @@ def test_the_control_endpoints_drive_a_double_in_another_process(double: Provide
     assert generated["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
 
     assert httpx.post(f"{control}/reset").is_success
-    assert double.latency == 0.0
-    assert double.requests("openai.generate") == []
+    assert bare_double.latency == 0.0
+    assert bare_double.requests("openai.generate") == []
 
 
-def test_a_fal_request_moves_from_queue_to_progress_to_completed(double: ProviderDouble) -> None:
-    double.latency = 0.6
+def test_a_fal_request_moves_from_queue_to_progress_to_completed(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 0.6
     submitted = httpx.post(
-        f"{double.fal_queue_url}/fal-ai/flux-2-pro",
+        f"{bare_double.fal_queue_url}/fal-ai/flux-2-pro",
         headers=FAL_AUTH,
         json={"prompt": "x", "image_size": "square"},
     ).json()
@@ -65,9 +64,9 @@ def test_a_fal_request_moves_from_queue_to_progress_to_completed(double: Provide
         assert image.size == (512, 512)
 
 
-def test_fal_endpoints_require_the_key_scheme(double: ProviderDouble) -> None:
+def test_fal_endpoints_require_the_key_scheme(bare_double: ProviderDouble) -> None:
     submitted = httpx.post(
-        f"{double.fal_queue_url}/fal-ai/flux-2-max", headers=FAL_AUTH, json={"prompt": "x"}
+        f"{bare_double.fal_queue_url}/fal-ai/flux-2-max", headers=FAL_AUTH, json={"prompt": "x"}
     )
     status_url = submitted.json()["status_url"]
 
@@ -108,11 +107,11 @@ def _timed(fn: object) -> float:
     return time.perf_counter() - started
 
 
-def test_scripts_refuse_unknown_faults_and_providers(double: ProviderDouble) -> None:
+def test_scripts_refuse_unknown_faults_and_providers(bare_double: ProviderDouble) -> None:
     with pytest.raises(ValueError):
-        double.script("openai", ["nope"])
+        bare_double.script("openai", ["nope"])
     with pytest.raises(ValueError):
-        double.script("midjourney", ["rate_limit"])
+        bare_double.script("midjourney", ["rate_limit"])
     assert {"invalid_key", "moderation", "reset", "slow", "truncated"} <= FAULTS
 
 

@@ -12,8 +12,7 @@ from PIL import Image
 from provider_double import ProviderDouble
 from providers import ErrorKind, ImageRequest, ProviderError, ProviderResult, fal_queue
 from providers.fal_queue import FalHandle
-
-from .conftest import FAL_KEY, assert_clean
+from tests.support.keys import FAL_KEY, assert_clean
 
 APP = "fal-ai/flux-2-max"
 
@@ -30,30 +29,36 @@ def _request(**overrides: object) -> ImageRequest:
     return ImageRequest(**fields)  # type: ignore[arg-type]
 
 
-def _submit(double: ProviderDouble, key: str = FAL_KEY, app: str = APP, **overrides: object) -> FalHandle:
-    return fal_queue.submit(key, app, _request(**overrides), base_url=double.fal_queue_url, timeout=5)
+def _submit(
+    bare_double: ProviderDouble, key: str = FAL_KEY, app: str = APP, **overrides: object
+) -> FalHandle:
+    return fal_queue.submit(key, app, _request(**overrides), base_url=bare_double.fal_queue_url, timeout=5)
 
 
 def _wait(
-    double: ProviderDouble, handle: FalHandle, key: str = FAL_KEY, seconds: float = 5
+    bare_double: ProviderDouble, handle: FalHandle, key: str = FAL_KEY, seconds: float = 5
 ) -> ProviderResult:
     return fal_queue.wait_for_result(
-        key, handle, deadline=time.monotonic() + seconds, poll_interval=0.02, base_url=double.fal_queue_url
+        key,
+        handle,
+        deadline=time.monotonic() + seconds,
+        poll_interval=0.02,
+        base_url=bare_double.fal_queue_url,
     )
 
 
-def _run(double: ProviderDouble, key: str = FAL_KEY, **overrides: object) -> ProviderResult:
-    return _wait(double, _submit(double, key, **overrides), key)
+def _run(bare_double: ProviderDouble, key: str = FAL_KEY, **overrides: object) -> ProviderResult:
+    return _wait(bare_double, _submit(bare_double, key, **overrides), key)
 
 
-def _fails(double: ProviderDouble, key: str = FAL_KEY, **overrides: object) -> ProviderError:
+def _fails(bare_double: ProviderDouble, key: str = FAL_KEY, **overrides: object) -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        _run(double, key, **overrides)
+        _run(bare_double, key, **overrides)
     return caught.value
 
 
-def test_it_returns_the_image_at_the_requested_size_with_its_output_size(double: ProviderDouble) -> None:
-    result = _run(double, width=1536, height=1024)
+def test_it_returns_the_image_at_the_requested_size_with_its_output_size(bare_double: ProviderDouble) -> None:
+    result = _run(bare_double, width=1536, height=1024)
 
     (image,) = result.images
     assert image.content_type == "image/jpeg"
@@ -61,15 +66,15 @@ def test_it_returns_the_image_at_the_requested_size_with_its_output_size(double:
         decoded.load()
         assert decoded.size == (1536, 1024)
     assert result.usage == {"images": [{"width": 1536, "height": 1024}]}
-    assert result.request_id and result.request_id in double.fal_jobs
+    assert result.request_id and result.request_id in bare_double.fal_jobs
 
 
 def test_it_submits_the_input_fal_expects_with_the_key_and_lets_fal_keep_the_result(
-    double: ProviderDouble,
+    bare_double: ProviderDouble,
 ) -> None:
-    _submit(double, output_format="png")
+    _submit(bare_double, output_format="png")
 
-    (sent,) = double.requests("fal.submit")
+    (sent,) = bare_double.requests("fal.submit")
     assert sent.path == f"/fal/{APP}"
     assert sent.json == {
         "prompt": "A calm UX researcher with glasses, head and shoulders",
@@ -86,62 +91,62 @@ def test_it_submits_the_input_fal_expects_with_the_key_and_lets_fal_keep_the_res
     }
 
 
-def test_the_cdn_download_never_receives_the_key(double: ProviderDouble) -> None:
-    result = _run(double)
+def test_the_cdn_download_never_receives_the_key(bare_double: ProviderDouble) -> None:
+    result = _run(bare_double)
 
-    (download,) = double.requests("cdn")
+    (download,) = bare_double.requests("cdn")
     assert "authorization" not in download.headers
     assert FAL_KEY not in str(download.headers)
-    (name,) = double.cdn_files
-    assert result.images[0].data == double.cdn_files[name][0]
-    assert double.received_credentials() == {FAL_KEY}  # positive control: the queue did get it
+    (name,) = bare_double.cdn_files
+    assert result.images[0].data == bare_double.cdn_files[name][0]
+    assert bare_double.received_credentials() == {FAL_KEY}  # positive control: the queue did get it
 
 
-def test_it_polls_while_the_request_is_queued_and_running(double: ProviderDouble) -> None:
-    double.latency = 0.5
+def test_it_polls_while_the_request_is_queued_and_running(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 0.5
     started = time.monotonic()
 
-    result = _run(double)
+    result = _run(bare_double)
 
     assert len(result.images) == 1
     assert time.monotonic() - started >= 0.5
-    assert double.count("fal.status") >= 3
-    assert double.count("fal.result") == 1
+    assert bare_double.count("fal.status") >= 3
+    assert bare_double.count("fal.result") == 1
 
 
-def test_it_times_out_at_the_deadline_and_keeps_the_request_id(double: ProviderDouble) -> None:
-    double.latency = 10
-    handle = _submit(double)
+def test_it_times_out_at_the_deadline_and_keeps_the_request_id(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 10
+    handle = _submit(bare_double)
     started = time.monotonic()
 
     with pytest.raises(ProviderError) as caught:
-        _wait(double, handle, seconds=0.4)
+        _wait(bare_double, handle, seconds=0.4)
 
     assert caught.value.kind == ErrorKind.TIMEOUT
     assert caught.value.retryable
     assert caught.value.request_id == handle.request_id
     assert time.monotonic() - started < 1.5
-    assert double.count("fal.result") == 0
+    assert bare_double.count("fal.result") == 0
 
 
-def test_a_restarted_task_resumes_from_the_saved_request_id(double: ProviderDouble) -> None:
-    double.latency = 0.2
-    handle = _submit(double)
+def test_a_restarted_task_resumes_from_the_saved_request_id(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 0.2
+    handle = _submit(bare_double)
 
-    resumed = FalHandle.for_request_id(APP, handle.request_id, double.fal_queue_url)
-    result = _wait(double, resumed)
+    resumed = FalHandle.for_request_id(APP, handle.request_id, bare_double.fal_queue_url)
+    result = _wait(bare_double, resumed)
 
     assert resumed == handle
     assert result.request_id == handle.request_id
-    assert double.count("fal.submit") == 1
+    assert bare_double.count("fal.submit") == 1
 
 
-def test_edit_requests_are_polled_on_the_app_root(double: ProviderDouble) -> None:
-    handle = _submit(double, app=f"{APP}/edit")
+def test_edit_requests_are_polled_on_the_app_root(bare_double: ProviderDouble) -> None:
+    handle = _submit(bare_double, app=f"{APP}/edit")
 
     assert "/edit" not in handle.status_url + handle.response_url + handle.cancel_url
-    assert handle == FalHandle.for_request_id(f"{APP}/edit", handle.request_id, double.fal_queue_url)
-    assert len(_wait(double, handle).images) == 1
+    assert handle == FalHandle.for_request_id(f"{APP}/edit", handle.request_id, bare_double.fal_queue_url)
+    assert len(_wait(bare_double, handle).images) == 1
 
 
 @pytest.mark.parametrize("how", ["key", "script"])
@@ -162,73 +167,73 @@ def test_edit_requests_are_polled_on_the_app_root(double: ProviderDouble) -> Non
     ],
 )
 def test_each_fault_becomes_the_right_error_without_the_key(
-    double: ProviderDouble, how: str, fault: str, kind: ErrorKind, retryable: bool, status: int | None
+    bare_double: ProviderDouble, how: str, fault: str, kind: ErrorKind, retryable: bool, status: int | None
 ) -> None:
     key = f"{FAL_KEY}__{fault}" if how == "key" else FAL_KEY
     if how == "script":
-        double.script("fal", [fault])
+        bare_double.script("fal", [fault])
 
-    error = _fails(double, key)
+    error = _fails(bare_double, key)
 
     assert error.kind == kind
     assert error.retryable is retryable
     assert error.status_code == status
     assert error.user_message
     assert_clean(error, key)
-    assert double.received_credentials() == {key}
+    assert bare_double.received_credentials() == {key}
 
 
-def test_a_failure_after_submit_carries_the_request_id(double: ProviderDouble) -> None:
-    double.script("fal", ["moderation"])
-    handle = _submit(double)
+def test_a_failure_after_submit_carries_the_request_id(bare_double: ProviderDouble) -> None:
+    bare_double.script("fal", ["moderation"])
+    handle = _submit(bare_double)
 
     with pytest.raises(ProviderError) as caught:
-        _wait(double, handle)
+        _wait(bare_double, handle)
 
     assert caught.value.request_id == handle.request_id
 
 
-def test_it_parses_retry_after_on_rate_limits(double: ProviderDouble) -> None:
-    double.script("fal", ["rate_limit"])
-    assert _fails(double).retry_after == 1.0
+def test_it_parses_retry_after_on_rate_limits(bare_double: ProviderDouble) -> None:
+    bare_double.script("fal", ["rate_limit"])
+    assert _fails(bare_double).retry_after == 1.0
 
 
-def test_scripted_faults_clear_so_a_retry_succeeds(double: ProviderDouble) -> None:
-    double.script("fal", ["server_error", "completed_error"])
+def test_scripted_faults_clear_so_a_retry_succeeds(bare_double: ProviderDouble) -> None:
+    bare_double.script("fal", ["server_error", "completed_error"])
 
-    assert _fails(double).kind == ErrorKind.SERVER_ERROR
-    assert _fails(double).kind == ErrorKind.SERVER_ERROR
-    assert len(_run(double).images) == 1
-    assert double.count("fal.submit") == 3
+    assert _fails(bare_double).kind == ErrorKind.SERVER_ERROR
+    assert _fails(bare_double).kind == ErrorKind.SERVER_ERROR
+    assert len(_run(bare_double).images) == 1
+    assert bare_double.count("fal.submit") == 3
 
 
-def test_it_gives_up_when_submit_hangs(double: ProviderDouble) -> None:
-    double.hang_seconds = 3
-    double.script("fal", ["slow"])
+def test_it_gives_up_when_submit_hangs(bare_double: ProviderDouble) -> None:
+    bare_double.hang_seconds = 3
+    bare_double.script("fal", ["slow"])
     started = time.monotonic()
 
     with pytest.raises(ProviderError) as caught:
-        fal_queue.submit(FAL_KEY, APP, _request(), base_url=double.fal_queue_url, timeout=0.5)
+        fal_queue.submit(FAL_KEY, APP, _request(), base_url=bare_double.fal_queue_url, timeout=0.5)
 
     assert caught.value.kind == ErrorKind.TIMEOUT
     assert time.monotonic() - started < 2
 
 
-def test_invalid_input_is_a_bad_request_not_a_safety_refusal(double: ProviderDouble) -> None:
-    error = _fails(double, width=10, height=10)
+def test_invalid_input_is_a_bad_request_not_a_safety_refusal(bare_double: ProviderDouble) -> None:
+    error = _fails(bare_double, width=10, height=10)
     assert error.kind == ErrorKind.BAD_REQUEST
     assert error.status_code == 422
 
 
 @pytest.mark.parametrize("fault", ["non_image", "truncated", "wrong_size"])
 def test_bad_image_bytes_are_passed_through_for_the_image_module_to_reject(
-    double: ProviderDouble, fault: str
+    bare_double: ProviderDouble, fault: str
 ) -> None:
-    double.script("fal", [fault])
-    (image,) = _run(double).images
+    bare_double.script("fal", [fault])
+    (image,) = _run(bare_double).images
 
-    (name,) = double.cdn_files
-    assert image.data == double.cdn_files[name][0]
+    (name,) = bare_double.cdn_files
+    assert image.data == bare_double.cdn_files[name][0]
     # UnidentifiedImageError and "image file is truncated" are both OSErrors.
     with pytest.raises(OSError), Image.open(io.BytesIO(image.data)) as decoded:
         decoded.load()
@@ -236,49 +241,49 @@ def test_bad_image_bytes_are_passed_through_for_the_image_module_to_reject(
             raise OSError("wrong size")
 
 
-def test_it_cancels_a_queued_request_but_not_a_finished_one(double: ProviderDouble) -> None:
-    double.latency = 10
-    queued = _submit(double)
-    assert fal_queue.cancel(FAL_KEY, queued, base_url=double.fal_queue_url) is True
+def test_it_cancels_a_queued_request_but_not_a_finished_one(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 10
+    queued = _submit(bare_double)
+    assert fal_queue.cancel(FAL_KEY, queued, base_url=bare_double.fal_queue_url) is True
 
-    double.latency = 0
-    finished = _submit(double)
-    _wait(double, finished)
-    assert fal_queue.cancel(FAL_KEY, finished, base_url=double.fal_queue_url) is False
+    bare_double.latency = 0
+    finished = _submit(bare_double)
+    _wait(bare_double, finished)
+    assert fal_queue.cancel(FAL_KEY, finished, base_url=bare_double.fal_queue_url) is False
 
 
 @pytest.mark.parametrize("key", ["", "   "])
-def test_an_unusable_key_is_refused_without_any_request(double: ProviderDouble, key: str) -> None:
+def test_an_unusable_key_is_refused_without_any_request(bare_double: ProviderDouble, key: str) -> None:
     with pytest.raises(ProviderError) as caught:
-        _submit(double, key)
+        _submit(bare_double, key)
     assert caught.value.kind == ErrorKind.INVALID_KEY
     with pytest.raises(ProviderError):
-        _wait(double, FalHandle.for_request_id(APP, "abc", double.fal_queue_url), key)
-    assert double.requests() == []
+        _wait(bare_double, FalHandle.for_request_id(APP, "abc", bare_double.fal_queue_url), key)
+    assert bare_double.requests() == []
 
 
-def test_the_key_is_never_sent_to_a_queue_url_on_another_host(double: ProviderDouble) -> None:
+def test_the_key_is_never_sent_to_a_queue_url_on_another_host(bare_double: ProviderDouble) -> None:
     foreign = FalHandle(
         "abc", "http://203.0.113.9/status", "http://203.0.113.9/result", "http://203.0.113.9/c"
     )
 
     with pytest.raises(ProviderError) as caught:
-        _wait(double, foreign)
+        _wait(bare_double, foreign)
 
     assert caught.value.kind == ErrorKind.BAD_RESPONSE
     with pytest.raises(ProviderError):
-        fal_queue.cancel(FAL_KEY, foreign, base_url=double.fal_queue_url)
-    assert double.requests() == []
+        fal_queue.cancel(FAL_KEY, foreign, base_url=bare_double.fal_queue_url)
+    assert bare_double.requests() == []
 
 
-def test_an_unknown_request_id_is_not_found(double: ProviderDouble) -> None:
-    handle = FalHandle.for_request_id(APP, "00000000-0000-0000-0000-000000000000", double.fal_queue_url)
+def test_an_unknown_request_id_is_not_found(bare_double: ProviderDouble) -> None:
+    handle = FalHandle.for_request_id(APP, "00000000-0000-0000-0000-000000000000", bare_double.fal_queue_url)
     with pytest.raises(ProviderError) as caught:
-        _wait(double, handle)
+        _wait(bare_double, handle)
     assert caught.value.kind == ErrorKind.NOT_FOUND
 
 
-def test_more_than_one_image_per_request_is_a_programming_error(double: ProviderDouble) -> None:
+def test_more_than_one_image_per_request_is_a_programming_error(bare_double: ProviderDouble) -> None:
     with pytest.raises(ValueError, match="one image per request"):
-        _submit(double, n=2)
-    assert double.requests() == []
+        _submit(bare_double, n=2)
+    assert bare_double.requests() == []

@@ -12,8 +12,7 @@ from PIL import Image
 
 from provider_double import ProviderDouble
 from providers import ErrorKind, ImageRequest, ProviderError, openai_images
-
-from .conftest import OPENAI_KEY, assert_clean
+from tests.support.keys import OPENAI_KEY, assert_clean
 
 
 def _request(**overrides: object) -> ImageRequest:
@@ -28,22 +27,24 @@ def _request(**overrides: object) -> ImageRequest:
     return ImageRequest(**fields)  # type: ignore[arg-type]
 
 
-def _generate(double: ProviderDouble, key: str = OPENAI_KEY, **overrides: object) -> object:
-    return openai_images.generate(key, _request(**overrides), base_url=double.openai_base_url, timeout=5)
+def _generate(bare_double: ProviderDouble, key: str = OPENAI_KEY, **overrides: object) -> object:
+    return openai_images.generate(key, _request(**overrides), base_url=bare_double.openai_base_url, timeout=5)
 
 
-def _fails(double: ProviderDouble, key: str = OPENAI_KEY, **overrides: object) -> ProviderError:
+def _fails(bare_double: ProviderDouble, key: str = OPENAI_KEY, **overrides: object) -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        _generate(double, key, **overrides)
+        _generate(bare_double, key, **overrides)
     return caught.value
 
 
-def test_it_returns_images_of_the_requested_size_with_usage_and_request_id(double: ProviderDouble) -> None:
+def test_it_returns_images_of_the_requested_size_with_usage_and_request_id(
+    bare_double: ProviderDouble,
+) -> None:
     prompt = "A cheerful nurse in her forties, studio portrait"
     result = openai_images.generate(
         OPENAI_KEY,
         _request(prompt=prompt, width=1024, height=1536, n=2, output_format="webp"),
-        base_url=double.openai_base_url,
+        base_url=bare_double.openai_base_url,
         timeout=5,
     )
 
@@ -63,10 +64,12 @@ def test_it_returns_images_of_the_requested_size_with_usage_and_request_id(doubl
     assert result.usage["total_tokens"] == text_tokens + 588
 
 
-def test_it_sends_the_request_parameters_and_the_users_key(double: ProviderDouble) -> None:
-    _generate(double, model="gpt-image-1.5", width=1536, height=1024, quality="high", safety_identifier="u-1")
+def test_it_sends_the_request_parameters_and_the_users_key(bare_double: ProviderDouble) -> None:
+    _generate(
+        bare_double, model="gpt-image-1.5", width=1536, height=1024, quality="high", safety_identifier="u-1"
+    )
 
-    (sent,) = double.requests("openai.generate")
+    (sent,) = bare_double.requests("openai.generate")
     assert sent.json == {
         "model": "gpt-image-1.5",
         "prompt": "A cheerful nurse in her forties, studio portrait",
@@ -77,17 +80,17 @@ def test_it_sends_the_request_parameters_and_the_users_key(double: ProviderDoubl
         "safety_identifier": "u-1",
     }
     assert sent.headers["authorization"] == f"Bearer {OPENAI_KEY}"
-    assert double.received_credentials() == {OPENAI_KEY}
+    assert bare_double.received_credentials() == {OPENAI_KEY}
 
 
-def test_usage_follows_the_gpt_image_1_token_table(double: ProviderDouble) -> None:
-    result = _generate(double, model="gpt-image-1.5", width=1536, height=1024, quality="high")
+def test_usage_follows_the_gpt_image_1_token_table(bare_double: ProviderDouble) -> None:
+    result = _generate(bare_double, model="gpt-image-1.5", width=1536, height=1024, quality="high")
     assert result.usage["output_tokens"] == 6208  # type: ignore[attr-defined]
 
 
-def test_it_omits_quality_and_background_when_not_given(double: ProviderDouble) -> None:
-    _generate(double, quality=None, background=None)
-    (sent,) = double.requests("openai.generate")
+def test_it_omits_quality_and_background_when_not_given(bare_double: ProviderDouble) -> None:
+    _generate(bare_double, quality=None, background=None)
+    (sent,) = bare_double.requests("openai.generate")
     assert "quality" not in sent.json
     assert "background" not in sent.json
 
@@ -109,13 +112,13 @@ def test_it_omits_quality_and_background_when_not_given(double: ProviderDouble) 
     ],
 )
 def test_each_fault_becomes_the_right_error_without_the_key(
-    double: ProviderDouble, how: str, fault: str, kind: ErrorKind, retryable: bool, status: int | None
+    bare_double: ProviderDouble, how: str, fault: str, kind: ErrorKind, retryable: bool, status: int | None
 ) -> None:
     key = f"{OPENAI_KEY}__{fault}" if how == "key" else OPENAI_KEY
     if how == "script":
-        double.script("openai", [fault])
+        bare_double.script("openai", [fault])
 
-    error = _fails(double, key)
+    error = _fails(bare_double, key)
 
     assert error.kind == kind
     assert error.retryable is retryable
@@ -124,47 +127,47 @@ def test_each_fault_becomes_the_right_error_without_the_key(
         assert error.request_id and error.request_id.startswith("req_")
     assert error.user_message
     assert_clean(error, key)
-    assert double.received_credentials() == {key}  # positive control: the key did reach the provider
+    assert bare_double.received_credentials() == {key}  # positive control: the key did reach the provider
 
 
-def test_the_double_really_echoes_a_masked_key_that_the_client_removes(double: ProviderDouble) -> None:
+def test_the_double_really_echoes_a_masked_key_that_the_client_removes(bare_double: ProviderDouble) -> None:
     key = f"{OPENAI_KEY}__invalid_key"
     raw = httpx.post(
-        f"{double.openai_base_url}/images/generations",
+        f"{bare_double.openai_base_url}/images/generations",
         headers={"Authorization": f"Bearer {key}"},
         json={"model": "gpt-image-2", "prompt": "x"},
     )
     assert "Incorrect API key provided: sk-proj-****" in raw.json()["error"]["message"]
     assert key[-4:] in raw.json()["error"]["message"]
 
-    error = _fails(double, key)
+    error = _fails(bare_double, key)
     assert "Incorrect API key provided" in error.message
     assert_clean(error, key)
 
 
-def test_it_parses_retry_after_on_rate_limits(double: ProviderDouble) -> None:
-    double.script("openai", ["rate_limit"])
-    assert _fails(double).retry_after == 1.0
+def test_it_parses_retry_after_on_rate_limits(bare_double: ProviderDouble) -> None:
+    bare_double.script("openai", ["rate_limit"])
+    assert _fails(bare_double).retry_after == 1.0
 
 
-def test_scripted_faults_clear_so_a_retry_succeeds(double: ProviderDouble) -> None:
-    double.script("openai", ["server_error", "rate_limit"])
+def test_scripted_faults_clear_so_a_retry_succeeds(bare_double: ProviderDouble) -> None:
+    bare_double.script("openai", ["server_error", "rate_limit"])
 
-    assert _fails(double).kind == ErrorKind.SERVER_ERROR
-    assert _fails(double).kind == ErrorKind.RATE_LIMITED
-    result = _generate(double)
+    assert _fails(bare_double).kind == ErrorKind.SERVER_ERROR
+    assert _fails(bare_double).kind == ErrorKind.RATE_LIMITED
+    result = _generate(bare_double)
 
     assert len(result.images) == 1  # type: ignore[attr-defined]
-    assert double.count("openai.generate") == 3
+    assert bare_double.count("openai.generate") == 3
 
 
-def test_it_gives_up_at_the_deadline_when_the_provider_hangs(double: ProviderDouble) -> None:
-    double.hang_seconds = 3
-    double.script("openai", ["slow"])
+def test_it_gives_up_at_the_deadline_when_the_provider_hangs(bare_double: ProviderDouble) -> None:
+    bare_double.hang_seconds = 3
+    bare_double.script("openai", ["slow"])
     started = time.monotonic()
 
     with pytest.raises(ProviderError) as caught:
-        openai_images.generate(OPENAI_KEY, _request(), base_url=double.openai_base_url, timeout=0.5)
+        openai_images.generate(OPENAI_KEY, _request(), base_url=bare_double.openai_base_url, timeout=0.5)
 
     assert caught.value.kind == ErrorKind.TIMEOUT
     assert caught.value.retryable
@@ -180,8 +183,8 @@ def test_an_unreachable_provider_is_a_connection_error() -> None:
     assert caught.value.kind == ErrorKind.CONNECTION
 
 
-def test_settings_the_provider_refuses_are_a_bad_request(double: ProviderDouble) -> None:
-    error = _fails(double, model="gpt-image-1.5", width=1000, height=1000)
+def test_settings_the_provider_refuses_are_a_bad_request(bare_double: ProviderDouble) -> None:
+    error = _fails(bare_double, model="gpt-image-1.5", width=1000, height=1000)
     assert error.kind == ErrorKind.BAD_REQUEST
     assert not error.retryable
     assert "size" in error.message
@@ -189,10 +192,10 @@ def test_settings_the_provider_refuses_are_a_bad_request(double: ProviderDouble)
 
 @pytest.mark.parametrize("fault", ["non_image", "truncated", "wrong_size"])
 def test_bad_image_bytes_are_passed_through_for_the_image_module_to_reject(
-    double: ProviderDouble, fault: str
+    bare_double: ProviderDouble, fault: str
 ) -> None:
-    double.script("openai", [fault])
-    (image,) = _generate(double).images  # type: ignore[attr-defined]
+    bare_double.script("openai", [fault])
+    (image,) = _generate(bare_double).images  # type: ignore[attr-defined]
 
     # UnidentifiedImageError and "image file is truncated" are both OSErrors.
     with pytest.raises(OSError), Image.open(io.BytesIO(image.data)) as decoded:
@@ -202,26 +205,26 @@ def test_bad_image_bytes_are_passed_through_for_the_image_module_to_reject(
 
 
 @pytest.mark.parametrize("key", ["", "   ", "sk-with\nnewline"])
-def test_an_unusable_key_is_refused_without_any_request(double: ProviderDouble, key: str) -> None:
-    error = _fails(double, key)
+def test_an_unusable_key_is_refused_without_any_request(bare_double: ProviderDouble, key: str) -> None:
+    error = _fails(bare_double, key)
     assert error.kind == ErrorKind.INVALID_KEY
-    assert openai_images.check_key(key, base_url=double.openai_base_url).status == "invalid"
-    assert double.requests() == []
+    assert openai_images.check_key(key, base_url=bare_double.openai_base_url).status == "invalid"
+    assert bare_double.requests() == []
 
 
 def test_ambient_openai_environment_never_reaches_the_provider(
-    double: ProviderDouble, monkeypatch: pytest.MonkeyPatch
+    bare_double: ProviderDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-env-key-0000")
     monkeypatch.setenv("OPENAI_ORG_ID", "org-operator")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-operator")
     monkeypatch.setenv("OPENAI_CUSTOM_HEADERS", "Authorization: Bearer sk-operator-custom-0000")
 
-    _generate(double)
-    assert openai_images.check_key(OPENAI_KEY, base_url=double.openai_base_url).status == "valid"
+    _generate(bare_double)
+    assert openai_images.check_key(OPENAI_KEY, base_url=bare_double.openai_base_url).status == "valid"
 
-    assert double.received_credentials() == {OPENAI_KEY}
-    for sent in double.requests():
+    assert bare_double.received_credentials() == {OPENAI_KEY}
+    for sent in bare_double.requests():
         assert "openai-organization" not in sent.headers
         assert "openai-project" not in sent.headers
 
@@ -238,12 +241,14 @@ def test_ambient_openai_environment_never_reaches_the_provider(
         ("__malformed", "unreachable"),
     ],
 )
-def test_check_key_reports_what_the_model_list_says(double: ProviderDouble, suffix: str, status: str) -> None:
+def test_check_key_reports_what_the_model_list_says(
+    bare_double: ProviderDouble, suffix: str, status: str
+) -> None:
     key = OPENAI_KEY + suffix
-    check = openai_images.check_key(key, base_url=double.openai_base_url, timeout=2)
+    check = openai_images.check_key(key, base_url=bare_double.openai_base_url, timeout=2)
 
     assert check.status == status
     assert check.message
     assert OPENAI_KEY[-4:] not in check.message
-    assert double.count("openai.models") == 1
-    assert double.count("openai.generate") == 0
+    assert bare_double.count("openai.models") == 1
+    assert bare_double.count("openai.generate") == 0

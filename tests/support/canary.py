@@ -10,6 +10,7 @@ keys (the positive control).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import traceback
@@ -21,6 +22,8 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
+
+from providers.redaction import RedactSecretsFilter
 
 # What a hint shows by design (DESIGN.md §4): a provider prefix, the first 4 characters of a fal key id
 # and the last 4 characters of the key. The rest of a key is its distinctive part.
@@ -136,3 +139,23 @@ def every_log_record() -> Iterator[list[str]]:
         for logger, level in levels.items():
             logger.setLevel(level)
         logging.disable(disabled)
+
+
+@contextmanager
+def project_handler_output() -> Iterator[io.StringIO]:
+    """Send the project's (filtered) log handlers' formatted output to a buffer as well."""
+    buffer = io.StringIO()
+    handlers = {
+        handler
+        for logger in all_loggers()
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler)
+        and any(isinstance(f, RedactSecretsFilter) for f in handler.filters)
+    }
+    assert handlers, "the project's log handlers were not found"
+    previous = {handler: handler.setStream(buffer) for handler in handlers}
+    try:
+        yield buffer
+    finally:
+        for handler, stream in previous.items():
+            handler.setStream(stream)

@@ -1,4 +1,4 @@
-"""Helpers for generation tests: keys through the real vault, generations through the real service."""
+"""Generations through the real service, and a way to run the same work in several threads at once."""
 
 from __future__ import annotations
 
@@ -10,24 +10,8 @@ from django.db import connections
 from accounts.models import User
 from generation import catalog, services
 from generation.models import Generation
-from keys import services as vault
 from keys.models import ProviderKey
-from tests.conftest import workspace_of
-
-OPENAI_KEY = "sk-proj-testkey0123456789abcdefghijklmnopqrstuvwxyzABCD"
-FAL_KEY = "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19:9a8b7c6d5e4f30211203f4e5d6c7b8a9"
-
-
-def make_key(user: User, provider: str, secret: str | None = None) -> ProviderKey:
-    """Store a key through the vault (the double validates OpenAI keys)."""
-    secret = secret or (OPENAI_KEY if provider == "openai" else FAL_KEY)
-    return vault.add_key(
-        workspace=workspace_of(user),
-        user=user,
-        provider=provider,
-        label=f"{provider} test key",
-        secret=secret,
-    )
+from tests.support.accounts import workspace_of
 
 
 def start(
