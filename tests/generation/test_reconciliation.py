@@ -267,7 +267,7 @@ def test_a_rejected_usage_key_fails_the_run_with_a_clean_message_and_is_marked(a
     )
     # Revoked at OpenAI since it was saved: the double refuses a key that ends __invalid_key.
     revoked = f"{OPENAI_ADMIN}__invalid_key"
-    vault._seal(usage_key, revoked)
+    vault.seal(usage_key, revoked)
     usage_key.save()
     run = service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(run.pk)
