@@ -1,4 +1,4 @@
-"""Monthly budgets that hold under concurrency (DESIGN.md §7).
+"""Monthly budgets that hold under concurrency (docs/architecture.md §7).
 
 A generation reserves its quote when it is created. The check "month spend + in-flight reservations +
 this quote ≤ cap" and the reservation happen in one transaction, serialized per workspace by a row

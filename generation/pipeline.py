@@ -1,6 +1,6 @@
 """The worker side of a generation: claim the row, call the provider, store images and cost.
 
-Invariants (DESIGN.md §5):
+Invariants (docs/architecture.md §5):
 - One attempt owns a running row (`attempt`); a duplicated or redelivered task that cannot claim it
   does nothing, so a generation is never sent to the provider twice by two tasks.
 - The key is decrypted just before the provider call, lives only in `_call_provider`'s frame and the

@@ -197,7 +197,7 @@ class Keyring:
     def has_version_of(self, stored: str) -> bool:
         """Return whether a stored value is well formed under a version this keyring still opens.
 
-        Nothing is decrypted: pages use this, and only the worker decrypts (DESIGN.md §4).
+        Nothing is decrypted: pages use this, and only the worker decrypts (docs/architecture.md §4).
         """
         try:
             self._primitive_for(version_of(stored))

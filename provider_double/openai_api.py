@@ -35,7 +35,7 @@ LISTED_MODELS = (
     "chatgpt-image-latest",
 )
 
-# Output tokens per image, from PROVIDERS.md.
+# Output tokens per image, from docs/providers.md.
 GPT_IMAGE_1_TOKENS = {
     (1024, 1024): {"low": 272, "medium": 1056, "high": 4160},
     (1024, 1536): {"low": 408, "medium": 1584, "high": 6240},
@@ -58,7 +58,7 @@ def is_known(model: str) -> bool:
 
 
 def output_tokens(model: str, width: int, height: int, quality: str) -> int:
-    """Return the output tokens billed per image, following PROVIDERS.md's table."""
+    """Return the output tokens billed per image, following docs/providers.md's table."""
     quality = "medium" if quality == "auto" else quality
     if model in GPT_IMAGE_1_FAMILY:
         return GPT_IMAGE_1_TOKENS[(width, height)][quality]

@@ -370,7 +370,7 @@ def _detail_text(detail: Any) -> str:
 
 
 def _error_from(response: httpx.Response, api_key: str) -> ProviderError:
-    """Map an error status to a ProviderError, per PROVIDERS.md's fal error list."""
+    """Map an error status to a ProviderError, per docs/providers.md's fal error table."""
     status = response.status_code
     try:
         body = response.json()

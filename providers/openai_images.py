@@ -210,7 +210,7 @@ def _unanswered(exc: openai.APIConnectionError) -> bool:
 
 
 def _error_from(exc: openai.OpenAIError, api_key: str) -> ProviderError:
-    """Map an SDK exception to a ProviderError, per PROVIDERS.md's OpenAI error table."""
+    """Map an SDK exception to a ProviderError, per docs/providers.md's OpenAI error table."""
     if isinstance(exc, openai.APITimeoutError):
         # APITimeoutError is an APIConnectionError: a connect timeout was never sent, a read timeout was.
         return ProviderError(ErrorKind.TIMEOUT, "OpenAI did not answer in time.", unanswered=_unanswered(exc))

@@ -307,7 +307,7 @@ def session_text() -> str:
 
 
 def task_results_text() -> str:
-    # Progress lives in the database (DESIGN.md §5): there must be no result store to leak into.
+    # Progress lives in the database (docs/architecture.md §5): there must be no result store to leak into.
     assert app.conf.task_ignore_result
     assert not app.conf.result_backend or str(app.conf.result_backend).startswith("disabled")
     return ""

@@ -267,7 +267,7 @@ def _check_final(generation, kind, fragment, billed):
 
 
 def test_the_fault_drills_cover_every_fault_the_double_can_inject_for_both_providers(figures):
-    # PROVIDERS.md's error tables, malformed JSON, bad image bytes, a deadline passed and a reset: the
+    # docs/providers.md's error tables, malformed JSON, bad image bytes, a deadline passed and a reset: the
     # double injects each of them, so a fault added to it without a drill here fails this test.
     summary = {}
     for provider, table in (("openai", OPENAI_FAULTS), ("fal", FAL_FAULTS)):

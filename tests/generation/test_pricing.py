@@ -1,4 +1,4 @@
-"""Costs and quotes against PROVIDERS.md's worked examples, and quotes as true upper bounds."""
+"""Costs and quotes against docs/providers.md's worked examples, and quotes as true upper bounds."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ OPENAI_CASES = [
 def test_the_openai_quote_is_never_below_the_actual_cost(model, size, quality, n):
     prompt = "A portrait of Ana, a café owner — friendly, warm light, 日本語 too. " * 20
     width, height = catalog.parse_size(size)
-    # The double reports usage as OpenAI does for these parameters (PROVIDERS.md's token counts).
+    # The double reports usage as OpenAI does for these parameters (docs/providers.md's token counts).
     usage = {
         "input_tokens": max(1, math.ceil(len(prompt) / 4)),
         "output_tokens": n * openai_api.output_tokens(model.id, width, height, quality),
@@ -110,7 +110,7 @@ def test_the_openai_quote_is_never_below_the_actual_cost(model, size, quality, n
     assert quote.amount_nanousd >= actual
 
 
-# PROVIDERS.md's per-image prices at 1024x1024, in nano-dollars, where the catalog derives the token bound
+# docs/providers.md's per-image prices at 1024x1024, in nano-dollars, where the catalog derives the token bound
 # from the price (no token count is published for them). The prices are rounded to a tenth of a cent.
 DERIVED_FROM_PRICES = [
     ("gpt-image-2", "low", 6_000_000),
@@ -130,7 +130,7 @@ def test_the_quote_covers_every_price_that_rounds_to_the_published_one(model_id,
 
 
 def test_only_models_documented_with_custom_sizes_offer_them():
-    """PROVIDERS.md: any WxH for gpt-image-2 and 2.5 only; the others take the three standard sizes."""
+    """docs/providers.md: any WxH for gpt-image-2 and 2.5 only; the others take the three standard sizes."""
     standard = {"1024x1024", "1024x1536", "1536x1024"}
     for model in CATALOG.offered({"openai"}):
         if model.id != "gpt-image-2" and not model.id.startswith("gpt-image-2.5"):

@@ -96,7 +96,7 @@ def test_it_shows_re_enter_for_a_master_key_version_retired_or_removed(alice, al
 
 
 def test_the_pages_decrypt_nothing_and_record_nothing(alice, alice_client, bob_client, monkeypatch):
-    """Only the worker decrypts, right before a provider call (DESIGN.md §4): pages tell from the records."""
+    """Only the worker decrypts, right before a provider call (docs/architecture.md §4): pages tell from the records."""
     key = store_key(alice, "openai")
 
     def refuse(*args, **kwargs):

@@ -25,7 +25,7 @@ from django.test import RequestFactory
 
 from providers.redaction import RedactSecretsFilter
 
-# What a hint shows by design (DESIGN.md §4): a provider prefix, the first 4 characters of a fal key id
+# What a hint shows by design (docs/architecture.md §4): a provider prefix, the first 4 characters of a fal key id
 # and the last 4 characters of the key. The rest of a key is its distinctive part.
 KNOWN_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
 DISTINCTIVE_MIN = 16
