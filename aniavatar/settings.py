@@ -349,6 +349,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-generations": {"task": "generation.tasks.sweep_stale_generations", "schedule": 60.0},
     # The ledger beside each provider's own report, for every workspace with a usage key (UTC month so far).
     # Daily at 01:30 UTC, when the providers have closed the previous UTC day.
+    "sweep-stale-reconciliations": {
+        "task": "generation.tasks.sweep_stale_reconciliations",
+        "schedule": 600.0,
+    },
     "reconcile-with-providers": {
         "task": "generation.tasks.reconcile_all",
         "schedule": crontab(hour=1, minute=30),

@@ -62,7 +62,20 @@ def delete_provider_payloads(self: Any, generation_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def reconcile(reconciliation_id: int) -> None:
     """Run one reconciliation (the "Reconcile now" button, and each run the daily task creates)."""
-    reconciliation.run_reconciliation(reconciliation_id)
+    try:
+        reconciliation.run_reconciliation(reconciliation_id)
+    except Exception:
+        # Nothing may stay "running": an unexpected error ends the run where its owner sees it.
+        logger.exception("reconciliation %s: unexpected error", reconciliation_id)
+        reconciliation.fail_unfinished(
+            reconciliation_id, "Something went wrong on our side while reconciling. Run it again."
+        )
+
+
+@shared_task(ignore_result=True)
+def sweep_stale_reconciliations(now: dt.datetime | None = None) -> int:
+    """Fail reconciliation runs whose worker vanished (celery beat, every 10 minutes); return how many."""
+    return reconciliation.sweep_stale_runs(now=now)
 
 
 @shared_task(ignore_result=True)

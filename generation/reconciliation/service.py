@@ -94,6 +94,26 @@ def _fail(run: Reconciliation, message: str) -> Reconciliation:
     return run
 
 
+STALE_AFTER = dt.timedelta(hours=1)  # a run takes seconds; one still running after this lost its worker
+UNFINISHED_MESSAGE = "The reconciliation stopped before it finished (its worker stopped). Run it again."
+
+
+def fail_unfinished(reconciliation_id: int, message: str = UNFINISHED_MESSAGE) -> None:
+    """End a run that is still running with `message` (its task failed unexpectedly)."""
+    run = Reconciliation.objects.filter(pk=reconciliation_id, status=Reconciliation.Status.RUNNING).first()
+    if run is not None:
+        _fail(run, message)
+
+
+def sweep_stale_runs(*, now: dt.datetime | None = None) -> int:
+    """Fail runs whose worker vanished, so no run says "running" forever; return how many."""
+    cut_off = (now or timezone.now()) - STALE_AFTER
+    stale = Reconciliation.objects.filter(status=Reconciliation.Status.RUNNING, created_at__lt=cut_off)
+    return stale.update(
+        status=Reconciliation.Status.FAILED, message=UNFINISHED_MESSAGE, finished_at=now or timezone.now()
+    )
+
+
 def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
     """Carry out a run (the Celery task's body): fetch, compare, store, resolve."""
     run = (

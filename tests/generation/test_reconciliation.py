@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from django.db.models import Sum
 
-from generation import pipeline
+from generation import pipeline, tasks
 from generation.models import CostRecord, Generation, KeyMatch, Reconciliation, UsageMonth
 from generation.reconciliation import service
 from generation.usage.roll_ups import rebuild_roll_ups
@@ -294,3 +294,27 @@ def test_the_default_period_is_the_utc_month_so_far():
         dt.date(2026, 11, 1),
         dt.date(2026, 12, 1),
     )
+
+
+def test_a_run_whose_worker_vanished_is_failed_by_the_sweep_not_left_running(alice, double):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
+    run = service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])
+    assert tasks.sweep_stale_reconciliations(now=run.created_at + dt.timedelta(minutes=59)) == 0
+    assert tasks.sweep_stale_reconciliations(now=run.created_at + dt.timedelta(hours=2)) == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "Run it again" in run.message
+
+
+def test_an_unexpected_error_ends_the_run_as_failed(alice, double, monkeypatch):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
+    run = service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "_compare_by_key", broken)
+    tasks.reconcile(run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed" and "on our side" in run.message
