@@ -29,7 +29,23 @@ def _key_field() -> forms.CharField:
     )
 
 
-class AddKeyForm(forms.Form):
+class _LabelCheck(forms.Form):
+    """Refuse a label that holds a key (services.label_problem), beside the field and without echoing it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            self.data = self.data.copy()  # mutable, so a key pasted into the label is not echoed back
+
+    def check_label(self, secret: str) -> None:
+        # The raw value, not the cleaned one: a label too long for the field may still hold a key.
+        problem = services.label_problem(self.data.get("label", ""), secret)
+        if problem:
+            self.data["label"] = ""
+            self.add_error("label", problem)
+
+
+class AddKeyForm(_LabelCheck):
     provider = forms.ChoiceField(label=_("Provider"), choices=providers.choices)
     label = forms.CharField(
         label=_("Label"),
@@ -39,11 +55,6 @@ class AddKeyForm(forms.Form):
     )
     api_key = _key_field()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.is_bound:
-            self.data = self.data.copy()  # mutable, so a key pasted into the label is not echoed back
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         provider, secret = data.get("provider"), (data.get("api_key") or "").strip()
@@ -51,18 +62,23 @@ class AddKeyForm(forms.Form):
             problem = services.shape_problem(provider, secret)
             if problem:
                 self.add_error("api_key", problem)
-        problem = services.label_problem(self.data.get("label", ""), secret)
-        if problem:
-            self.data["label"] = ""
-            self.add_error("label", problem)
+        self.check_label(secret)
         return data
 
 
-class ReplaceKeyForm(forms.Form):
+class ReplaceKeyForm(_LabelCheck):
     api_key = _key_field()
+    label = forms.CharField(
+        label=_("Label"),
+        max_length=100,
+        required=False,
+        help_text=_("Leave it as it is to keep the name; the history stays either way."),
+    )
 
-    def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, provider: str, label: str = "", **kwargs: Any) -> None:
+        # A label saved before labels were checked may hold a key: it is not offered back.
+        initial = {"label": label if not services.label_problem(label) else ""}
+        super().__init__(*args, initial=initial, **kwargs)
         self.provider = provider
         self.fields["api_key"].label = _("New API key")
 
@@ -72,3 +88,8 @@ class ReplaceKeyForm(forms.Form):
         if problem:
             raise forms.ValidationError(problem)
         return secret
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.check_label((self.data.get("api_key") or "").strip())
+        return data
