@@ -54,7 +54,7 @@ DEMO_PORT ?= 8100
 demo: migrate
 	@echo "AniAvatar DEMO on http://127.0.0.1:$(PORT)/ : log in as demo@example.com / demo passphrase 42."
 	@echo "Images come from a local provider double, not from OpenAI or fal.ai. Ctrl-C stops everything."
-	@DEBUG=$${DEBUG:-true} OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 FAL_QUEUE_URL=http://127.0.0.1:$(DEMO_PORT)/fal \
+	@DEBUG=$${DEBUG:-true} OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 FAL_QUEUE_URL=http://127.0.0.1:$(DEMO_PORT)/fal FAL_PLATFORM_URL=http://127.0.0.1:$(DEMO_PORT)/fal-platform/v1 \
 		bash -c 'trap "kill 0" INT TERM EXIT; \
 		$(BIN)/python -m provider_double --port $(DEMO_PORT) --latency 3 & \
 		$(BIN)/python manage.py seed_demo && \

@@ -29,9 +29,10 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
+        email: str = self.cleaned_data["email"].strip().lower()
         # Lower-casing can lengthen an address ("İ" becomes two characters): check what is stored.
-        if len(email) > User._meta.get_field("email").max_length:
+        stored = User._meta.get_field("email").max_length
+        if stored is not None and len(email) > stored:
             raise forms.ValidationError(_("This email address is too long."), code="max_length")
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(DUPLICATE_EMAIL, code="duplicate")
@@ -68,7 +69,7 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         self.request = request
 
     def clean_old_password(self) -> str:
-        old_password = self.cleaned_data["old_password"]
+        old_password: str = self.cleaned_data["old_password"]
         if authenticate(self.request, username=self.user.email, password=old_password) is None:
             raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return old_password

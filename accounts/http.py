@@ -10,41 +10,56 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import resolve_url
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
     from accounts.models import Membership, User, Workspace
 
 
-class WorkspaceRequest(HttpRequest):
-    """An HttpRequest after WorkspaceMiddleware: a signed-in user and their current workspace."""
+class AppRequest(HttpRequest):
+    """Any HttpRequest after the middleware, before a view has checked who is asking.
+
+    `membership` and `workspace` are lazy objects (WorkspaceMiddleware): test them for truth, never
+    with `is None`; they are empty when signed out or without a workspace.
+    """
+
+    htmx: HtmxDetails
+    membership: Membership | None
+    workspace: Workspace | None
+
+
+class WorkspaceRequest(AppRequest):
+    """The request a view behind `workspace_required` gets: a signed-in member and their workspace."""
 
     user: User
     workspace: Workspace
     membership: Membership
 
 
-View = Callable[..., HttpResponse]
-
 # A page with a form: shown by GET (and HEAD), submitted by POST; anything else is a 405.
 require_form_methods = require_http_methods(["GET", "HEAD", "POST"])
 
 
-def workspace_required(view: View) -> View:
-    """Require a signed-in user with a workspace (every tenant page)."""
+def workspace_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
+    """Require a signed-in user with a workspace (every tenant page).
+
+    The decorated view returns what `view` returns (a page, a file, a stream) or a redirect to log in.
+    """
 
     @login_required
     @wraps(view)
-    def member(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def member(request: AppRequest, *args: Any, **kwargs: Any) -> R:
         if not request.membership:
             raise PermissionDenied("You are not a member of any workspace.")
         return view(request, *args, **kwargs)
 
     @wraps(view)
-    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AppRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         htmx = getattr(request, "htmx", None)
         if htmx and not request.user.is_authenticated:
             # A fragment (status polling) after the session ended: the login page would be swapped into
@@ -58,12 +73,12 @@ def workspace_required(view: View) -> View:
     return wrapper
 
 
-def owner_required(view: View) -> View:
+def owner_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
     """Require the current user to own the current workspace (keys, budget)."""
 
     @workspace_required
     @wraps(view)
-    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> R:
         if not request.membership.is_owner:
             raise PermissionDenied("Only the workspace owner can do this.")
         return view(request, *args, **kwargs)

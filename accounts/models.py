@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -54,7 +54,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().clean()
         self.email = type(self).objects.normalize_email(self.email).lower()
 
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     def __str__(self) -> str:
         return self.email
@@ -97,10 +97,10 @@ class Membership(models.Model):
         return self.role == self.Role.OWNER
 
 
-class WorkspaceQuerySet(models.QuerySet):
+class WorkspaceQuerySet[M: models.Model](models.QuerySet[M]):
     """Every tenant-scoped query starts here, so forgetting the workspace is hard to do."""
 
-    def for_workspace(self, workspace: Workspace) -> WorkspaceQuerySet:
+    def for_workspace(self, workspace: Workspace) -> Self:
         return self.filter(workspace=workspace)
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 
 
-def axes_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
     """Return the login email, lower-cased, so "ALICE@…" and "alice@…" share one failure count.
 
     Django's AuthenticationForm passes the email as `email` (the USERNAME_FIELD) to authenticate() but

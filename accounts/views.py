@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from axes.utils import reset as reset_lockouts
 from django.contrib import messages
 from django.contrib.auth import login
@@ -14,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from accounts import services
 from accounts.forms import DUPLICATE_EMAIL, SignupForm, ThrottledPasswordChangeForm
 from accounts.http import require_form_methods
+from accounts.models import User
 
 
 @require_form_methods
@@ -40,16 +43,16 @@ def signup(request: HttpRequest) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     """Django's login, except that a signed-in user sent back to the login page itself goes home."""
 
-    def get_redirect_url(self) -> str:
-        url = super().get_redirect_url()
+    def get_redirect_url(self, request: HttpRequest | None = None) -> str:
+        url = super().get_redirect_url(request)
         # Django raises "redirection loop" (a 500) for ?next=/accounts/login/ when already signed in.
-        return "" if url.split("?")[0] == self.request.path else url
+        return "" if url.split("?")[0] == (request or self.request).path else url
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Django's reset, which also lifts the email's login lockout: its owner has just proved it."""
 
-    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
         response = super().form_valid(form)
         reset_lockouts(username=form.user.email.lower())  # as accounts.throttle records it
         return response
@@ -60,5 +63,5 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     form_class = ThrottledPasswordChangeForm
 
-    def get_form_kwargs(self) -> dict:
+    def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from time import monotonic
+from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -22,7 +23,10 @@ PARTIAL_SUFFIX = ".part"  # a worker reads only names ending in ".<queue>.msg"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: dict, **kwargs: object) -> None:
+    # The signature of the channel this extends. kombu's own `filesystem.Channel._put` renames
+    # `AbstractChannel._put(queue, message)`'s `message` to `payload` and adds **kwargs, so no signature
+    # matches both; kombu-stubs ignore the same [override] on `filesystem.Channel._put`.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         """Put `payload` onto `queue`: write it whole under a partial name, then rename it into place."""
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"  # kombu's own order
         final = os.path.join(self.data_folder_out, name)

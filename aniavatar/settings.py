@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -231,7 +233,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Without collectstatic (development, tests) WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = not env_bool("STATIC_MANIFEST", not DEBUG)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         # Hashed, compressed files in production (collectstatic at build time); plain files otherwise.
@@ -321,6 +323,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run")
+# fal's Platform API (usage, request list, pricing, payload deletion); OpenAI's Admin API is under
+# OPENAI_BASE_URL.
+FAL_PLATFORM_URL = env_str("FAL_PLATFORM_URL", "https://api.fal.ai/v1")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 180)
 
 # Logging: every handler masks key-shaped strings (providers.redaction).
@@ -347,4 +352,10 @@ LOGGING = {
 # Periodic work (celery beat; `make run` embeds it in the worker with -B).
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-generations": {"task": "generation.tasks.sweep_stale_generations", "schedule": 60.0},
+    # The ledger beside each provider's own report, for every workspace with a usage key (UTC month so far).
+    # Daily at 01:30 UTC, when the providers have closed the previous UTC day.
+    "reconcile-with-providers": {
+        "task": "generation.tasks.reconcile_all",
+        "schedule": crontab(hour=1, minute=30),
+    },
 }

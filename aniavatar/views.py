@@ -27,6 +27,8 @@ def dashboard(request: WorkspaceRequest) -> HttpResponse:
         "month": budget.month,  # the budget's own spend: one source, read once
         "budget": budget,
         "recent_images": history.recent_images(workspace),
-        "has_keys": ProviderKey.objects.for_workspace(workspace).exists(),
+        "has_keys": ProviderKey.objects.for_workspace(workspace)
+        .filter(kind=ProviderKey.Kind.GENERATE)
+        .exists(),
     }
     return render(request, "dashboard.html", context)

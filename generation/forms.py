@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +10,14 @@ from generation import catalog
 from generation.models import Persona, UnavailableModel
 from generation.money import from_usd
 from keys.models import ProviderKey
+
+if TYPE_CHECKING:
+    # Generic in django-stubs only: Django's classes cannot be subscripted at run time.
+    PersonaModelForm = forms.ModelForm[Persona]
+    KeyChoiceFieldBase = forms.ModelChoiceField[ProviderKey]
+else:
+    PersonaModelForm = forms.ModelForm
+    KeyChoiceFieldBase = forms.ModelChoiceField
 
 QUALITY_LABELS = {"low": _("Low (fast, cheapest)"), "medium": _("Medium"), "high": _("High (best detail)")}
 BACKGROUND_LABELS = {"auto": _("Automatic"), "opaque": _("Opaque"), "transparent": _("Transparent")}
@@ -23,6 +31,13 @@ SIZE_LABELS = {
     "576x1024": _("Portrait 16:9 576×1024"),
     "1024x576": _("Landscape 16:9 1024×576"),
 }
+
+
+class KeyChoiceField(KeyChoiceFieldBase):
+    """A workspace's provider key, offered by its label and hint."""
+
+    def label_from_instance(self, obj: ProviderKey) -> str:
+        return f"{obj.label} ({obj.hint})"
 
 
 class GenerateForm(forms.Form):
@@ -39,7 +54,7 @@ class GenerateForm(forms.Form):
     )
     model = forms.ChoiceField(label=_("Model"))
     # Public codes, never primary keys: the htmx quote and options requests put the form in the URL.
-    provider_key = forms.ModelChoiceField(
+    provider_key = KeyChoiceField(
         queryset=ProviderKey.objects.none(),
         label=_("API key"),
         empty_label=None,
@@ -61,17 +76,19 @@ class GenerateForm(forms.Form):
             UnavailableModel.objects.filter(workspace=workspace).values_list("model", flat=True)
         )
         self.models = catalog.load().offered(self.providers, unavailable=unavailable)
-        self.fields["persona"].queryset = Persona.objects.for_workspace(workspace)
-        self.fields["model"].choices = [(m.id, self._model_label(m)) for m in self.models]
-        self.fields["provider_key"].queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
-        self.fields["provider_key"].label_from_instance = lambda k: f"{k.label} ({k.hint})"
+        # self.fields holds copies of the fields declared above: each of the type declared.
+        persona = cast("forms.ModelChoiceField[Persona]", self.fields["persona"])
+        persona.queryset = Persona.objects.for_workspace(workspace)
+        self._choice("model").choices = [(m.id, self._model_label(m)) for m in self.models]
+        provider_key = cast(KeyChoiceField, self.fields["provider_key"])
+        provider_key.queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
         model = self.selected_model()
         sizes = model.sizes if model else ()
-        self.fields["size"].choices = [(s, SIZE_LABELS.get(s, s)) for s in sizes]
+        self._choice("size").choices = [(s, SIZE_LABELS.get(s, s)) for s in sizes]
         qualities = model.qualities if model else ()
-        self.fields["quality"].choices = [(q, QUALITY_LABELS.get(q, q)) for q in qualities]
+        self._choice("quality").choices = [(q, QUALITY_LABELS.get(q, q)) for q in qualities]
         backgrounds = model.backgrounds if model else ()
-        self.fields["background"].choices = [(b, BACKGROUND_LABELS.get(b, b)) for b in backgrounds]
+        self._choice("background").choices = [(b, BACKGROUND_LABELS.get(b, b)) for b in backgrounds]
         # A model without qualities or backgrounds (Flux): ignore what a request sends for them (clean()
         # blanks them), rather than refuse it with an error on a field the page does not show.
         if model and not qualities:
@@ -82,6 +99,9 @@ class GenerateForm(forms.Form):
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
             self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    def _choice(self, name: str) -> forms.ChoiceField:
+        return cast(forms.ChoiceField, self.fields[name])
 
     @staticmethod
     def _model_label(model: catalog.Model) -> str:
@@ -120,7 +140,7 @@ class GenerateForm(forms.Form):
         return cleaned
 
 
-class PersonaForm(forms.ModelForm):
+class PersonaForm(PersonaModelForm):
     """The structured description of a persona; the prompt is built from these fields."""
 
     class Meta:

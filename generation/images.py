@@ -42,7 +42,8 @@ class CheckedImage:
     thumbnail: bytes = field(default=b"", repr=False, compare=False)
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes) -> tuple[Image.Image, str]:
+    """Return the decoded image and its content type."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -54,12 +55,12 @@ def _open(data: bytes) -> Image.Image:
         raise ImageRejected("The provider sent data that is not a complete image.") from exc
     if image.format not in FORMATS:
         raise ImageRejected(f"The provider sent an unexpected image format ({image.format}).")
-    return image
+    return image, FORMATS[image.format]
 
 
 def check_image(data: bytes, *, width: int | None, height: int | None) -> CheckedImage:
     """Return the image with metadata stripped, or raise ImageRejected."""
-    image = _open(data)
+    image, content_type = _open(data)
     if width is not None and height is not None and image.size != (width, height):
         raise ImageRejected(
             f"The provider sent a {image.width}×{image.height} image instead of {width}×{height}."
@@ -72,7 +73,7 @@ def check_image(data: bytes, *, width: int | None, height: int | None) -> Checke
         data = _reencode(image)
     return CheckedImage(
         data=data,
-        content_type=FORMATS[image.format],
+        content_type=content_type,
         width=image.width,
         height=image.height,
         sha256=hashlib.sha256(data).hexdigest(),

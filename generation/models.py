@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -162,7 +165,23 @@ class GeneratedImage(models.Model):
 
 
 class CostRecord(WorkspaceOwned):
-    """What one generation cost, computed from what the provider reported. One per generation."""
+    """What one generation cost, computed from what the provider reported. One per generation.
+
+    `amount_nanousd` None is an amount we cannot know, never 0: a billed answer we could not read
+    (`charge` CHARGED), or a request that may have been billed (`charge` POSSIBLE: sent and never
+    answered, refused after it started, interrupted by a worker crash). Budgets count either at the
+    generation's quote until a reconciliation with the provider's own figures resolves it.
+    """
+
+    class Charge(models.TextChoices):
+        CHARGED = "charged", _("Charged")
+        POSSIBLE = "possible", _("Possibly charged")
+
+    class Resolution(models.TextChoices):
+        # An unknown amount that a reconciliation with the provider's own figures settled.
+        NONE = "", _("Not resolved")
+        BILLED = "billed", _("Billed (from the provider's report)")
+        NOT_BILLED = "not_billed", _("Not billed (from the provider's report)")
 
     generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="cost")
     provider = models.CharField(max_length=20)
@@ -175,6 +194,11 @@ class CostRecord(WorkspaceOwned):
     images = models.PositiveSmallIntegerField(default=0)
     # True when the actual cost passed the quote: a pricing bug (logged, and counted from here).
     exceeded_quote = models.BooleanField(default=False)
+    charge = models.CharField(max_length=10, choices=Charge.choices, default=Charge.CHARGED)
+    unknown_reason = models.CharField(max_length=300, blank=True)  # why the amount is unknown, in plain words
+    resolution = models.CharField(max_length=12, choices=Resolution.choices, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.CharField(max_length=300, blank=True)  # what the provider's report showed
 
     class Meta:
         ordering = ["-created_at"]
@@ -199,7 +223,15 @@ class CostRecord(WorkspaceOwned):
 
     @property
     def amount_display(self) -> str:
+        if self.amount_nanousd is None and self.charge == self.Charge.POSSIBLE:
+            return str(_("possibly charged — amount unknown"))
+        if self.resolution == self.Resolution.NOT_BILLED:
+            return f"{format_usd(self.amount_nanousd)} ({_('not billed')})"
         return format_usd(self.amount_nanousd)
+
+    @property
+    def possibly_charged(self) -> bool:
+        return self.charge == self.Charge.POSSIBLE
 
 
 class UsageMonth(models.Model):
@@ -274,3 +306,123 @@ class UnavailableModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} unavailable since {self.noticed_at:%Y-%m-%d}"
+
+
+class Reconciliation(WorkspaceOwned):
+    """One comparison of the workspace's ledger with a provider's own report, for UTC days [start, end).
+
+    Read with the workspace's usage key (decrypted only inside the reconciliation task); its lines say,
+    per UTC day, what we recorded, what the provider reported and the likely reason for a difference.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    provider = models.CharField(max_length=20)
+    usage_key = models.ForeignKey(
+        "keys.ProviderKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    start = models.DateField()  # the first UTC day
+    end = models.DateField()  # the day after the last (exclusive)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    message = models.CharField(max_length=300, blank=True)  # sanitized: why it failed, or a summary
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ours_nanousd = models.BigIntegerField(default=0)  # known amounts on the compared lines
+    ours_unknown = models.PositiveIntegerField(default=0)  # our records of unknown amount
+    theirs_nanousd = models.BigIntegerField(null=True, blank=True)  # what the provider billed
+    outside_requests = models.PositiveIntegerField(default=0)  # made with the same key(s), not by us
+    resolved = models.PositiveIntegerField(default=0)  # unknown amounts this run settled
+    skipped = models.PositiveIntegerField(default=0)  # report entries that could not be read
+    # OpenAI: how our keys were matched to its api_key_ids ([{key, label, hint, key_id, how, evidence}]).
+    key_matches = models.JSONField(default=list, blank=True)
+    # fal: the provider's published prices beside the catalog's ([{model, unit, catalog, theirs}]).
+    prices = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "provider", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.start}–{self.end} ({self.status})"
+
+    @property
+    def difference_nanousd(self) -> int | None:
+        return None if self.theirs_nanousd is None else self.theirs_nanousd - self.ours_nanousd
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end - dt.timedelta(days=1)
+
+    @property
+    def price_drift(self) -> list[dict[str, Any]]:
+        return [p for p in self.prices if p.get("theirs") is not None and p.get("theirs") != p.get("catalog")]
+
+
+class ReconciliationLine(models.Model):
+    """One UTC day's comparison: money per line item or endpoint, counts per key, or one request."""
+
+    class Kind(models.TextChoices):
+        MONEY = "money", _("Money")
+        COUNTS = "counts", _("Requests per key")
+        REQUEST = "request", _("One request")
+
+    reconciliation = models.ForeignKey(Reconciliation, on_delete=models.CASCADE, related_name="lines")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    subject = models.CharField(max_length=200)  # a model or endpoint, one of our keys, a request id
+    ours_requests = models.PositiveIntegerField(default=0)
+    theirs_requests = models.PositiveIntegerField(null=True, blank=True)
+    ours_images = models.PositiveIntegerField(default=0)
+    theirs_images = models.PositiveIntegerField(null=True, blank=True)
+    ours_nanousd = models.BigIntegerField(default=0)
+    ours_unknown = models.PositiveIntegerField(default=0)
+    theirs_nanousd = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["day", "kind", "subject"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.subject}"
+
+    @property
+    def difference_nanousd(self) -> int | None:
+        return None if self.theirs_nanousd is None else self.theirs_nanousd - self.ours_nanousd
+
+    @property
+    def request_difference(self) -> int | None:
+        return None if self.theirs_requests is None else self.theirs_requests - self.ours_requests
+
+    @property
+    def matches(self) -> bool:
+        money = self.kind == self.Kind.COUNTS or (self.difference_nanousd == 0 and not self.ours_unknown)
+        return money and self.request_difference in (0, None)
+
+
+class KeyMatch(models.Model):
+    """Which of the provider's key ids is one of our generation keys (OpenAI's `api_key_id`).
+
+    Found from the usage report by counts per day (`how` COUNTS: the only id whose requests cover ours
+    on every day we used the key), or chosen by the owner (OWNER), which later runs keep.
+    """
+
+    class How(models.TextChoices):
+        COUNTS = "counts", _("Matched by requests per day")
+        OWNER = "owner", _("Chosen by the owner")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.OneToOneField("keys.ProviderKey", on_delete=models.CASCADE, related_name="match")
+    provider_key_id = models.CharField(max_length=100)
+    how = models.CharField(max_length=10, choices=How.choices)
+    evidence = models.CharField(max_length=300, blank=True)
+    matched_at = models.DateTimeField()
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.key_id} = {self.provider_key_id} ({self.how})"

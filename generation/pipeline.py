@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,17 @@ OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent 
 NOTHING_CHARGED_MESSAGE = (
     "The worker stopped before this generation finished. Nothing was charged; try again."
 )
+UNREADABLE_CHARGE = (
+    "The provider billed this request but its answer could not be read, so the amount is unknown."
+)
+INTERRUPTED_CHARGE = (
+    "The worker stopped while the provider was working on this request; the provider may have billed it."
+)
+USAGE_KEY_MESSAGE = (
+    "The key chosen for this generation is a read-only usage key: it reads usage reports and can never "
+    "generate. Nothing was sent to the provider; choose a generation key and try again."
+)
+NOT_SENT_AGAIN = "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
 # fal keeps a request's result for hours: past this, a vanished worker's requests are not resumed.
@@ -201,7 +212,7 @@ def finish(
     message: str = "",
     outcome: Outcome | None = None,
     model: catalog.Model | None = None,
-    rows: list[GeneratedImage] = (),
+    rows: Sequence[GeneratedImage] = (),
     lease_expired_before: datetime | None = None,
 ) -> bool:
     """Save image rows (files already stored), cost record and final status in one transaction.
@@ -245,53 +256,78 @@ def finish(
                 locked.provider_requests = [{"request_id": rid} for rid in outcome.request_ids]
                 changed.append("provider_requests")
             locked.save(update_fields=changed)
-            if outcome is not None and outcome.billed and model is not None:
-                amount = adapter.cost(outcome.usage, model.price)
-                exceeded = amount is not None and amount > locked.quote_nanousd
-                if exceeded:
-                    logger.error(
-                        "pricing bug: generation %s cost %d nano-USD, above its quote of %d (%s)",
-                        generation.code,
-                        amount,
-                        locked.quote_nanousd,
-                        generation.model,
-                    )
-                record = CostRecord.objects.create(
-                    workspace=generation.workspace,
-                    created_by_id=locked.created_by_id,  # NULL if the member left meanwhile
-                    generation=locked,
-                    provider=generation.provider,
-                    model=generation.model,
-                    usage=outcome.usage,
-                    unit_prices=model.price,
-                    price_version=catalog.load().version,
-                    amount_nanousd=amount,
-                    exceeded_quote=exceeded,
-                    provider_request_ids=outcome.request_ids,
-                    images=len(rows),
-                )
-                # Last before the commit: every worker adds to this month's row, so hold its lock briefly.
-                roll_up([record])
+            if outcome is not None and model is not None and (outcome.billed or outcome.possibly_billed):
+                _record_charge(generation, locked, adapter, model, outcome, images=len(rows))
     except LostLease:
         return False
     return True
 
 
-def run_generation(generation_id: int) -> None:
-    """Run one generation to a final state (the Celery task's body)."""
+def _record_charge(
+    generation: Generation,
+    locked: Generation,
+    adapter: Adapter,
+    model: catalog.Model,
+    outcome: Outcome,
+    *,
+    images: int,
+) -> None:
+    """Write the generation's cost record (inside finish()'s transaction) and add it to the roll-ups.
+
+    A charge that may have happened has an unknown amount (never $0) and its reason; so has a billed
+    answer whose usage could not be read.
+    """
+    if outcome.possibly_billed:
+        amount, charge, reason = None, CostRecord.Charge.POSSIBLE, outcome.possible_reason
+    else:
+        amount, charge = adapter.cost(outcome.usage, model.price), CostRecord.Charge.CHARGED
+        reason = "" if amount is not None else UNREADABLE_CHARGE
+    exceeded = amount is not None and amount > locked.quote_nanousd
+    if exceeded:
+        logger.error(
+            "pricing bug: generation %s cost %d nano-USD, above its quote of %d (%s)",
+            generation.code,
+            amount,
+            locked.quote_nanousd,
+            generation.model,
+        )
+    record = CostRecord.objects.create(
+        workspace=generation.workspace,
+        created_by_id=locked.created_by_id,  # NULL if the member left meanwhile
+        generation=locked,
+        provider=generation.provider,
+        model=generation.model,
+        usage=outcome.usage,
+        unit_prices=model.price,
+        price_version=catalog.load().version,
+        amount_nanousd=amount,
+        exceeded_quote=exceeded,
+        provider_request_ids=outcome.request_ids,
+        images=images,
+        charge=charge,
+        unknown_reason=reason[:300],
+    )
+    # Last before the commit: every worker adds to this month's row, so hold its lock briefly.
+    roll_up([record])
+
+
+def run_generation(generation_id: int) -> bool:
+    """Run one generation to a final state (the Celery task's body); return whether this attempt ran it."""
     attempt = uuid.uuid4()
     generation = claim(generation_id, attempt)
     if generation is None:
         logger.info("generation %s: not claimable (owned by another attempt or final)", generation_id)
-        return
+        return False
     try:
         _run_claimed(generation, attempt)
     except LostLease:
         logger.warning("generation %s: lease lost to another attempt; stopping", generation.code)
+        return False
     except Exception:
         # Nothing may be lost: an unexpected error still ends the generation where the user sees it.
         logger.exception("generation %s: unexpected error", generation.code)
         finish(generation, attempt, status=Generation.Status.FAILED, message=OUR_SIDE_MESSAGE)
+    return True
 
 
 _SLOTS_LOCK = threading.Lock()
@@ -335,10 +371,22 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
         )
         finish(generation, attempt, status=Generation.Status.FAILED, message=KEY_MISMATCH_MESSAGE)
         return
+    if key.is_usage_key:
+        # Never sent anywhere: a usage key reads reports only (the vault would refuse it too).
+        finish(generation, attempt, status=Generation.Status.FAILED, message=USAGE_KEY_MESSAGE)
+        return
     adapter = providers.get(generation.provider)
     if not adapter.resumable and generation.attempts > 0:
-        # A previous attempt died during the call. Calling again could bill twice: stop here.
-        finish(generation, attempt, status=Generation.Status.FAILED, message=adapter.interrupted_message)
+        # A previous attempt died during the call. Calling again could bill twice: stop here, and put
+        # the call on the books as possibly charged.
+        finish(
+            generation,
+            attempt,
+            status=Generation.Status.FAILED,
+            message=adapter.interrupted_message,
+            outcome=_interrupted(generation),
+            model=model,
+        )
         return
     try:
         outcome = _call_provider(generation, key, attempt, model, adapter)
@@ -352,9 +400,10 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     except LostLease:
         raise
     except Exception:
-        if not outcome.billed:
+        if not (outcome.billed or outcome.possibly_billed):
             raise
-        # The provider billed this call: whatever failed after it, the charge gets its cost record.
+        # The provider billed (or may have billed) this call: whatever failed after it, the charge gets
+        # its cost record.
         logger.exception("generation %s: unexpected error after a billed call", generation.code)
         finish(
             generation,
@@ -434,7 +483,7 @@ def _record_outcome(
         missing = generation.n - len(rows)
         note = ""
         if missing:
-            reason = (outcome.partial_errors or [rejected or error])[0]
+            reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
             note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
             )
@@ -454,6 +503,8 @@ def _record_outcome(
         adapter = providers.get(generation.provider)
         if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)
+        elif outcome.possibly_billed and error is not None:
+            detail = f"{error.user_message} {outcome.possible_reason} {NOT_SENT_AGAIN}"
         return finish(
             generation,
             attempt,
@@ -477,6 +528,12 @@ def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adap
         and adapter.not_found_means_unknown_model
         and model.shutdown is not None
     )
+
+
+def _interrupted(generation: Generation) -> Outcome:
+    """Return the outcome of calls a vanished worker made: possibly charged, amount unknown."""
+    request_ids = [str(entry.get("request_id")) for entry in generation.provider_requests or [] if entry]
+    return Outcome(possibly_billed=True, possible_reason=INTERRUPTED_CHARGE, request_ids=request_ids)
 
 
 def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter: Adapter) -> str:
@@ -524,13 +581,15 @@ def sweep_stale_generations(*, now: datetime | None = None) -> Sweep:
             to_run.append(generation.pk)
             counts["resumed"] += 1
             continue
-        message = NOTHING_CHARGED_MESSAGE if action is Action.FAIL_UNBILLED else adapter.interrupted_message
+        unbilled = action is Action.FAIL_UNBILLED
         # Only if no new attempt claimed the row meanwhile: it may be calling the provider right now.
         failed = finish(
             generation,
             generation.attempt,
             status=Generation.Status.FAILED,
-            message=message,
+            message=NOTHING_CHARGED_MESSAGE if unbilled else adapter.interrupted_message,
+            outcome=None if unbilled else _interrupted(generation),
+            model=catalog.load().get(generation.model),
             lease_expired_before=now,
         )
         if failed:

@@ -20,14 +20,16 @@ class GenerationRefused(Exception):
 
 def build_prompt(persona: Persona) -> str:
     """Return an image prompt from the persona's structured fields."""
-    style = {
+    # Keyed by str: the field holds the choice's value, which an ArtStyle member equals.
+    styles: dict[str, str] = {
         Persona.ArtStyle.PHOTO: "A photo-realistic portrait photograph",
         Persona.ArtStyle.RENDER_3D: "A 3D-rendered character portrait",
         Persona.ArtStyle.ILLUSTRATION: "A digital illustration portrait",
         Persona.ArtStyle.ANIME: "An anime-style character portrait",
         Persona.ArtStyle.FLAT_VECTOR: "A flat vector avatar illustration",
         Persona.ArtStyle.WATERCOLOR: "A watercolor portrait painting",
-    }.get(persona.art_style, "A portrait")
+    }
+    style = styles.get(persona.art_style, "A portrait")
     who = []
     if persona.age_range:
         who.append(
@@ -75,6 +77,8 @@ def start_generation(
     """
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
+    if provider_key.is_usage_key:
+        raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
     quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
     width, height = catalog.parse_size(size)
     with transaction.atomic():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.views import gallery, generate, history, images, personas, workspace
+from generation.views import gallery, generate, history, images, personas, reconciliation, workspace
 
 app_name = "generation"
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("images/<uuid:code>/thumb/", images.image_thumbnail, name="thumbnail"),
     path("usage/", history.history, name="history"),
     path("usage.csv", history.history_csv, name="history-csv"),
+    path("usage/reconcile/", reconciliation.reconcile_now, name="reconcile"),
+    path("usage/reconciliations/<uuid:code>/", reconciliation.reconciliation_detail, name="reconciliation"),
+    path("usage/key-matches/", reconciliation.choose_key_match, name="key-match"),
 ]

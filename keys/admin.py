@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
 from keys.models import KeyUse, ProviderKey
 
+if TYPE_CHECKING:
+    # Generic in django-stubs only: Django's ModelAdmin cannot be subscripted at run time. Any model:
+    # the generation app's admin pages use this base too.
+    ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    ModelAdminBase = admin.ModelAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(ModelAdminBase):
     """Support staff may look; changes go through the services (and their audit), not the admin."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -38,7 +38,10 @@ NONCE_BYTES = 12  # 96 bits, the GCM nonce size that needs no extra hashing
 TAG_BYTES = 16  # 128-bit tag, the full length
 # Names the layout of the associated data, so a future format can never collide with this one.
 AD_CONTEXT = b"aniavatar/key-vault/ad/v1"
-PURPOSE_PROVIDER_KEY = "provider-key"
+PURPOSE_PROVIDER_KEY = "provider-key"  # a generation key: decrypted for image calls
+# A read-only usage key (OpenAI Admin, fal Admin-scoped): decrypted only to read usage reports. A distinct
+# purpose in the associated data, so a usage key's ciphertext never opens as a generation key.
+PURPOSE_USAGE_KEY = "usage-report-key"
 
 _STORED = re.compile(r"v([1-9][0-9]{0,5}):([A-Za-z0-9_-]+)")
 

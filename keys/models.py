@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +22,12 @@ class ProviderKey(WorkspaceOwned):
         RESTRICTED = "restricted", _("Restricted")
         INVALID = "invalid", _("Invalid")
 
+    class Kind(models.TextChoices):
+        # What the key is for, bound into its ciphertext's associated data (`binding`): a usage key can
+        # never be decrypted as a generation key, and the worker refuses it before any provider call.
+        GENERATE = "generate", _("Generation key")
+        USAGE = "usage", _("Usage key (read-only)")
+
     # A provider adapter's name (providers.names()): validated against the registry, not `choices`, so a
     # new provider needs no migration.
     provider = models.CharField(max_length=20)
@@ -33,6 +40,7 @@ class ProviderKey(WorkspaceOwned):
     # HMAC-SHA256 under ANIAVATAR_FINGERPRINT_KEY: detects the same key added twice without a bare hash.
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNVERIFIED)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GENERATE)
     status_message = models.CharField(max_length=300, blank=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -43,7 +51,12 @@ class ProviderKey(WorkspaceOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "provider", "fingerprint"], name="one_copy_of_a_key_per_workspace"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "provider"],
+                condition=Q(kind="usage"),
+                name="one_usage_key_per_provider",
+            ),
         ]
         ordering = ["provider", "-created_at"]
 
@@ -55,9 +68,16 @@ class ProviderKey(WorkspaceOwned):
         """Return the provider's name as people know it ("OpenAI")."""
         return providers.get(self.provider).label
 
+    @property
+    def is_usage_key(self) -> bool:
+        return self.kind == self.Kind.USAGE
+
     def binding(self) -> crypto.Binding:
-        """Return what this row's ciphertext is bound to."""
-        return crypto.Binding(workspace=self.workspace.code, key=self.code, provider=self.provider)
+        """Return what this row's ciphertext is bound to: its purpose (by kind), workspace, row, provider."""
+        purpose = crypto.PURPOSE_USAGE_KEY if self.is_usage_key else crypto.PURPOSE_PROVIDER_KEY
+        return crypto.Binding(
+            workspace=self.workspace.code, key=self.code, provider=self.provider, purpose=purpose
+        )
 
     def needs_reentry(self, latest_use: KeyUse | None) -> bool:
         """Return whether the user must paste this key again, without decrypting it (pages never do).
@@ -78,6 +98,8 @@ class KeyUse(models.Model):
         VALIDATE = "validate", _("Validation")
         GENERATE = "generate", _("Generation")
         REWRAP = "rewrap", _("Re-encryption")
+        RECONCILE = "reconcile", _("Usage report")  # a usage key, read by a reconciliation
+        PAYLOADS = "payloads", _("Payload deletion")  # a generation key, deleting what fal stored
 
     class Outcome(models.TextChoices):
         OK = "ok", _("OK")

@@ -7,6 +7,7 @@ logged, stored, put in a message or an exception.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -36,8 +37,14 @@ MAX_KEY_LENGTH = 512
 REENTER_MESSAGE = "This key must be re-entered"
 
 Status = ProviderKey.Status
+Kind = ProviderKey.Kind
 Outcome = KeyUse.Outcome
 Purpose = KeyUse.Purpose
+# What each kind of key may be decrypted for: a usage key only by a reconciliation (and rewrap_keys).
+PURPOSES = {
+    Kind.GENERATE: {Purpose.GENERATE, Purpose.VALIDATE, Purpose.PAYLOADS},
+    Kind.USAGE: {Purpose.RECONCILE},
+}
 
 
 class VaultError(Exception):
@@ -70,6 +77,20 @@ class KeyUnavailable(VaultError):
         super().__init__(message)
 
 
+class WrongKind(KeyUnavailable):
+    """A key asked for what its kind is not for (a read-only usage key for a generation); not decrypted."""
+
+    def __init__(self, key: ProviderKey, purpose: str) -> None:
+        if key.is_usage_key:
+            message = (
+                f"“{key.label}” is a read-only usage key: it is used only to read {key.provider_label}'s "
+                "usage reports and can never generate. Choose a generation key."
+            )
+        else:
+            message = f"“{key.label}” is a generation key: it cannot be used for {purpose}."
+        super().__init__(message)
+
+
 # Pure helpers (forms use them too)
 
 
@@ -92,6 +113,26 @@ def shape_problem(provider: str, secret: str) -> str | None:
         if other is not adapter and other.looks_like(secret):
             return f"This looks like {other.key_description}. Choose {other.label} as the provider."
     return adapter.key_problem(secret)
+
+
+def usage_shape_problem(provider: str, secret: str) -> str | None:
+    """Return why `secret` cannot be `provider`'s usage key (an admin key), or None."""
+    problem = shape_problem(provider, secret)
+    if problem:
+        return problem
+    adapter = providers.get(provider)
+    if providers.Capability.USAGE_REPORT not in adapter.capabilities:
+        return f"{adapter.label} usage reports are not supported."
+    return adapter.usage_key_problem(secret)
+
+
+def usage_providers() -> list[tuple[str, str]]:
+    """Return (name, label) of the providers whose usage reports the app reads."""
+    return [
+        (a.name, a.label)
+        for a in providers.all_adapters()
+        if providers.Capability.USAGE_REPORT in a.capabilities
+    ]
 
 
 LABEL_HOLDS_A_KEY = "This looks like an API key. Put the key in the key field and give it a plain name here."
@@ -168,8 +209,9 @@ def label_problem(label: str, secret: str = "") -> str | None:
     return None
 
 
-def _default_label(provider: str) -> str:
-    return f"{providers.get(provider).label} key"
+def _default_label(provider: str, kind: str = Kind.GENERATE) -> str:
+    name = providers.get(provider).label
+    return f"{name} usage key" if kind == Kind.USAGE else f"{name} key"
 
 
 def hint_for(provider: str, secret: str) -> str:
@@ -219,12 +261,28 @@ def check_with_provider(provider: str, secret: str) -> Verdict:
     return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} Saved as unverified.", verified=False)
 
 
+def check_usage_key_with_provider(provider: str, secret: str) -> Verdict:
+    """Ask the provider whether the key may read usage (a cheap admin call); refused unless it can."""
+    adapter = providers.get(provider)
+    today = timezone.now().astimezone(dt.UTC).date()
+    check = adapter.check_usage_key(secret, timeout=KEY_CHECK_TIMEOUT, today=today)
+    if check is None or check.status == "unreachable":
+        note = sanitize(check.message, [secret]) + " " if check is not None else ""
+        return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note}Saved as unverified.", verified=False)
+    message = sanitize(check.message, [secret])
+    if check.status == "valid":
+        return Verdict(Status.VALID, Outcome.OK, message, verified=True)
+    # A key the provider knows but that cannot read usage is no use here: refused like a rejected one.
+    outcome = Outcome.REJECTED if check.status == "invalid" else Outcome.RESTRICTED
+    return Verdict(Status.INVALID, outcome, message, verified=True)
+
+
 # Adding, replacing, re-testing and deleting (the settings page)
 
 
-def _normalised(provider: str, secret: str) -> str:
+def _normalised(provider: str, secret: str, kind: str = Kind.GENERATE) -> str:
     secret = (secret or "").strip()
-    problem = shape_problem(provider, secret)
+    problem = usage_shape_problem(provider, secret) if kind == Kind.USAGE else shape_problem(provider, secret)
     if problem:
         raise KeyRejected(problem)
     return secret
@@ -246,7 +304,9 @@ def _apply(key: ProviderKey, verdict: Verdict) -> None:
         key.last_verified_at = timezone.now()
 
 
-def _duplicate_of(workspace: Workspace, provider: str, fingerprint: str, exclude: int | None = None):
+def _duplicate_of(
+    workspace: Workspace, provider: str, fingerprint: str, exclude: int | None = None
+) -> ProviderKey | None:
     found = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, fingerprint=fingerprint)
     if exclude is not None:
         found = found.exclude(pk=exclude)
@@ -297,18 +357,45 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
 
 
 @sensitive_variables()
+def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str, secret: str) -> ProviderKey:
+    """Check a read-only usage key (an admin key) with its provider, then store it under its own purpose.
+
+    One per provider and workspace; raise KeyRejected (not an admin key, refused) or DuplicateKey.
+    """
+    secret = _normalised(provider, secret, Kind.USAGE)
+    existing = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, kind=Kind.USAGE).first()
+    if existing is not None:
+        raise KeyRejected(
+            f"This workspace already has a {existing.provider_label} usage key, “{existing.label}”: replace "
+            "or delete it first. Nothing was saved."
+        )
+    label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
+    key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
+    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    logger.info(
+        "usage key %s added to workspace %s (%s, %s) by user %s",
+        key.code,
+        workspace.code,
+        provider,
+        key.status,
+        user.pk,
+    )
+    return key
+
+
+@sensitive_variables()
 def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -> ProviderKey:
     """Check a new secret for an existing key row, then store it in place (audit and code stay).
 
     A blank `label` keeps the current one, unless that holds a key (saved before labels were checked):
     then the key gets the provider's default name instead.
     """
-    secret = _normalised(key.provider, secret)
+    secret = _normalised(key.provider, secret, key.kind)
     label, saved_label = (label or "").strip()[:100], key.label
     if label:
         key.label = label
     elif label_problem(key.label, secret):
-        key.label = _default_label(key.provider)
+        key.label = _default_label(key.provider, key.kind)
     try:
         _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
     except VaultError:
@@ -332,7 +419,10 @@ def _check_and_store(key: ProviderKey, *, user: User, secret: str, unchanged: st
     if existing:
         raise DuplicateKey(existing)
     # The provider call happens before any transaction: a slow provider must not hold database locks.
-    verdict = check_with_provider(key.provider, secret)
+    if key.is_usage_key:
+        verdict = check_usage_key_with_provider(key.provider, secret)
+    else:
+        verdict = check_with_provider(key.provider, secret)
     if verdict.status == Status.INVALID:
         raise KeyRejected(f"{verdict.message} {unchanged}")
     _seal(key, secret)
@@ -350,7 +440,10 @@ def _check_and_store(key: ProviderKey, *, user: User, secret: str, unchanged: st
 
 @sensitive_variables()
 def retest_key(key: ProviderKey, *, user: User) -> Verdict:
-    """Decrypt a saved key and ask its provider about it again; raise KeyUnavailable if it must be re-entered."""
+    """Decrypt a saved key and ask its provider about it again; raise KeyUnavailable if it must be re-entered.
+
+    Not for usage keys (WrongKind): those are decrypted only by a reconciliation.
+    """
     secret, use = _open(key, purpose=Purpose.VALIDATE, actor=user)
     verdict = check_with_provider(key.provider, secret)
     del secret
@@ -382,9 +475,20 @@ def delete_key(key: ProviderKey, *, user: User) -> None:
 
 
 def _open(
-    key: ProviderKey, *, purpose: str, actor: User | None = None, generation_code: UUID | None = None
+    key: ProviderKey,
+    *,
+    purpose: str,
+    actor: User | None = None,
+    generation_code: UUID | None = None,
+    detail: str = "",
 ) -> tuple[str, KeyUse]:
-    """Return the plaintext and its recorded use, or record the failure and raise KeyUnavailable."""
+    """Return the plaintext and its recorded use, or record the failure and raise KeyUnavailable.
+
+    A key is opened only for what its kind is for (`PURPOSES`): anything else is WrongKind, before
+    any decryption.
+    """
+    if purpose not in PURPOSES[Kind(key.kind)]:
+        raise WrongKind(key, str(KeyUse.Purpose(purpose).label))
     try:
         secret = crypto.decrypt(key.ciphertext, key.binding())
     except crypto.DecryptionError as exc:
@@ -398,7 +502,9 @@ def _open(
         )
         logger.warning("provider key %s could not be decrypted: %s", key.code, type(exc).__name__)
         raise KeyUnavailable() from None
-    use = _record_use(key, purpose=purpose, outcome=Outcome.OK, actor=actor, generation_code=generation_code)
+    use = _record_use(
+        key, purpose=purpose, outcome=Outcome.OK, actor=actor, generation_code=generation_code, detail=detail
+    )
     return secret, use
 
 
@@ -408,12 +514,49 @@ def decrypt_for_provider_call(
 ) -> str:
     """Return the key's plaintext for one provider call, recording the use; raise KeyUnavailable.
 
-    The only decrypt entry point for the worker: keep the result in a local variable of the call.
+    The only decrypt entry point for the worker: keep the result in a local variable of the call. A
+    usage key is refused (WrongKind) without being decrypted.
     """
     if purpose not in Purpose.values:
         raise ValueError(f"unknown key-use purpose {purpose!r}")
     secret, _use = _open(key, purpose=purpose, generation_code=generation_code)
     return secret
+
+
+@sensitive_variables()
+def decrypt_usage_key(key: ProviderKey, *, detail: str = "") -> str:
+    """Return a usage key's plaintext for one reconciliation, recording the use; raise KeyUnavailable.
+
+    The only way a usage key is decrypted (besides rewrap_keys): a generation key is refused (WrongKind).
+    """
+    secret, _use = _open(key, purpose=Purpose.RECONCILE, detail=detail)
+    return secret
+
+
+def settle_usage_key(key: ProviderKey, *, ok: bool, rejected: bool, message: str) -> None:
+    """Record what the provider said to a usage key's report call: it worked, or it was refused."""
+    now = timezone.now()
+    message = sanitize(message)
+    if ok:
+        fields = {
+            "status": Status.VALID,
+            "status_message": message,
+            "last_used_at": now,
+            "last_verified_at": now,
+        }
+        ProviderKey.objects.filter(pk=key.pk).update(**fields, use_count=F("use_count") + 1, updated_at=now)
+    elif rejected:
+        fields = {"status": Status.INVALID, "status_message": message, "last_verified_at": now}
+        ProviderKey.objects.filter(pk=key.pk).update(**fields, updated_at=now)
+    latest = (
+        KeyUse.objects.filter(key=key, purpose=Purpose.RECONCILE, outcome=Outcome.OK)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest is not None and not ok:
+        outcome = Outcome.REJECTED if rejected else Outcome.ERROR
+        KeyUse.objects.filter(pk=latest).update(outcome=outcome, detail=message)
 
 
 def _settle_latest_use(key: ProviderKey, generation_code: UUID | None, outcome: str, detail: str) -> None:
@@ -466,7 +609,7 @@ def usable_keys(workspace: Workspace, provider: str) -> QuerySet[ProviderKey]:
     )
     return (
         ProviderKey.objects.for_workspace(workspace)
-        .filter(provider=provider)
+        .filter(provider=provider, kind=Kind.GENERATE)
         .exclude(status=Status.INVALID)
         .select_related("workspace")
         .order_by(rank, F("last_used_at").desc(nulls_last=True), "-created_at")

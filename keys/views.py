@@ -14,6 +14,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.http import WorkspaceRequest, owner_required, workspace_required
 from keys import services
-from keys.forms import AddKeyForm, ReplaceKeyForm
+from keys.forms import AddKeyForm, AddUsageKeyForm, ReplaceKeyForm
 from keys.models import KeyUse, ProviderKey
 
 RECENT_USES = 5
@@ -41,8 +42,10 @@ def _get_key(request: WorkspaceRequest, code: UUID) -> ProviderKey:
     )
 
 
-def _rows(request: WorkspaceRequest) -> list[KeyRow]:
-    keys = list(ProviderKey.objects.for_workspace(request.workspace).select_related("workspace"))
+def _rows(request: WorkspaceRequest, kind: str) -> list[KeyRow]:
+    keys = list(
+        ProviderKey.objects.for_workspace(request.workspace).filter(kind=kind).select_related("workspace")
+    )
     recent = (
         KeyUse.objects.filter(key__in=keys)
         .select_related("actor")
@@ -53,7 +56,7 @@ def _rows(request: WorkspaceRequest) -> list[KeyRow]:
         )
         .filter(rank__lte=RECENT_USES)
     )
-    uses: dict[int, list[KeyUse]] = {}
+    uses: dict[int | None, list[KeyUse]] = {}  # KeyUse.key_id is nullable (SET_NULL); here never None
     for use in recent:
         uses.setdefault(use.key_id, []).append(use)
     for found in uses.values():
@@ -65,12 +68,18 @@ def _rows(request: WorkspaceRequest) -> list[KeyRow]:
     return rows
 
 
-def _list_page(request: WorkspaceRequest, form: AddKeyForm | None) -> HttpResponse:
-    return render(
-        request,
-        "keys/list.html",
-        {"rows": _rows(request), "form": form, "is_owner": request.membership.is_owner},
-    )
+def _list_page(
+    request: WorkspaceRequest, form: AddKeyForm | None, usage_form: AddUsageKeyForm | None = None
+) -> HttpResponse:
+    is_owner = request.membership.is_owner
+    context = {
+        "rows": _rows(request, ProviderKey.Kind.GENERATE),
+        "usage_rows": _rows(request, ProviderKey.Kind.USAGE),
+        "form": form,
+        "usage_form": usage_form or (AddUsageKeyForm() if is_owner else None),
+        "is_owner": is_owner,
+    }
+    return render(request, "keys/list.html", context)
 
 
 def _announce(request: WorkspaceRequest, key: ProviderKey, verb: str) -> None:
@@ -120,6 +129,32 @@ def add_key(request: WorkspaceRequest) -> HttpResponse:
 
 
 @never_cache
+@sensitive_post_parameters("usage-api_key")
+@require_http_methods(["GET", "POST"])
+@owner_required
+def add_usage_key(request: WorkspaceRequest) -> HttpResponse:
+    """Add a read-only usage key (Usage reports section); it can never generate."""
+    if request.method != "POST":
+        return redirect("keys:list")
+    form = AddUsageKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            key = services.add_usage_key(
+                workspace=request.workspace,
+                user=request.user,
+                provider=form.cleaned_data["provider"],
+                label=form.cleaned_data["label"],
+                secret=form.cleaned_data["api_key"],
+            )
+        except services.VaultError as exc:
+            form.add_error("api_key", exc.message)
+        else:
+            _announce(request, key, _("Saved the usage key"))
+            return redirect(f"{reverse('keys:list')}#usage-reports")
+    return _list_page(request, AddKeyForm(), form)
+
+
+@never_cache
 @owner_required
 def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
@@ -127,6 +162,9 @@ def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     try:
         verdict = services.retest_key(key, user=request.user)
+    except services.WrongKind as exc:
+        messages.error(request, exc.message)
+        return redirect("keys:list")
     except services.KeyUnavailable:
         messages.error(
             request, _("“%(label)s” can no longer be decrypted. Re-enter this key.") % {"label": key.label}
@@ -149,7 +187,7 @@ def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
     data = request.POST if request.method == "POST" else None
-    form = ReplaceKeyForm(data, provider=key.provider, label=key.label)
+    form = ReplaceKeyForm(data, provider=key.provider, usage=key.is_usage_key, label=key.label)
     if request.method == "POST" and form.is_valid():
         try:
             services.replace_key(

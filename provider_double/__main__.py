@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     double.start()
     print(f"OPENAI_BASE_URL={double.openai_base_url}", flush=True)
     print(f"FAL_QUEUE_URL={double.fal_queue_url}", flush=True)
+    print(f"FAL_PLATFORM_URL={double.fal_platform_url}", flush=True)
     print(f"Faults (end a key with __<fault>): {', '.join(sorted(FAULTS))}", flush=True)
     try:
         threading.Event().wait()

@@ -9,13 +9,14 @@ Where each fault fires (a key suffix fault applies to every request made with th
 - at status: gateway_timeout and completed_error report COMPLETED with `error` / `error_type`;
 - at result (`GET …/requests/{id}`): moderation 422 with `detail[0].type == "content_policy_violation"`,
   gateway_timeout 504 (`request_timeout`), completed_error 500 (`runner_scheduling_failure`),
-  malformed (200, body not JSON);
+  malformed (200, body not JSON), bad_base64 (200, the image a data URL that is not base64);
 - at the CDN download (`GET /cdn/{file}`): non_image, truncated, wrong_size.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .avatar import CONTENT_TYPES, render_avatar
+from .ledger import Billed, fal_amount
 from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
 
 if TYPE_CHECKING:
@@ -41,7 +43,16 @@ IMAGE_SIZES = {
 }
 REQUEST_PATH = re.compile(r"^/fal/(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?/?$")
 RESULT_FAULTS = frozenset(
-    {"moderation", "gateway_timeout", "completed_error", "malformed", "non_image", "truncated", "wrong_size"}
+    {
+        "moderation",
+        "gateway_timeout",
+        "completed_error",
+        "malformed",
+        "bad_base64",
+        "non_image",
+        "truncated",
+        "wrong_size",
+    }
 )
 
 MODERATION_DETAIL = {
@@ -67,6 +78,9 @@ class FalJob:
     fault: str | None
     latency: float
     sync_mode: bool = False
+    account: str = "default"
+    submitted_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the double's clock
+    price: tuple[int, int] = (0, 0)  # fal's price for the app when the request was queued
     created: float = field(default_factory=time.monotonic)
     canceled: bool = False
     result: dict[str, Any] | None = None
@@ -79,6 +93,29 @@ class FalJob:
     def done(self) -> bool:
         """Return whether the job has finished (or was canceled)."""
         return self.canceled or self.elapsed() >= self.latency
+
+
+# How fal's request list reports a finished request, by the fault it met (a 2xx alone is billed).
+LISTED_STATUS = {"moderation": 422, "gateway_timeout": 504, "completed_error": 500}
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def as_billed(job: FalJob) -> Billed | None:
+    """Return a finished request as fal's books see it (None while it runs, or once cancelled)."""
+    if job.canceled or not job.done():
+        return None
+    status = LISTED_STATUS.get(job.fault or "", 200)
+    return Billed(
+        "fal", job.api_key, job.account, job.app_root, job.width, job.height, 1,
+        at=job.submitted_at + dt.timedelta(seconds=job.latency),
+        request_id=job.request_id,
+        output_nanousd=fal_amount(job.price, job.width, job.height),
+        status_code=status,
+        unit_price_nanousd=job.price[0],
+    )  # fmt: skip
 
 
 def _detail(status: int, detail: Any, **headers: str) -> Reply:
@@ -174,7 +211,7 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
     if isinstance(params, Reply):
         return params
     job = FalJob(
-        request_id=str(uuid.uuid4()),
+        request_id=new_request_id(),
         app_root=app_root,
         api_key=api_key,
         prompt=params["prompt"],
@@ -185,6 +222,9 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
         fault=fault if fault in RESULT_FAULTS else None,
         latency=double.latency,
         sync_mode=params["sync_mode"],
+        account=double.account_of(api_key),
+        submitted_at=double.now(),
+        price=double.fal_price(app_root),
     )
     with double.lock:
         double.fal_jobs[job.request_id] = job
@@ -256,6 +296,10 @@ def result(double: ProviderDouble, req: Incoming) -> Reply:
         return job
     if job.canceled:
         return _detail(400, "Request was cancelled.")
+    with double.lock:
+        deleted = job.request_id in double.deleted_payloads
+    if deleted:
+        return _detail(404, "The request's payloads were deleted.")
     if not job.done():
         return _detail(400, "Request is still in progress.")
     match job.fault:
@@ -286,7 +330,9 @@ def _render_result(double: ProviderDouble, req: Incoming, job: FalJob) -> dict[s
     elif job.fault == "truncated":
         data = data[: len(data) // 2]
     content_type = CONTENT_TYPES[job.output_format]
-    if job.sync_mode:
+    if job.fault == "bad_base64":
+        url = f"data:{content_type};base64,@@ not base64 @@"
+    elif job.sync_mode:
         url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
     else:
         name = f"{uuid.uuid4().hex}.{'jpg' if job.output_format == 'jpeg' else job.output_format}"

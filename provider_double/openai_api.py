@@ -3,8 +3,9 @@
 Faults fire on the generation call (key suffix or script) and, by key suffix only, on the model list:
 invalid_key 401, forbidden 403 (org not verified), insufficient_quota 429, moderation 400
 `moderation_blocked`, rate_limit 429 with `Retry-After: 1`, server_error and completed_error 500,
-gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), non_image / truncated /
-wrong_size (bad bytes inside valid JSON), slow (answers after `hang_seconds`), reset (TCP reset).
+gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), bad_base64 (200 with its usage,
+image data not base64), non_image / truncated / wrong_size (bad bytes inside valid JSON), slow (answers
+after `hang_seconds`), reset (TCP reset).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .avatar import render_avatar
+from .ledger import Billed, openai_price
 from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
 
 if TYPE_CHECKING:
@@ -297,24 +299,49 @@ def generate(double: ProviderDouble, req: Incoming) -> Reply:
         body = None
     model = body.get("model", "gpt-image-2") if isinstance(body, dict) else "gpt-image-2"
     delay = double.latency + (double.hang_seconds if fault == "slow" else 0.0)
+    request_id = f"req_{secrets.token_hex(16)}"
     reply = fault_reply(fault, api_key, str(model))
+    params = _validate(body)
     if reply is None:
-        params = _validate(body)
         reply = params if isinstance(params, Reply) else json_reply(200, _success_body(fault, params))
+    if isinstance(params, dict) and (reply.status == 200 or reply.reset):
+        # Billed: every answer that made images, readable or not, and a request whose answer was lost
+        # on the way back (the image was made and billed anyway).
+        _bill(double, api_key, params, request_id)
     reply.delay = 0.0 if reply.reset else delay
-    reply.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
+    reply.headers["x-request-id"] = request_id
     return reply
+
+
+def _tokens(params: dict[str, Any]) -> tuple[int, int]:
+    """Return the (input, output) tokens a request is billed for."""
+    per_image = output_tokens(params["model"], params["width"], params["height"], params["quality"])
+    return max(1, math.ceil(len(params["prompt"]) / 4)), per_image * params["n"]
+
+
+def _bill(double: ProviderDouble, api_key: str, params: dict[str, Any], request_id: str) -> None:
+    text_tokens, out_tokens = _tokens(params)
+    text_price, output_price = openai_price(params["model"])
+    double.bill(
+        Billed(
+            "openai", api_key, double.account_of(api_key), params["model"], params["width"], params["height"],
+            params["n"], double.now(), request_id,
+            input_nanousd=text_tokens * text_price, output_nanousd=out_tokens * output_price,
+            project=double.project_of(api_key),
+        )
+    )  # fmt: skip
 
 
 def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
     """Return the JSON body of a successful generation."""
-    per_image = output_tokens(params["model"], params["width"], params["height"], params["quality"])
-    text_tokens = max(1, math.ceil(len(params["prompt"]) / 4))
-    out_tokens = per_image * params["n"]
+    text_tokens, out_tokens = _tokens(params)
     images = [_image_bytes(fault, params, i) for i in range(params["n"])]
     return {
         "created": int(time.time()),
-        "data": [{"b64_json": base64.b64encode(data).decode()} for data in images],
+        "data": [
+            {"b64_json": "@@ not base64 @@" if fault == "bad_base64" else base64.b64encode(data).decode()}
+            for data in images
+        ],
         "background": "transparent" if params["background"] == "transparent" else "opaque",
         "output_format": params["output_format"],
         "quality": "medium" if params["quality"] == "auto" else params["quality"],

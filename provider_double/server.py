@@ -7,12 +7,19 @@ positive control for secret-canary tests (the key must reach the provider and no
 Faults (`FAULTS`) are chosen by a key ending in `__<fault>` (every request with that key) or scripted per
 provider with `script()` / `POST /_double/script` (consumed by the next image requests, in order).
 See `openai_api` and `fal_api` for which endpoint each fault fires on.
+
+It also keeps the provider's books (`ledger`): every request it bills, at its own prices, plus requests
+made "outside" the app (`bill_outside`), and serves the admin endpoints that report them (OpenAI's
+costs and image usage in `openai_admin`, fal's Platform API in `fal_platform`). `clock` stamps what it
+bills (tests set it, so that nothing depends on the wall clock); `set_fal_price` changes a price.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+import secrets
 import socket
 import struct
 import threading
@@ -23,7 +30,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import fal_api, openai_api
+from . import fal_api, fal_platform, openai_admin, openai_api
+from .ledger import DEFAULT_ACCOUNT, DEFAULT_PROJECT, FAL_PRICES, Billed, fal_amount, openai_price
 from .wire import FAULTS, PROVIDERS, Incoming, LoggedRequest, Reply, json_reply, key_fault
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,12 @@ class ProviderDouble:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.stopping = threading.Event()
+        self.clock: Callable[[], dt.datetime] = _utc_now
+        self._ledger: list[Billed] = []
+        self.accounts: dict[str, str] = {}
+        self.projects: dict[str, str] = {}
+        self.fal_prices: dict[str, tuple[int, int]] = dict(FAL_PRICES)
+        self.deleted_payloads: set[str] = set()
 
     # Lifecycle
 
@@ -107,6 +121,89 @@ class ProviderDouble:
     def fal_queue_url(self) -> str:
         return f"{self.url}/fal"
 
+    @property
+    def fal_platform_url(self) -> str:
+        return f"{self.url}/fal-platform/v1"
+
+    # The books
+
+    def now(self) -> dt.datetime:
+        return self.clock().astimezone(dt.UTC)
+
+    def account_of(self, key: str) -> str:
+        with self.lock:
+            return self.accounts.get(key, DEFAULT_ACCOUNT)
+
+    def set_account(self, key: str, account: str, *, project: str | None = None) -> None:
+        """Put a key in another organisation (OpenAI) or account (fal), optionally in an OpenAI project."""
+        with self.lock:
+            self.accounts[key] = account
+            if project is not None:
+                self.projects[key] = project
+
+    def project_of(self, key: str) -> str:
+        with self.lock:
+            return self.projects.get(key, DEFAULT_PROJECT)
+
+    def set_fal_price(self, app: str, *, first_megapixel: int, extra_megapixel: int) -> None:
+        """Change what fal charges for an app from now on (nano-dollars per megapixel)."""
+        with self.lock:
+            self.fal_prices[app] = (first_megapixel, extra_megapixel)
+
+    def fal_price(self, app: str) -> tuple[int, int]:
+        with self.lock:
+            return self.fal_prices.get(app, (0, 0))
+
+    def bill(self, entry: Billed) -> None:
+        with self.lock:
+            self._ledger.append(entry)
+
+    def bill_outside(
+        self,
+        provider: str,
+        key: str,
+        model: str,
+        *,
+        size: str = "1024x1024",
+        images: int = 1,
+        when: dt.datetime | None = None,
+        output_tokens: int = 272,
+        input_tokens: int = 20,
+    ) -> Billed:
+        """Bill a request made with `key` but not through the app (another tool, a script)."""
+        width, height = (int(part) for part in size.split("x"))
+        at = (when or self.now()).astimezone(dt.UTC)
+        if provider == "openai":
+            text_price, output_price = openai_price(model)
+            entry = Billed(
+                "openai", key, self.account_of(key), model, width, height, images, at,
+                request_id=f"req_{secrets.token_hex(16)}",
+                input_nanousd=input_tokens * text_price,
+                output_nanousd=output_tokens * images * output_price,
+                project=self.project_of(key), outside=True,
+            )  # fmt: skip
+        elif provider == "fal":
+            price = self.fal_price(model)
+            entry = Billed(
+                "fal", key, self.account_of(key), model, width, height, 1, at,
+                request_id=fal_api.new_request_id(), output_nanousd=fal_amount(price, width, height),
+                unit_price_nanousd=price[0], outside=True,
+            )  # fmt: skip
+        else:
+            raise ValueError(f"unknown provider {provider!r}")
+        self.bill(entry)
+        return entry
+
+    def billed(self, provider: str, account: str | None = None) -> list[Billed]:
+        """Return the provider's books (fal: every request that ran, billed or not), oldest first."""
+        with self.lock:
+            entries = [e for e in self._ledger if e.provider == provider]
+            jobs = list(self.fal_jobs.values()) if provider == "fal" else []
+        entries += [entry for job in jobs if (entry := fal_api.as_billed(job)) is not None]
+        if account is not None:
+            entries = [e for e in entries if e.account == account]
+        return sorted(entries, key=lambda e: e.at)
+
     # Scripting
 
     def script(self, provider: str, faults: Iterable[str]) -> None:
@@ -141,6 +238,12 @@ class ProviderDouble:
             self.fal_jobs.clear()
             self.cdn_files.clear()
             self.latency, self.hang_seconds = self._initial
+            self.clock = _utc_now
+            self._ledger.clear()
+            self.accounts.clear()
+            self.projects.clear()
+            self.fal_prices = dict(FAL_PRICES)
+            self.deleted_payloads.clear()
 
     # The request log
 
@@ -183,6 +286,10 @@ class ProviderDouble:
                 self._connections.discard(conn)
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def _control(double: ProviderDouble, req: Incoming) -> Reply:
     """Answer the /_double/* endpoints used to drive a double in another process."""
     action = req.path.removeprefix("/_double/").strip("/")
@@ -223,6 +330,10 @@ def route(req: Incoming) -> tuple[str, Handler]:
         return "openai.generate", openai_api.generate
     if path.startswith("/cdn/") and method == "GET":
         return "cdn", fal_api.cdn
+    if path.startswith("/v1/organization/"):
+        return openai_admin.route(path, method)
+    if path.startswith("/fal-platform/v1/"):
+        return fal_platform.route(path, method)
     match = fal_api.REQUEST_PATH.match(path)
     if match:
         tail = match["tail"] or ""
@@ -299,6 +410,9 @@ def _make_handler(double: ProviderDouble) -> type[BaseHTTPRequestHandler]:
             self._serve()
 
         def do_PUT(self) -> None:
+            self._serve()
+
+        def do_DELETE(self) -> None:
             self._serve()
 
         def handle_one_request(self) -> None:

@@ -19,6 +19,7 @@ FAULTS = frozenset(
         "completed_error",
         "unknown_model",
         "malformed",
+        "bad_base64",
         "non_image",
         "truncated",
         "wrong_size",

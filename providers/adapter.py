@@ -7,8 +7,9 @@ decrypted key; it hands the adapter the key as an argument and a `Call` of callb
 needs no app. Adding a provider is one module in `providers/adapters/` plus its models in the catalog.
 
 Designed for what comes next. `ImageRequest.references` carries reference images (edits),
-`Call.on_partial` receives streamed partial images, and `usage_report` reads the provider's own usage
-figures (reconciliation). An adapter lists in `capabilities` which of these it implements; the app
+`Call.on_partial` receives streamed partial images; `usage_report` reads the provider's own usage
+figures with a usage key (reconciliation) and `delete_payloads` removes what the provider stored of a
+request. An adapter lists in `capabilities` which of these it implements; the app
 offers only what an adapter declares, and an adapter refuses a request that needs a capability it lacks.
 """
 
@@ -22,6 +23,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from providers.base import ImageRequest, KeyCheck, ProviderError, ProviderImage
+from providers.usage import UsageReport
 
 
 class Capability(StrEnum):
@@ -29,6 +31,7 @@ class Capability(StrEnum):
     EDIT = "edit"  # images from `ImageRequest.references`
     STREAM = "stream"  # partial images through `Call.on_partial` while the provider draws
     USAGE_REPORT = "usage_report"  # `usage_report`: the provider's own figures, for reconciliation
+    DELETE_PAYLOADS = "delete_payloads"  # `delete_payloads`: remove a request's stored inputs and outputs
 
 
 class NotSupported(Exception):
@@ -61,6 +64,10 @@ class Outcome:
     usage: dict[str, Any] = field(default_factory=dict)  # what the provider reported; the cost's input
     request_ids: list[str] = field(default_factory=list)
     billed: bool = False  # the provider charged (even if what it sent is unusable)
+    # A request may have been charged at an amount we cannot know (sent and never answered, refused
+    # after it started): recorded as "possibly charged", counted at the quote until reconciled.
+    possibly_billed: bool = False
+    possible_reason: str = ""  # why, in plain words
     error: ProviderError | None = None  # set when no usable image came back
     partial_errors: list[ProviderError] = field(default_factory=list)  # slots that failed (fal)
 
@@ -83,18 +90,6 @@ class Call:
     saved: list[dict[str, Any]] = field(default_factory=list)
     log_name: str = ""  # the generation, for log lines
     on_partial: Callable[[ProviderImage], None] | None = None
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    """One line of a provider's own usage report (a day, a model, what it counted and billed)."""
-
-    day: dt.date
-    model: str
-    requests: int
-    images: int
-    amount_nanousd: int | None  # None where the report counts but does not price
-    key_id: str = ""  # the provider's id of the key, where it reports per key
 
 
 class Adapter(abc.ABC):
@@ -151,9 +146,35 @@ class Adapter(abc.ABC):
         """Make the request (with retries, per `decisions`); return what came back. Never raises
         ProviderError: a failure is the Outcome's `error`."""
 
-    def usage_report(self, admin_secret: str, *, start: dt.date, end: dt.date) -> list[UsageLine]:
-        """Return the provider's own usage for the UTC days [start, end) (Capability.USAGE_REPORT)."""
+    # Usage reports (Capability.USAGE_REPORT), read with a read-only *usage key*, never a generation key
+
+    usage_key_description: ClassVar[str] = ""  # what to paste in "Usage reports" ("an OpenAI Admin key")
+    # The report lists requests by id (fal), so unknown amounts can be settled per request; otherwise it
+    # counts per key and prices per day (OpenAI), and keys are matched to the provider's key ids.
+    report_lists_requests: ClassVar[bool] = False
+
+    def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
+        """Return the catalog's price in the unit the provider's pricing endpoint quotes, or None."""
+        return None
+
+    def usage_key_problem(self, secret: str) -> str | None:
+        """Return why `secret` cannot be this provider's usage key, or None."""
+        return self.key_problem(secret)
+
+    def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck | None:
+        """Ask the provider whether the key may read usage (a cheap admin call); None when it cannot tell."""
+        return None
+
+    def usage_report(
+        self, admin_secret: str, *, start: dt.date, end: dt.date, models: list[str]
+    ) -> UsageReport:
+        """Return the provider's own figures for the UTC days [start, end) and the catalog's `models`."""
         raise NotSupported(f"{self.label} usage reports are not implemented")
+
+    def delete_payloads(self, secret: str, request_id: str) -> bool:
+        """Delete a request's stored inputs and outputs at the provider (Capability.DELETE_PAYLOADS);
+        return False when the provider does not know the request."""
+        raise NotSupported(f"{self.label} keeps no payloads to delete")
 
     def close(self) -> None:
         """Close pooled connections (worker shutdown, end of a test session); none by default."""

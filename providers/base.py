@@ -83,6 +83,8 @@ class ProviderError(Exception):
         status_code: int | None = None,
         request_id: str | None = None,
         completed: bool = False,
+        unanswered: bool = False,
+        usage: dict[str, Any] | None = None,
     ) -> None:
         # Sanitized again here so a careless caller cannot store a key-shaped message.
         message = sanitize(message)
@@ -95,6 +97,12 @@ class ProviderError(Exception):
         # The provider finished the request, so it billed it; only fetching what it made failed. Such a
         # request is fetched again, never submitted again (fal: a result stays readable after COMPLETED).
         self.completed = completed
+        # The request left this machine and no answer came (a read timeout, a dropped connection): the
+        # provider may be making, and billing, it anyway. Never retried; recorded as possibly charged.
+        self.unanswered = unanswered
+        # What the provider reported it billed, where an answer came but could not be used (a 200 whose
+        # image data is broken): the charge is priced from it.
+        self.usage = usage or {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments would otherwise be lost when the error is pickled between processes.
@@ -150,8 +158,12 @@ class KeyCheck:
     message: str
 
 
-def require_key(api_key: str) -> None:
-    """Refuse a missing or unusable key before anything is sent."""
+def require_key(api_key: object) -> None:
+    """Refuse a missing or unusable key before anything is sent.
+
+    Typed `object`, not `str`: this is the last guard before an SDK, so it checks the type at run time too
+    (a None that slipped through must not reach one).
+    """
     # An empty key must never reach an SDK: both fall back to OPENAI_API_KEY / FAL_KEY from the environment.
     if not isinstance(api_key, str) or not api_key.strip():
         raise ProviderError(ErrorKind.INVALID_KEY, "No API key was given.")

@@ -4,7 +4,8 @@ Each decision says whether the user may have been charged, which is why it lives
 that carry it out (the adapters' `run`) and is tested as a table (tests/providers/test_decisions.py).
 
 - RETRY: send the request again; nothing was billed (refused, or provably never reached the provider).
-- RESUME: a request the provider holds (its id was saved) is polled again instead of sent again.
+- RESUME: a request the provider may still hold is polled again instead of sent again (one whose id an
+  interrupted attempt saved, or one we could not cancel).
 - REFETCH: the provider finished the request, so it billed it; only reading the result failed. Fetch the
   same result again: sending the request again would bill twice.
 - FAIL_BILLED / FAIL_UNBILLED: stop; the generation fails with or without a charge to record.
@@ -58,10 +59,17 @@ def is_last(attempt_index: int) -> bool:
 
 
 def after_openai_failure(error: ProviderError, *, last: bool) -> Action:
-    """Decide after a failed OpenAI image call."""
-    # A 200 whose body could not be read was still billed by OpenAI, at an amount we cannot know.
+    """Decide after a failed OpenAI image call.
+
+    Only what provably did not reach OpenAI (a connect failure) or what OpenAI answered with a refusal
+    (429, 5xx, 408) is retried. A request that was sent and never answered keeps being generated and
+    billed after we stop waiting (OpenAI has no idempotency key): retrying it could pay twice.
+    """
+    # A 200 whose body could not be used was still billed by OpenAI (its usage, if readable, prices it).
     if error.kind == ErrorKind.BAD_RESPONSE and error.status_code in (None, 200):
         return Action.FAIL_BILLED
+    if error.unanswered:
+        return Action.FAIL_POSSIBLY_BILLED
     if error.retryable and not last:
         return Action.RETRY
     return Action.FAIL_UNBILLED
@@ -78,14 +86,21 @@ class FalWait:
     retryable: bool
     billed_before: bool  # an earlier wait on this request already learnt it finished
     completed: bool  # fal reported it COMPLETED (so billed); only fetching the result failed
-    cancelled: bool | None = (
-        None  # after a timeout: True cancelled, False it had just finished, None not asked
-    )
+    # After a timeout: True cancelled, False it had just finished, None not asked or unknown.
+    cancelled: bool | None = None
     last: bool = False  # no attempt left
+    status_code: int | None = None  # fal's answer, where one came
 
     @classmethod
     def of(cls, error: ProviderError, *, billed_before: bool, last: bool) -> FalWait:
-        return cls(error.kind, error.retryable, billed_before, error.completed, last=last)
+        return cls(
+            error.kind,
+            error.retryable,
+            billed_before,
+            error.completed,
+            last=last,
+            status_code=error.status_code,
+        )
 
 
 def fal_must_cancel(wait: FalWait) -> bool:
@@ -105,15 +120,29 @@ def fal_billed(wait: FalWait) -> bool:
 
 def after_fal_wait(wait: FalWait) -> Action:
     """Decide after waiting on a fal request failed (call `fal_must_cancel` first and record its answer)."""
-    billed = fal_billed(wait)
+    if fal_billed(wait):
+        return Action.FAIL_BILLED if wait.last or not wait.retryable else Action.REFETCH
+    if wait.status_code == 422:
+        # The request's own refusal (content policy, invalid input): fal's FAQ says a 422 may be charged
+        # when a runner already spent GPU time on it.
+        return Action.FAIL_POSSIBLY_BILLED
+    if wait.kind == ErrorKind.TIMEOUT and wait.cancelled is None:
+        # We could not cancel it: it may still run and bill. Wait on the same request, never a new one.
+        return Action.FAIL_POSSIBLY_BILLED if wait.last else Action.RESUME
     if wait.last or not wait.retryable:
-        return Action.FAIL_BILLED if billed else Action.FAIL_UNBILLED
-    # fal does not bill failed requests: an unbilled one is submitted again, a billed one fetched again.
-    return Action.REFETCH if billed else Action.RETRY
+        return Action.FAIL_UNBILLED
+    # fal does not bill failed requests (5xx, a cancelled timeout): submit this one again.
+    return Action.RETRY
 
 
 def after_fal_submit(error: ProviderError, *, last: bool) -> Action:
-    """Decide after submitting a request to fal's queue failed (nothing was queued, so nothing billed)."""
+    """Decide after submitting a request to fal's queue failed.
+
+    An answer (a refusal, a 5xx) means nothing was queued. A submit sent and never answered may have
+    been queued under an id we never learnt: it can run and be billed, so it is not sent again.
+    """
+    if error.unanswered:
+        return Action.FAIL_POSSIBLY_BILLED
     return Action.RETRY if error.retryable and not last else Action.FAIL_UNBILLED
 
 

@@ -45,6 +45,15 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 CDN_TTL_SECONDS = 3600
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# Failures before the request left this machine: fal never saw it. Anything else may have reached fal.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
@@ -124,12 +133,16 @@ def _send(
     all_headers = {**(headers or {}), **_auth(api_key)}
     try:
         response = _http().request(method, url, json=json_body, headers=all_headers, timeout=timeout)
-    except httpx.TimeoutException:
-        raise ProviderError(ErrorKind.TIMEOUT, "fal.ai did not answer in time.") from None
+    except httpx.TimeoutException as exc:
+        raise ProviderError(
+            ErrorKind.TIMEOUT, "fal.ai did not answer in time.", unanswered=not isinstance(exc, _NOT_SENT)
+        ) from None
     except httpx.HTTPError as exc:
         # `from None` and no str(exc): keep request details out of tracebacks and messages.
         raise ProviderError(
-            ErrorKind.CONNECTION, f"Could not connect to fal.ai ({type(exc).__name__})."
+            ErrorKind.CONNECTION,
+            f"Could not connect to fal.ai ({type(exc).__name__}).",
+            unanswered=not isinstance(exc, _NOT_SENT),
         ) from None
     if response.status_code >= 400:
         raise _error_from(response, api_key)
@@ -169,9 +182,11 @@ def submit(
         "output_format": "png" if request.output_format == "png" else "jpeg",
         "enable_safety_checker": True,
     }
+    # No `X-Fal-Store-IO: 0`: it stops fal keeping the result, and a task that resumes after a worker
+    # crash must still fetch the result of a request fal already billed. Privacy is kept the other way:
+    # once the images are stored and the charge recorded, the payloads are deleted at fal
+    # (`fal_platform.delete_payloads`, a follow-up task; docs/providers.md).
     headers = {
-        # Keep no copy of the prompt or image in fal's request history.
-        "X-Fal-Store-IO": "0",
         "X-Fal-Object-Lifecycle-Preference": json.dumps({"expiration_duration_seconds": CDN_TTL_SECONDS}),
     }
     url = f"{_queue_url(base_url)}/{app_id.strip('/')}"
@@ -187,13 +202,14 @@ def submit(
         )
     fallback = FalHandle.for_request_id(app_id, request_id, base_url)
     urls = [body.get(name) for name in ("status_url", "response_url", "cancel_url")]
-    if not all(isinstance(u, str) and _origin(u) == _origin(_queue_url(base_url)) for u in urls):
+    on_origin = [u for u in urls if isinstance(u, str) and _origin(u) == _origin(_queue_url(base_url))]
+    if len(on_origin) != len(urls):
         logger.warning(
             "fal.ai sent queue URLs off its origin for request %s; using the documented paths", request_id
         )
         return fallback
     logger.info("fal.ai queued request %s on %s", request_id, app_id)
-    return FalHandle(request_id, *urls)
+    return FalHandle(request_id, *on_origin)
 
 
 def wait_for_result(

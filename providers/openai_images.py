@@ -114,8 +114,13 @@ def generate(
         # The SDK lets a 200 whose body is not JSON escape as a JSONDecodeError (which holds the body).
         raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
     request_id = getattr(response, "_request_id", None)
-    images = _decode_images(response, request, request_id)
+    # Read before the images: a 200 was billed, and its usage prices it even if its images are broken.
     usage = _usage(response)
+    try:
+        images = _decode_images(response, request, request_id)
+    except ProviderError as exc:
+        exc.usage = usage
+        raise
     logger.info("openai generated %d image(s) with %s (request %s)", len(images), request.model, request_id)
     return ProviderResult(images=images, request_id=request_id, usage=usage)
 
@@ -154,7 +159,8 @@ def _usage(response: Any) -> dict[str, Any]:
         return {}
     if isinstance(usage, dict):
         return usage
-    return usage.model_dump(mode="json", exclude_none=True)
+    dumped: dict[str, Any] = usage.model_dump(mode="json", exclude_none=True)  # the SDK's pydantic model
+    return dumped
 
 
 def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10) -> KeyCheck:
@@ -182,17 +188,36 @@ def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10)
 def _provider_message(exc: openai.APIStatusError) -> str:
     """Return OpenAI's own error message (not the raw body), if it sent one."""
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+# Failures before the request left this machine (the SDK chains the transport's exception): OpenAI never
+# saw the request, so it cannot have billed it, and a retry is safe.
+_NOT_SENT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.UnsupportedProtocol,
+    httpx2.LocalProtocolError,
+    httpx2.ProxyError,
+)
+
+
+def _unanswered(exc: openai.APIConnectionError) -> bool:
+    """Whether the request may have reached OpenAI (anything but a failure known to come before sending)."""
+    return not isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _error_from(exc: openai.OpenAIError, api_key: str) -> ProviderError:
     """Map an SDK exception to a ProviderError, per PROVIDERS.md's OpenAI error table."""
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(ErrorKind.TIMEOUT, "OpenAI did not answer in time.")
+        # APITimeoutError is an APIConnectionError: a connect timeout was never sent, a read timeout was.
+        return ProviderError(ErrorKind.TIMEOUT, "OpenAI did not answer in time.", unanswered=_unanswered(exc))
     if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(ErrorKind.CONNECTION, "Could not connect to OpenAI.")
+        return ProviderError(
+            ErrorKind.CONNECTION, "Could not connect to OpenAI.", unanswered=_unanswered(exc)
+        )
     if isinstance(exc, openai.APIResponseValidationError):
         return ProviderError(
             ErrorKind.BAD_RESPONSE,

@@ -73,5 +73,6 @@ def double(_double_server, settings):
     _double_server.reset()
     settings.OPENAI_BASE_URL = _double_server.openai_base_url
     settings.FAL_QUEUE_URL = _double_server.fal_queue_url
+    settings.FAL_PLATFORM_URL = _double_server.fal_platform_url
     yield _double_server
     _double_server.reset()

@@ -36,8 +36,8 @@ from django.urls import get_resolver, resolve
 
 from accounts.models import User
 from aniavatar.celery import app
-from generation.models import CostRecord, Generation, Persona
-from keys.models import ProviderKey
+from generation.models import CostRecord, Generation, Persona, Reconciliation
+from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from providers.redaction import RedactSecretsFilter
 from tests import canary
@@ -55,6 +55,10 @@ FAL = "19ef337a-1ab5-4366-82e5-4f396169926b:CANARY347905a1a0200c1d7f66c8028a6506
 FAL_REFUSED = "80db1fae-560b-46e4-9837-f6cf745684aa:CANARY4c48dc4cc6d6ec3b8c67fcfffebc2de0e3__invalid_key"
 FAL_BUSY = "28b8671a-4694-479e-80bc-071a68e1d95c:CANARYd2accb8af2cbc776da8a82d8a9ba810a15__rate_limit"
 FAL_REPLACEMENT = "2006d59a-c86b-4310-9233-a7dc5b63c3df:CANARY417d11b7f7ee1f799991605cdfb29ecb6a"
+# Read-only usage keys (reconciliation): an OpenAI Admin key, one OpenAI refuses, a fal Admin-scoped key.
+OPENAI_USAGE = "sk-admin-CANARYq8Zt3LmV5nW1xYb7cD2eF9gH4jK6pQ0rS3tUvWx"
+OPENAI_USAGE_REFUSED = "sk-admin-CANARYh2Jk4Lm6Np8Qr0St2Uv4Wx6Yz8Ab0Cd2Ef4G__invalid_key"
+FAL_USAGE = "admin-6c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5:CANARYb1e2d3c4a5968778695a4b3c2d1e0f9e"
 CANARIES = [
     OPENAI,
     OPENAI_REFUSED,
@@ -65,6 +69,9 @@ CANARIES = [
     FAL_REFUSED,
     FAL_BUSY,
     FAL_REPLACEMENT,
+    OPENAI_USAGE,
+    OPENAI_USAGE_REFUSED,
+    FAL_USAGE,
 ]
 MODELS = {"openai": ("gpt-image-2", "low"), "fal": ("fal-ai/flux-2-max", "")}
 # Faults that end a generation at once (the rest are retried); each must show up as its documented kind.
@@ -75,6 +82,9 @@ FINAL_FAULTS = {
         "moderation": "safety",
         "unknown_model": "not_found",
         "malformed": "bad_response",
+        "bad_base64": "bad_response",
+        "slow": "timeout",  # sent and never answered: it ends the generation, possibly charged
+        "reset": "connection",
         "non_image": "bad_response",
         "truncated": "bad_response",
         "wrong_size": "bad_response",
@@ -85,13 +95,17 @@ FINAL_FAULTS = {
         "moderation": "safety",
         "unknown_model": "not_found",
         "malformed": "bad_response",
+        "bad_base64": "bad_response",
+        "slow": "timeout",  # sent and never answered: it ends the generation, possibly charged
+        "reset": "connection",
         "non_image": "bad_response",
         "truncated": "bad_response",
         "wrong_size": "bad_response",
     },
 }
+POSSIBLY_OR_BILLED = {"bad_response", "timeout", "connection"}
 # One generation per fault that ends it, one for each retried fault to land on, and two more.
-WAVE = 10
+WAVE = 13
 
 
 def test_the_search_finds_a_key_in_a_kombu_message_body():
@@ -390,6 +404,11 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
         assert [g.status for g in replaced] == ["succeeded", "succeeded"], [g.error_message for g in replaced]
         finished += replaced
 
+        # Reconciliation: usage keys in their own section, "Reconcile now" for both providers (the worker
+        # decrypts the usage keys and reads the double's reports), the runs' pages, the owner's key choice.
+        # The fal generations' payloads were deleted at fal by the worker's follow-up task meanwhile.
+        _reconcile(as_alice)
+
         _visit_pages(as_alice, finished, persona)
         _visit_error_pages(alice, bob, charlie, finished, openai_key, responses, routes)
         _visit_admin(responses, routes)
@@ -460,6 +479,35 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
     assert found == {name: [] for name in sinks}
 
 
+def _add_usage_key(browser: Browser, provider: str, secret: str, label: str, expect: int = 302) -> None:
+    data = {"usage-provider": provider, "usage-label": label, "usage-api_key": secret}
+    browser.post("/keys/usage/add/", data, expect=expect)
+
+
+def _reconcile(browser: Browser) -> None:
+    """Add usage keys, reconcile with both providers in the worker, open the runs, choose a key id."""
+    _add_usage_key(browser, "openai", OPENAI_USAGE_REFUSED, "OpenAI usage refused", expect=200)
+    _add_usage_key(browser, "openai", OPENAI_USAGE, "OpenAI usage")
+    _add_usage_key(browser, "fal", FAL_USAGE, "fal usage")
+    runs = []
+    for provider in ("openai", "fal"):
+        response = browser.post("/usage/reconcile/", {"provider": provider})
+        runs.append(Reconciliation.objects.get(code=response.url.strip("/").split("/")[-1]))
+    deadline = time.monotonic() + 60
+    while Reconciliation.objects.filter(status="running").exists() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == "done", (run.provider, run.message)
+        browser.get(f"/usage/reconciliations/{run.code}/")
+    openai_run = runs[0]
+    match = next(m for m in openai_run.key_matches if m["seen"])
+    data = {"run": str(openai_run.code), "key": match["key_code"], "provider_key_id": match["seen"][0]}
+    browser.post("/usage/key-matches/", data)
+    assert KeyUse.objects.filter(purpose="reconcile", outcome="ok").count() == 2
+    assert KeyUse.objects.filter(purpose="payloads").exists()
+
+
 def _visit_pages(browser: Browser, generations: list[Generation], persona: Persona) -> None:
     """Open every page a user would open after generating: lists, history, images, personas."""
     for path in ("/", "/keys/", "/personas/", "/gallery/", "/workspace/", "/generate/"):
@@ -499,6 +547,9 @@ def _visit_error_pages(
     as_charlie.get(f"/keys/{key.code}/replace/", expect=404)
     as_charlie.post(f"/keys/{key.code}/retest/", expect=404)
     as_charlie.get("/no-such-page/", expect=404)
+    run = Reconciliation.objects.first()
+    as_charlie.get(f"/usage/reconciliations/{run.code}/", expect=404)
+    as_charlie.post("/usage/key-matches/", {"run": str(run.code), "key": str(key.code)}, expect=404)
     as_bob = Browser(client_for(bob), responses, routes)
     as_bob.post(f"/keys/{key.code}/delete/", expect=403)
     as_bob.post("/keys/add/", {"provider": "openai", "label": "bob", "api_key": OPENAI}, expect=403)
@@ -567,9 +618,11 @@ def _check_outcomes(generations: list[Generation]) -> None:
         kinds = {g.error_kind for g in ended if g.status == "failed"}
         assert set(faults.values()) | {"invalid_key", "rate_limited"} <= kinds, (provider, kinds)
         assert any(g.status == "succeeded" for g in ended)
-    # A cost record for each success and each unusable answer (billed), none where nothing was charged.
+    # A cost record for each success and each unusable answer (billed), for each request that may have
+    # been charged (sent and never answered; a fal refusal after it started), none where nothing was.
     billed = set(CostRecord.objects.filter(generation__in=generations).values_list("generation", flat=True))
-    expected = {g.pk for g in generations if g.status == "succeeded" or g.error_kind == "bad_response"}
+    expected = {g.pk for g in generations if g.status == "succeeded" or g.error_kind in POSSIBLY_OR_BILLED}
+    expected |= {g.pk for g in generations if g.provider == "fal" and g.error_kind == "safety"}
     assert billed == expected
 
 

@@ -151,7 +151,9 @@ def test_kill_9_mid_call_ten_times_leaves_every_generation_final_and_nothing_dou
         elif generation.pk in interrupted_pks:
             assert generation.status == "failed"
             assert "may have billed" in generation.error_message
-            assert not CostRecord.objects.filter(generation=generation).exists()
+            # On the books as possibly charged (amount unknown, counted at its quote), never as nothing.
+            record = CostRecord.objects.get(generation=generation)
+            assert record.charge == CostRecord.Charge.POSSIBLE and record.amount_nanousd is None
         else:
             assert generation.status == "succeeded", generation.error_message + log[-3000:]
 
@@ -197,3 +199,6 @@ def test_a_worker_killed_while_fal_holds_its_submit_says_fal_may_have_billed(
     assert generation.status == "failed"
     assert "may have billed" in generation.error_message, generation.error_message
     assert budgets.status(workspace_of(alice)).reserved_nanousd == 0
+    record = CostRecord.objects.get(generation=generation)  # possibly charged, counted at its quote
+    assert record.charge == CostRecord.Charge.POSSIBLE and record.amount_nanousd is None
+    assert budgets.status(workspace_of(alice)).spent_nanousd == generation.quote_nanousd

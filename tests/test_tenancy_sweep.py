@@ -13,6 +13,7 @@ positive control: the 404s are about tenancy, not about broken routes.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,6 +131,23 @@ def _key(alice: User) -> Any:
     return make_key(alice, "openai", secret=f"sk-proj-{uuid.uuid4().hex}{uuid.uuid4().hex}").code
 
 
+def _reconciliation(alice: User) -> Any:
+    from generation.models import Reconciliation
+
+    # A finished run with a line that carries alice's marks (as a real run's lines carry model names).
+    run = Reconciliation.objects.create(
+        workspace=workspace_of(alice),
+        created_by=alice,
+        provider="openai",
+        start=datetime.date(2026, 12, 1),
+        end=datetime.date(2026, 12, 8),
+        status=Reconciliation.Status.DONE,
+        message=PROMPT,
+    )
+    run.lines.create(workspace=run.workspace, day=run.start, kind="money", subject=PERSONA_NAME)
+    return run.code
+
+
 Builder = Callable[[User], Any]
 BUILDERS: dict[str, Builder] = {
     "generation:persona": _persona,
@@ -142,6 +160,7 @@ BUILDERS: dict[str, Builder] = {
     "keys:retest": _key,
     "keys:replace": _key,
     "keys:delete": _key,
+    "generation:reconciliation": _reconciliation,
 }
 
 # Pages only the workspace owner may open: bob (a member) is refused with a 403, alice gets them.

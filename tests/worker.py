@@ -107,6 +107,7 @@ def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
         "FAL_QUEUE_URL": settings.FAL_QUEUE_URL,
+        "FAL_PLATFORM_URL": settings.FAL_PLATFORM_URL,
         "PROVIDER_TIMEOUT_SECONDS": str(settings.PROVIDER_TIMEOUT_SECONDS),
         "LOG_LEVEL": "DEBUG",
         **extra_env,

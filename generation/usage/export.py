@@ -16,6 +16,9 @@ from generation.money import plain_usd
 from generation.usage.filters import Filters, records
 from generation.usage.history import NEWEST_FIRST, megapixels, tokens
 
+# English and machine-readable whatever the page's language: "possibly charged" has an unknown amount.
+CHARGE_LABELS = {"charged": "charged", "possible": "possibly charged"}
+
 CSV_HEADER = (
     "time_utc",
     "generation",
@@ -36,6 +39,8 @@ CSV_HEADER = (
     "unit_prices",
     "price_version",
     "provider_request_ids",
+    "charge",
+    "unknown_reason",
 )
 
 _CSV_FIELDS = (
@@ -56,6 +61,8 @@ _CSV_FIELDS = (
     "unit_prices",
     "price_version",
     "provider_request_ids",
+    "charge",
+    "unknown_reason",
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -90,6 +97,8 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
         unit_prices,
         price_version,
         request_ids,
+        charge,
+        unknown_reason,
     ) in qs.iterator(chunk_size=2000):
         input_tokens, output_tokens = tokens(usage)
         row = [
@@ -112,5 +121,7 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
             json.dumps(unit_prices, sort_keys=True, separators=(",", ":")),
             price_version,
             " ".join(str(rid) for rid in request_ids or []),
+            CHARGE_LABELS.get(charge, charge),
+            unknown_reason,
         ]
         yield [_cell(value) for value in row]

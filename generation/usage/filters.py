@@ -48,7 +48,7 @@ class Filters:
             return _("until %(day)s") % {"day": last_day}
         return _("all time")
 
-    def narrow(self, qs: QuerySet) -> QuerySet:
+    def narrow[Q: QuerySet[Any]](self, qs: Q) -> Q:
         """Apply the provider, model and member filters (fields both records and roll-ups have)."""
         if "\x00" in self.provider + self.model + self.member:
             return qs.none()  # no stored value holds NUL, and PostgreSQL refuses one in a query
@@ -160,7 +160,7 @@ class FilterForm(forms.Form):
             del self.fields["month"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         first, last = cleaned.get("from"), cleaned.get("to")
         if first and last and first > last:
             self.add_error("from", ValidationError(_("“From” is after “To”."), code="order"))
@@ -180,8 +180,8 @@ class FilterForm(forms.Form):
             month = self.cleaned_data["month"]
             if month is None:
                 return None, None, "all"
-            start = day_start(month)
-            return start, add_months(start, 1), f"{month:%Y-%m}"
+            month_first = day_start(month)
+            return month_first, add_months(month_first, 1), f"{month:%Y-%m}"
         first, last = self.cleaned_data["from"], self.cleaned_data["to"]
         start = day_start(first) if first else None
         end = day_start(last) + dt.timedelta(days=1) if last else None  # the range includes its last day

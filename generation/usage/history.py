@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from django.db.models import Q
@@ -35,15 +34,15 @@ class Row:
     megapixels: int | None
 
 
-def tokens(usage: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """Return (input, output) tokens from an OpenAI usage, or Nones."""
+def tokens(usage: object) -> tuple[int | None, int | None]:
+    """Return (input, output) tokens from an OpenAI usage (stored JSON, any shape), or Nones."""
     if not isinstance(usage, Mapping):
         return None, None
     return usage.get("input_tokens"), usage.get("output_tokens")
 
 
-def megapixels(usage: Mapping[str, Any]) -> int | None:
-    """Return the billed megapixels from a fal usage, or None."""
+def megapixels(usage: object) -> int | None:
+    """Return the billed megapixels from a fal usage (stored JSON, any shape), or None."""
     images = usage.get("images") if isinstance(usage, Mapping) else None
     if not isinstance(images, list):
         return None
@@ -86,11 +85,12 @@ def page(
     """Return one page of records, newest first, older than `before` or newer than `after` (keyset)."""
     qs = records(workspace, filters).select_related("generation", "created_by")
     cursor = None
-    if before or after:
+    anchor = before or after
+    if anchor is not None:
         # A cursor from another workspace matches nothing here, so it falls back to the first page.
         cursor = (
             CostRecord.objects.for_workspace(workspace)
-            .filter(code=before or after)
+            .filter(code=anchor)
             .values_list("created_at", "pk")
             .first()
         )

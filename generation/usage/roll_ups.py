@@ -7,7 +7,8 @@ from the records; `rebuild_roll_ups` recomputes them from the records (after a r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -36,14 +37,14 @@ def roll_up(records: Iterable[CostRecord]) -> None:
     # In key order, so that transactions adding several keys lock their rows in the same order.
     ordered = sorted(groups.items(), key=lambda item: (*item[0][:4], item[0][4] or 0))
     for (workspace_id, month, provider, model, member), total in ordered:
-        key = {"workspace_id": workspace_id, "month": month, "provider": provider, "model": model}
+        where = {"workspace_id": workspace_id, "month": month, "provider": provider, "model": model}
         increments = {
             "requests": F("requests") + total.count,
             "images": F("images") + total.images,
             "amount_nanousd": F("amount_nanousd") + total.amount_nanousd,
             "unknown": F("unknown") + total.unknown,
         }
-        rows = UsageMonth.objects.filter(**key, created_by_id=member)
+        rows = UsageMonth.objects.filter(**where, created_by_id=member)
         if member is None:
             # NULL members are not unique: add to the oldest such row (the sums stay exact either way).
             rows = UsageMonth.objects.filter(pk__in=rows.order_by("pk").values("pk")[:1])
@@ -52,7 +53,7 @@ def roll_up(records: Iterable[CostRecord]) -> None:
         try:
             with transaction.atomic():  # a savepoint: a concurrent first insert must not abort ours
                 UsageMonth.objects.create(
-                    **key,
+                    **where,
                     created_by_id=member,
                     requests=total.count,
                     images=total.images,
@@ -62,7 +63,7 @@ def roll_up(records: Iterable[CostRecord]) -> None:
         except IntegrityError:
             # Another transaction created the row first; it is committed now, so add to it. Anything
             # else that refused the insert must not lose these sums silently.
-            if not UsageMonth.objects.filter(**key, created_by_id=member).update(**increments):
+            if not UsageMonth.objects.filter(**where, created_by_id=member).update(**increments):
                 raise
 
 
@@ -92,7 +93,36 @@ def rebuild_roll_ups(workspace: Workspace | None = None) -> int:
                 amount_nanousd=group["spent"],
                 unknown=group["n_unknown"],
             )
-            for group in groups.iterator()
+            # The sums come from `**record_sums()`, whose keys the type stubs cannot see.
+            for group in cast(Iterator[dict[str, Any]], groups.iterator())
         ]
         UsageMonth.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def settle_unknown(record: CostRecord, amount_nanousd: int) -> None:
+    """Move a record from "unknown amount" to `amount_nanousd` in its month's roll-up.
+
+    Call it in the transaction that saved the record's new amount (a reconciliation resolving it), after
+    saving, with the record as it was: its month, provider, model and member find the row it was added to.
+    """
+    if record.amount_nanousd is not None:
+        raise ValueError("only a record of unknown amount can be settled")
+    workspace_id, month, provider, model, member = _month_key(record)
+    rows = UsageMonth.objects.filter(
+        workspace_id=workspace_id,
+        month=month,
+        provider=provider,
+        model=model,
+        created_by_id=member,
+        unknown__gt=0,
+    )
+    # NULL members are not unique (see roll_up): settle on the oldest such row that counts an unknown.
+    target = rows.order_by("pk").values_list("pk", flat=True).first()
+    if target is None:
+        # The roll-up never counted it (records inserted in bulk before a rebuild): rebuild this month.
+        rebuild_roll_ups(record.workspace)
+        return
+    UsageMonth.objects.filter(pk=target).update(
+        amount_nanousd=F("amount_nanousd") + amount_nanousd, unknown=F("unknown") - 1
+    )

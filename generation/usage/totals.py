@@ -130,9 +130,9 @@ def _groups(workspace: Workspace, filters: Filters) -> list[Total]:
         # The partial months before the first and after the last whole month, read from the records.
         edges = []
         # (A bound of whole months exists only where the period has that bound.)
-        if first is not None and filters.start < first:
+        if first is not None and filters.start is not None and filters.start < first:
             edges.append(Q(created_at__gte=filters.start, created_at__lt=first))
-        if end is not None and end < filters.end:
+        if end is not None and filters.end is not None and end < filters.end:
             edges.append(Q(created_at__gte=end, created_at__lt=filters.end))
         if edges:
             edge_records = filters.narrow(CostRecord.objects.for_workspace(workspace))
@@ -145,7 +145,7 @@ def totals(workspace: Workspace, filters: Filters) -> Totals:
     """Return the totals of the filtered records: overall, per provider and per model."""
     by_model = _groups(workspace, filters)
     # The overall and per-provider totals add up a handful of (provider, model) groups, not rows.
-    overall, by_provider = Total(), {}
+    overall, by_provider = Total(), dict[str, Total]()
     for group in by_model:
         overall = overall.plus(group)
         by_provider[group.provider] = by_provider.get(group.provider, Total()).plus(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_safe
@@ -16,15 +17,16 @@ from generation.forms import GenerateForm
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
 from keys import services as vault
+from keys.models import ProviderKey
 
 POLL_SECONDS = 2
 
 
-def _keys(request: WorkspaceRequest) -> list:
+def _keys(request: WorkspaceRequest) -> list[ProviderKey]:
     return [key for name in providers.names() for key in vault.usable_keys(request.workspace, name)]
 
 
-def _form(request: WorkspaceRequest, data: dict | None = None) -> GenerateForm:
+def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateForm:
     initial = {}
     persona_code = request.GET.get("persona")
     if data is None and persona_code:
@@ -37,13 +39,15 @@ def _form(request: WorkspaceRequest, data: dict | None = None) -> GenerateForm:
     return GenerateForm(data, workspace=request.workspace, keys=_keys(request), initial=initial)
 
 
-def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict:
+def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, Any]:
     """Return the price of what the form describes now, and the last similar request's actual cost."""
     data = form.data
     model = form.selected_model()
     if model is None:
         return {}
-    size = data.get("size") if data.get("size") in model.sizes else model.sizes[0]
+    size = data.get("size")
+    if size not in model.sizes:
+        size = model.sizes[0]
     quality = data.get("quality") if data.get("quality") in model.qualities else None
     if quality is None and model.qualities:
         quality = "medium" if "medium" in model.qualities else model.qualities[0]
@@ -124,7 +128,7 @@ def quote(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "generation/generate.html#quote", {"form": form, **_quote_context(request, form)})
 
 
-def _detail_context(generation: Generation) -> dict:
+def _detail_context(generation: Generation) -> dict[str, Any]:
     elapsed = None
     if generation.started_at:
         elapsed = ((generation.finished_at or timezone.now()) - generation.started_at).total_seconds()

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_safe
 from accounts.http import WorkspaceRequest, workspace_required
 from accounts.models import Membership
 from generation import catalog
+from generation.reconciliation import selectors as reconciliations
 from generation.usage import chart, export, totals
 from generation.usage import history as paging
 from generation.usage.filters import FilterForm, Filters, parse_filters
@@ -56,6 +57,8 @@ def history(request: WorkspaceRequest) -> HttpResponse:
         "totals": totals.totals(request.workspace, filters),
         "months": months,
         "chart": chart.chart(months),
+        "reconciliations": reconciliations.sections(request.workspace),
+        "is_owner": request.membership.is_owner,
         **_choices(request, filters),
     }
     return render(request, "generation/history.html", context)

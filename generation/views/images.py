@@ -7,10 +7,11 @@ answer is a redirect to a signed URL that expires within minutes.
 
 from __future__ import annotations
 
+from typing import Protocol, cast
 from uuid import UUID
 
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils.cache import patch_cache_control
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
@@ -34,15 +35,22 @@ def download_name(image: GeneratedImage, extension: str) -> str:
     return f"{stem}-{generation.created_at:%Y%m%d}-{image.index + 1}.{extension}"
 
 
-def _serve(field: FieldFile, content_type: str, filename: str, *, download: bool) -> HttpResponse:
+class SigningStorage(Protocol):
+    """django-storages' S3Storage (untyped): its url() also signs the headers the bucket answers with."""
+
+    def url(self, name: str | None, parameters: dict[str, str] | None = None) -> str: ...
+
+
+def _serve(field: FieldFile, content_type: str, filename: str, *, download: bool) -> HttpResponseBase:
     """Stream a stored file, or redirect to a signed URL when the storage makes them."""
     # S3 with querystring_auth: let the bucket send the bytes, through a URL that soon expires.
     if getattr(field.storage, "querystring_auth", False):
         disposition = f'{"attachment" if download else "inline"}; filename="{filename}"'
-        url = field.storage.url(field.name, parameters={"ResponseContentDisposition": disposition})
-        response: HttpResponse = HttpResponseRedirect(url)
-        patch_cache_control(response, private=True, max_age=REDIRECT_MAX_AGE)
-        return response
+        storage = cast(SigningStorage, field.storage)
+        url = storage.url(field.name, parameters={"ResponseContentDisposition": disposition})
+        redirect = HttpResponseRedirect(url)
+        patch_cache_control(redirect, private=True, max_age=REDIRECT_MAX_AGE)
+        return redirect
     if content_type not in SAFE_TYPES:
         content_type, download = "application/octet-stream", True
     response = FileResponse(
@@ -55,7 +63,7 @@ def _serve(field: FieldFile, content_type: str, filename: str, *, download: bool
 
 @require_safe
 @workspace_required
-def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     name = download_name(image, image.extension)
     return _serve(image.file, image.content_type, name, download=request.GET.get("download") == "1")
@@ -63,6 +71,6 @@ def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 
 @require_safe
 @workspace_required
-def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     return _serve(image.thumbnail, "image/webp", download_name(image, "thumb.webp"), download=False)

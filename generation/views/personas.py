@@ -91,7 +91,9 @@ def persona_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 def _copy(persona: Persona, *, by: User) -> Persona:
     """Save and return a copy of `persona` named “<name> (copy)”."""
     suffix = _(" (copy)")
-    max_name = Persona._meta.get_field("name").max_length - len(suffix)
+    name_length = Persona._meta.get_field("name").max_length
+    assert name_length is not None  # a CharField's
+    max_name = name_length - len(suffix)
     persona.pk = None
     persona._state.adding = True
     persona.code = uuid.uuid4()

@@ -8,20 +8,34 @@ a new attempt resumes them by polling instead of paying again.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from providers import decisions, fal_queue
-from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
-from providers.base import ProviderError
+from providers import decisions, fal_platform, fal_queue, report_http
+from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
+from providers.base import KeyCheck, ProviderError
+from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
 
 MEGAPIXEL = 1024 * 1024
 SUBMIT_TIMEOUT = 30.0
+REFUSED_AFTER_START = (
+    "fal.ai refused the request after it had started (HTTP 422); fal may charge the GPU time a runner "
+    "already spent on it."
+)
+SUBMIT_UNANSWERED = (
+    "The request reached fal.ai but no answer came back (a timeout or a dropped connection); fal may have "
+    "queued it, and then it runs and is billed."
+)
+NOT_CANCELLED = (
+    "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
+    "complete and be billed."
+)
 
 
 def megapixels(width: int, height: int) -> int:
@@ -42,6 +56,14 @@ class FalAdapter(Adapter):
     quote_note = "Exact: fal.ai bills per megapixel of output."
     one_image_per_request = True
     resumable = True
+    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
+    usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
+    report_lists_requests = True
+
+    def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
+        """fal's pricing endpoint quotes one unit price per megapixel: the catalog's first megapixel's."""
+        return int(price["first_megapixel"]) if "first_megapixel" in price else None
+
     interrupted_message = (
         "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
         "requests at fal.ai. Try again."
@@ -60,6 +82,33 @@ class FalAdapter(Adapter):
         return f"{secret.partition(':')[0][:4]}…{secret[-4:]}"
 
     # No free key check is documented: a fal key is saved unverified and proven by its first generation.
+
+    def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:
+        return fal_platform.check_admin_key(secret, today=today, timeout=timeout)
+
+    def usage_report(
+        self, admin_secret: str, *, start: dt.date, end: dt.date, models: list[str]
+    ) -> UsageReport:
+        """Return fal's usage per day and endpoint, every request of the endpoints, and their prices."""
+        report = UsageReport(start=start, end=end)
+        if not models:
+            return report
+        report.usage, skipped = fal_platform.usage(admin_secret, start=start, end=end, endpoints=models)
+        report.prices, skipped_prices = fal_platform.pricing(admin_secret, endpoints=models)
+        skipped += skipped_prices
+        for endpoint in models:
+            found, skipped_requests = fal_platform.requests(
+                admin_secret, endpoint=endpoint, start=start, end=end
+            )
+            report.requests.extend(found)
+            skipped += skipped_requests
+        # Every page of every endpoint was read (a failure raises): the list covers the whole period.
+        report.requests_cover = (day_start(start), day_start(end))
+        report.skipped = skipped
+        return report
+
+    def delete_payloads(self, secret: str, request_id: str) -> bool:
+        return fal_platform.delete_payloads(secret, request_id)
 
     def quote(
         self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
@@ -81,6 +130,7 @@ class FalAdapter(Adapter):
 
     def close(self) -> None:
         fal_queue.close_clients()
+        report_http.close_clients()
 
 
 class _Run:
@@ -127,9 +177,13 @@ class _Run:
                     self.secret, self.model_id, self.request, timeout=min(SUBMIT_TIMEOUT, self.call.timeout)
                 )
             except ProviderError as exc:
-                if decisions.after_fal_submit(exc, last=decisions.is_last(index)) is decisions.Action.RETRY:
+                action = decisions.after_fal_submit(exc, last=decisions.is_last(index))
+                if action is decisions.Action.RETRY:
                     self._pause(index, exc)
                     continue
+                if action is decisions.Action.FAIL_POSSIBLY_BILLED:
+                    self.outcome.possibly_billed = True
+                    self.outcome.possible_reason = SUBMIT_UNANSWERED
                 self.outcome.partial_errors.append(exc)
                 return None
             entry = {"slot": slot, "request_id": handle.request_id}
@@ -156,14 +210,11 @@ class _Run:
                 action = decisions.after_fal_wait(wait)
                 billed = action.billed
                 if action.final:
-                    if billed:
-                        self.billed_sizes.append((self.request.width, self.request.height))
-                        self.outcome.request_ids.append(entry["request_id"])
-                    self.outcome.partial_errors.append(exc)
+                    self._failed(entry, exc, action)
                     return
                 self._pause(index, exc)
-                if action is decisions.Action.REFETCH:
-                    continue  # fetch the same request's result again: submitting anew would bill twice
+                if action in (decisions.Action.REFETCH, decisions.Action.RESUME):
+                    continue  # the same request again: submitting anew could bill twice
                 entry["failed"] = True
                 replacement = self.submit(entry["slot"])
                 if replacement is None:
@@ -177,6 +228,18 @@ class _Run:
             )
             self.outcome.images.extend(result.images)
             return
+
+    def _failed(self, entry: dict[str, Any], error: ProviderError, action: decisions.Action) -> None:
+        """Record a slot that gave up: billed (its size is charged), possibly billed, or not billed."""
+        if action is decisions.Action.FAIL_BILLED:
+            self.billed_sizes.append((self.request.width, self.request.height))
+            self.outcome.request_ids.append(entry["request_id"])
+        elif action is decisions.Action.FAIL_POSSIBLY_BILLED:
+            self.outcome.possibly_billed = True
+            self.outcome.request_ids.append(entry["request_id"])
+            refused = error.status_code == 422
+            self.outcome.possible_reason = REFUSED_AFTER_START if refused else NOT_CANCELLED
+        self.outcome.partial_errors.append(error)
 
     def _cancel(self, handle: fal_queue.FalHandle) -> bool | None:
         """Cancel a request still queued: True cancelled, False it had just finished, None unknown."""

@@ -6,18 +6,24 @@ comes from the response's `usage`, a quote from the catalog's upper bound of out
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from providers import decisions, openai_images
-from providers.adapter import Adapter, Call, Outcome, PricedModel, Quote
+from providers import decisions, openai_admin, openai_images, report_http
+from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
 from providers.base import KeyCheck, ProviderError
+from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+UNANSWERED_REASON = (
+    "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
+    "may have generated and billed the images anyway."
+)
 
 
 class OpenAIAdapter(Adapter):
@@ -27,6 +33,8 @@ class OpenAIAdapter(Adapter):
     order = 10
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
+    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
+    usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
@@ -58,6 +66,27 @@ class OpenAIAdapter(Adapter):
             )
         return check
 
+    def usage_key_problem(self, secret: str) -> str | None:
+        if not secret.startswith(openai_admin.ADMIN_PREFIX):
+            return (
+                "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your "
+                "organisation's settings at OpenAI; a project key cannot read usage."
+            )
+        return None
+
+    def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:
+        return openai_admin.check_admin_key(secret, timeout=timeout)
+
+    def usage_report(
+        self, admin_secret: str, *, start: dt.date, end: dt.date, models: list[str]
+    ) -> UsageReport:
+        """Return the organisation's costs (per day, line item and project) and image usage (per key)."""
+        report = UsageReport(start=start, end=end)
+        report.costs, skipped_costs = openai_admin.costs(admin_secret, start=start, end=end)
+        report.usage, skipped_usage = openai_admin.image_usage(admin_secret, start=start, end=end)
+        report.skipped = skipped_costs + skipped_usage
+        return report
+
     def quote(
         self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
     ) -> Quote:
@@ -77,12 +106,14 @@ class OpenAIAdapter(Adapter):
         text_tokens = int(details.get("text_tokens", input_tokens - image_tokens) or 0)
         # Cached tokens are counted inside text tokens: bill them at the cached price, the rest in full.
         cached = min(int(details.get("cached_tokens") or 0), text_tokens)
-        return (
+        # Token counts times prices, which are whole nano-dollars (the catalog's tests hold it to that).
+        amount: int = (
             (text_tokens - cached) * price["text_input"]
             + cached * price["cached_text_input"]
             + image_tokens * price["image_input"]
             + int(usage["output_tokens"]) * price["image_output"]
         )
+        return amount
 
     def run(self, secret: str, call: Call) -> Outcome:
         """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
@@ -101,7 +132,15 @@ class OpenAIAdapter(Adapter):
                     time.sleep(delay)
                     continue
                 request_ids = [exc.request_id] if exc.request_id else []
-                return Outcome(error=exc, billed=action.billed, request_ids=request_ids)
+                possibly = action is decisions.Action.FAIL_POSSIBLY_BILLED
+                return Outcome(
+                    error=exc,
+                    billed=action.billed,
+                    usage=exc.usage,
+                    request_ids=request_ids,
+                    possibly_billed=possibly,
+                    possible_reason=UNANSWERED_REASON if possibly else "",
+                )
             return Outcome(
                 images=list(result.images),
                 usage=result.usage,
@@ -112,6 +151,7 @@ class OpenAIAdapter(Adapter):
 
     def close(self) -> None:
         openai_images.close_clients()
+        report_http.close_clients()
 
 
 ADAPTER = OpenAIAdapter()

@@ -57,7 +57,7 @@ def test_success_replaces_the_reservation_with_the_actual_cost(alice, double, se
 def test_failure_releases_the_reservation(alice, double, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     key = make_key(alice, "fal")
-    double.script("fal", ["moderation"])
+    double.script("fal", ["insufficient_quota"])  # refused at submit: nothing charged
     generation = start(alice, key, "fal-ai/flux-2-max")
     pipeline.run_generation(generation.pk)
     status = budgets.status(workspace_of(alice))

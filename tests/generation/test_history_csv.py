@@ -75,6 +75,8 @@ def test_it_exports_one_row_per_record_with_prices_request_ids_and_exact_amounts
         "unit_prices": json.dumps(record.unit_prices, sort_keys=True, separators=(",", ":")),
         "price_version": "2026-11-26",
         "provider_request_ids": record.provider_request_ids[0],
+        "charge": "charged",
+        "unknown_reason": "",
     }
     assert json.loads(first["unit_prices"]) == {"image_output": 30000, "text_input": 5000}
     assert (second["generation"], second["megapixels"], second["amount_usd"]) == (

@@ -33,9 +33,10 @@ def running_double() -> Iterator[ProviderDouble]:
 
 @pytest.fixture
 def double(running_double: ProviderDouble, settings) -> Iterator[ProviderDouble]:
-    """Return the provider double, with OPENAI_BASE_URL pointing at it."""
+    """Return the provider double, with OPENAI_BASE_URL and FAL_PLATFORM_URL (usage keys) pointing at it."""
     running_double.reset()
     settings.OPENAI_BASE_URL = running_double.openai_base_url
+    settings.FAL_PLATFORM_URL = running_double.fal_platform_url
     yield running_double
     running_double.reset()
 

@@ -96,8 +96,8 @@ def test_random_tokens_of_32_characters_or_more_are_always_refused(alphabet):
 # Through the pages: the error sits beside the label field, and the label is not echoed back.
 
 
-def _label_error(body: str) -> str:
-    start = body.index('id="id_label_error"')
+def _label_error(body: str, name: str = "label") -> str:
+    start = body.index(f'id="id_{name}_error"')
     return body[start : body.index("</div>", start)]
 
 
@@ -164,3 +164,29 @@ def test_replacing_a_key_whose_old_label_holds_a_key_drops_that_label(alice, ali
     response = alice_client.post(f"/keys/{key.code}/replace/", {"label": "", "api_key": NEW_KEY})
     assert response.status_code == 302
     assert ProviderKey.objects.get().label == "OpenAI key"
+
+
+OPENAI_ADMIN = "sk-admin-UsageKeyTest0123456789abcdefghijklmnopqrstuvwxyzAb"
+
+
+def test_the_usage_key_form_refuses_a_key_like_label_too(alice_client, double):
+    label = KEY_LIKE_LABELS["base64url secret"]
+    data = {"usage-provider": "openai", "usage-label": label, "usage-api_key": OPENAI_ADMIN}
+    response = alice_client.post("/keys/usage/add/", data)
+    body = response.content.decode()
+    assert REFUSAL in _label_error(body, "usage-label")
+    assert label not in body and OPENAI_ADMIN not in body
+    assert not ProviderKey.objects.exists()
+
+
+def test_replacing_a_usage_key_whose_old_label_holds_a_key_names_it_as_a_usage_key(
+    alice, alice_client, double
+):
+    data = {"usage-provider": "openai", "usage-label": "Org", "usage-api_key": OPENAI_ADMIN}
+    assert alice_client.post("/keys/usage/add/", data).status_code == 302
+    key = ProviderKey.objects.get()
+    ProviderKey.objects.filter(pk=key.pk).update(label=KEY_LIKE_LABELS["google-style api key"])
+    new_admin = OPENAI_ADMIN.replace("UsageKeyTest", "UsageKeyNext")
+    response = alice_client.post(f"/keys/{key.code}/replace/", {"api_key": new_admin})
+    assert response.status_code == 302, response.content.decode()
+    assert ProviderKey.objects.get().label == "OpenAI usage key"

@@ -33,8 +33,8 @@ OPENAI = [
     (K.RATE_LIMITED, 429, False, RETRY),
     (K.RATE_LIMITED, 429, True, UNBILLED),
     (K.SERVER_ERROR, 500, False, RETRY),
-    (K.TIMEOUT, None, False, RETRY),
-    (K.CONNECTION, None, False, RETRY),
+    (K.TIMEOUT, None, False, RETRY),  # a connect timeout: never sent
+    (K.CONNECTION, None, False, RETRY),  # a refused connection: never sent
     (K.INVALID_KEY, 401, False, UNBILLED),
     (K.NO_CREDIT, 429, False, UNBILLED),
     (K.SAFETY, 400, False, UNBILLED),
@@ -52,6 +52,13 @@ def test_openai(kind, status, last, action):
     assert after_openai_failure(error(kind, status), last=last) is action
 
 
+@pytest.mark.parametrize("kind", [K.TIMEOUT, K.CONNECTION])
+@pytest.mark.parametrize("last", [False, True])
+def test_an_openai_request_sent_and_never_answered_is_possibly_billed_and_never_retried(kind, last):
+    sent = ProviderError(kind, "x", unanswered=True)
+    assert after_openai_failure(sent, last=last) is MAYBE
+
+
 FAL_WAITS = [
     # kind, billed before, completed, cancel answer, last, action
     (K.SERVER_ERROR, False, False, None, False, RETRY),  # not billed: submit again
@@ -61,13 +68,14 @@ FAL_WAITS = [
     (K.SERVER_ERROR, True, False, None, False, REFETCH),  # known finished from an earlier wait
     (K.RATE_LIMITED, False, True, None, False, REFETCH),
     (K.BAD_RESPONSE, False, False, None, False, BILLED),  # it sent something unusable: billed
-    (K.SAFETY, False, False, None, False, UNBILLED),  # a 422 refusal (see Cost truth: may be billed)
+    (K.SAFETY, False, False, None, False, UNBILLED),  # a refusal without a status: not a 422
     (K.INVALID_KEY, False, False, None, False, UNBILLED),
     (K.TIMEOUT, False, False, True, False, RETRY),  # cancelled while queued: submit again
     (K.TIMEOUT, False, False, True, True, UNBILLED),
     (K.TIMEOUT, False, False, False, False, REFETCH),  # cancel: it had just finished
     (K.TIMEOUT, False, False, False, True, BILLED),
-    (K.TIMEOUT, False, False, None, False, RETRY),  # cancel failed: today's behaviour
+    (K.TIMEOUT, False, False, None, False, RESUME),  # could not cancel: wait on it, never a new one
+    (K.TIMEOUT, False, False, None, True, MAYBE),
     (K.TIMEOUT, True, False, None, False, REFETCH),
 ]
 
@@ -84,6 +92,13 @@ def test_fal_wait(kind, billed_before, completed, cancelled, last, action):
     )
     assert after_fal_wait(wait) is action
     assert action.billed == (action in (REFETCH, BILLED))
+
+
+@pytest.mark.parametrize("kind", [K.SAFETY, K.BAD_REQUEST])
+def test_a_fal_refusal_after_the_request_started_may_be_charged(kind):
+    # fal's FAQ: a 422 may be charged when a runner already spent GPU time on it.
+    wait = FalWait(kind, retryable=False, billed_before=False, completed=False, status_code=422)
+    assert after_fal_wait(wait) is MAYBE
 
 
 @pytest.mark.parametrize(
@@ -106,6 +121,11 @@ def test_fal_cancels_only_a_request_that_may_still_be_queued(kind, billed_before
 )
 def test_fal_submit(kind, last, action):
     assert after_fal_submit(error(kind), last=last) is action
+
+
+def test_a_fal_submit_sent_and_never_answered_may_have_been_queued():
+    assert after_fal_submit(ProviderError(K.TIMEOUT, "x", unanswered=True), last=False) is MAYBE
+    assert after_fal_submit(ProviderError(K.CONNECTION, "x", unanswered=False), last=False) is RETRY
 
 
 @pytest.mark.parametrize(

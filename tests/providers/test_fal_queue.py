@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -63,7 +64,9 @@ def test_it_returns_the_image_at_the_requested_size_with_its_output_size(double:
     assert result.request_id and result.request_id in double.fal_jobs
 
 
-def test_it_submits_the_input_fal_expects_with_the_key_and_no_stored_io(double: ProviderDouble) -> None:
+def test_it_submits_the_input_fal_expects_with_the_key_and_lets_fal_keep_the_result(
+    double: ProviderDouble,
+) -> None:
     _submit(double, output_format="png")
 
     (sent,) = double.requests("fal.submit")
@@ -75,7 +78,12 @@ def test_it_submits_the_input_fal_expects_with_the_key_and_no_stored_io(double: 
         "enable_safety_checker": True,
     }
     assert sent.headers["authorization"] == f"Key {FAL_KEY}"
-    assert sent.headers["x-fal-store-io"] == "0"
+    # No X-Fal-Store-IO: 0, which stops fal keeping the result a resumed task must still fetch; the
+    # payloads are deleted after the generation is stored instead (tests/generation/test_fal_payloads.py).
+    assert "x-fal-store-io" not in sent.headers
+    assert json.loads(sent.headers["x-fal-object-lifecycle-preference"]) == {
+        "expiration_duration_seconds": 3600
+    }
 
 
 def test_the_cdn_download_never_receives_the_key(double: ProviderDouble) -> None:

@@ -63,8 +63,8 @@ class PostgreSQLOnly(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0006_unavailable_models"),
-        ("keys", "0002_provider_names_from_the_registry"),
+        ("generation", "0008_reconciliation"),
+        ("keys", "0003_usage_keys"),
     ]
 
     operations = [PostgreSQLOnly(sql=FORWARD, reverse_sql=BACKWARD)]

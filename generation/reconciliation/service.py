@@ -1,0 +1,300 @@
+"""A reconciliation run: the provider's report for a period beside our ledger, stored with its lines.
+
+`start_reconciliation` (the "Reconcile now" button, the daily task) creates the run; the Celery task
+`reconcile` runs `run_reconciliation`, the only place a usage key is decrypted (through the vault, as a
+recorded KeyUse). Unknown amounts the report settles are resolved in the same transaction that stores
+the run: the record's amount and its month's roll-up change together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+import providers
+from accounts.models import User, Workspace
+from generation import catalog
+from generation.dates import month_start, utc_now
+from generation.models import CostRecord, KeyMatch, Reconciliation, ReconciliationLine
+from generation.reconciliation import by_key, by_request
+from generation.reconciliation.lines import Line, Ours, Resolution, our_records, plural, usd
+from generation.reconciliation.prices import compare_prices
+from generation.usage.roll_ups import settle_unknown
+from keys import services as vault
+from keys.models import ProviderKey
+from providers.adapter import Adapter
+from providers.base import ErrorKind, ProviderError, sanitize
+from providers.usage import UsageReport
+
+logger = logging.getLogger(__name__)
+
+MAX_DAYS = 93  # a quarter at most per run: the providers page daily buckets
+
+
+class ReconciliationRefused(Exception):
+    """A run cannot start (no usage key, a bad period); the message says why."""
+
+
+def default_period(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """Return the current UTC month so far as UTC days [first of the month, tomorrow)."""
+    now = now or utc_now()
+    return month_start(now).date(), now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+
+
+def usage_key_for(workspace: Workspace, provider: str) -> ProviderKey | None:
+    return (
+        ProviderKey.objects.for_workspace(workspace)
+        .filter(provider=provider, kind=ProviderKey.Kind.USAGE)
+        .select_related("workspace")
+        .first()
+    )
+
+
+def reconcilable_providers(workspace: Workspace) -> list[str]:
+    """Return the providers for which the workspace has a usage key, in the registry's order."""
+    have = set(
+        ProviderKey.objects.for_workspace(workspace)
+        .filter(kind=ProviderKey.Kind.USAGE)
+        .values_list("provider", flat=True)
+    )
+    return [name for name in providers.names() if name in have]
+
+
+def start_reconciliation(
+    workspace: Workspace, provider: str, *, start: dt.date, end: dt.date, user: User | None = None
+) -> Reconciliation:
+    """Create a run for the UTC days [start, end); the caller enqueues `tasks.reconcile` on commit."""
+    if not start < end or (end - start).days > MAX_DAYS:
+        raise ReconciliationRefused(f"Choose a period of 1 to {MAX_DAYS} UTC days.")
+    key = usage_key_for(workspace, provider)
+    if key is None:
+        raise ReconciliationRefused("Add a usage key for this provider first (API keys → Usage reports).")
+    return Reconciliation.objects.create(
+        workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
+    )
+
+
+@sensitive_variables()
+def _fetch(run: Reconciliation, key: ProviderKey, adapter: Adapter, models: list[str]) -> UsageReport:
+    """Decrypt the usage key (recorded) and read the provider's report; the key lives only in this frame."""
+    secret = vault.decrypt_usage_key(
+        key, detail=f"Reconciliation of {run.start:%Y-%m-%d} to {run.last_day:%Y-%m-%d}"
+    )
+    return adapter.usage_report(secret, start=run.start, end=run.end, models=models)
+
+
+def _fail(run: Reconciliation, message: str) -> Reconciliation:
+    run.status, run.message, run.finished_at = Reconciliation.Status.FAILED, sanitize(message), timezone.now()
+    run.save(update_fields=["status", "message", "finished_at"])
+    logger.info("reconciliation %s failed: %s", run.code, run.message)
+    return run
+
+
+def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
+    """Carry out a run (the Celery task's body): fetch, compare, store, resolve."""
+    run = (
+        Reconciliation.objects.select_related("workspace", "usage_key__workspace")
+        .filter(pk=reconciliation_id)
+        .first()
+    )
+    if run is None or run.status != Reconciliation.Status.RUNNING:
+        return run
+    key = run.usage_key
+    if key is None:
+        return _fail(run, "The usage key was deleted before the reconciliation ran.")
+    adapter = providers.get(run.provider)
+    models = [m.id for m in catalog.load().models.values() if m.provider == run.provider]
+    try:
+        report = _fetch(run, key, adapter, models)
+    except vault.KeyUnavailable as exc:
+        return _fail(run, exc.message)
+    except ProviderError as exc:
+        rejected = exc.kind in (ErrorKind.INVALID_KEY, ErrorKind.FORBIDDEN)
+        vault.settle_usage_key(key, ok=False, rejected=rejected, message=exc.message)
+        return _fail(run, f"{adapter.label} did not give its report: {exc.message}")
+    vault.settle_usage_key(key, ok=True, rejected=False, message=f"Read {adapter.label}'s usage report.")
+    records = our_records(run.workspace, run.provider, run.start, run.end)
+    if adapter.report_lists_requests:
+        _compare_by_request(run, adapter, records, report)
+    else:
+        _compare_by_key(run, records, report)
+    return run
+
+
+def _image_cost(adapter: Adapter) -> by_request.ImageCost:
+    def cost(record: Ours) -> int:
+        usage = {"images": [{"width": record.width, "height": record.height}]}
+        return adapter.cost(usage, record.unit_prices) or 0
+
+    return cost
+
+
+def _compare_by_request(
+    run: Reconciliation, adapter: Adapter, records: list[Ours], report: UsageReport
+) -> None:
+    models = [m for m in catalog.load().models.values() if m.provider == run.provider]
+    unit_prices = {m.id: price for m in models if (price := adapter.catalog_unit_price(m.price)) is not None}
+    comparison = by_request.compare(records, report, image_cost=_image_cost(adapter), catalog=unit_prices)
+    run.prices = compare_prices(report.prices, unit_prices)
+    _store(run, comparison.lines, comparison.resolutions, report, outside=comparison.outside, matches=[])
+
+
+def _compare_by_key(run: Reconciliation, records: list[Ours], report: UsageReport) -> None:
+    keys = {
+        k.pk: by_key.OurKey(k.pk, k.label, k.hint, str(k.code))
+        for k in ProviderKey.objects.for_workspace(run.workspace).filter(
+            provider=run.provider, kind=ProviderKey.Kind.GENERATE
+        )
+    }
+    stored = {
+        m.key_id: (m.provider_key_id, m.how)
+        for m in KeyMatch.objects.for_workspace(run.workspace).filter(key__provider=run.provider)
+    }
+    models = {m.id for m in catalog.load().models.values() if m.provider == run.provider}
+    comparison = by_key.compare(records, report, keys=keys, stored=stored, models=models)
+    run.key_matches = [m.as_json(comparison.seen_key_ids) for m in comparison.matches]
+    note = (
+        f"{usd(comparison.other_spend_nanousd)} of other spend in the organisation was not compared."
+        if comparison.other_spend_nanousd
+        else ""
+    )
+    _store(
+        run, comparison.lines, [], report, outside=comparison.outside, matches=comparison.matches, note=note
+    )
+
+
+def _resolve(run: Reconciliation, resolutions: list[Resolution]) -> int:
+    """Give records of unknown amount the amount the report shows; keep the roll-ups equal. Return how many."""
+    records = {
+        r.pk: r
+        for r in CostRecord.objects.select_for_update().filter(pk__in=[r.record_pk for r in resolutions])
+    }
+    done = 0
+    now = timezone.now()
+    for resolution in resolutions:
+        record = records.get(resolution.record_pk)
+        if record is None or record.amount_nanousd is not None or record.workspace_id != run.workspace_id:
+            continue  # resolved meanwhile (another run), or not ours
+        updated = CostRecord.objects.filter(pk=record.pk, amount_nanousd__isnull=True).update(
+            amount_nanousd=resolution.amount_nanousd,
+            resolution=CostRecord.Resolution.BILLED
+            if resolution.billed
+            else CostRecord.Resolution.NOT_BILLED,
+            resolved_at=now,
+            resolution_note=resolution.note,
+        )
+        if updated:
+            settle_unknown(record, resolution.amount_nanousd)
+            done += 1
+    return done
+
+
+def _store(
+    run: Reconciliation,
+    lines: list[Line],
+    resolutions: list[Resolution],
+    report: UsageReport,
+    *,
+    outside: int,
+    matches: list[by_key.Match],
+    note: str = "",
+) -> None:
+    money = [line for line in lines if line.kind == ReconciliationLine.Kind.MONEY]
+    with transaction.atomic():
+        run.resolved = _resolve(run, resolutions)
+        ReconciliationLine.objects.bulk_create(
+            ReconciliationLine(
+                reconciliation=run,
+                workspace_id=run.workspace_id,
+                day=line.day,
+                kind=line.kind,
+                subject=line.subject[:200],
+                ours_requests=line.ours_requests,
+                theirs_requests=line.theirs_requests,
+                ours_images=line.ours_images,
+                theirs_images=line.theirs_images,
+                ours_nanousd=line.ours_nanousd,
+                ours_unknown=line.ours_unknown,
+                theirs_nanousd=line.theirs_nanousd,
+                reason=" ".join(line.reasons)[:500],
+            )
+            for line in lines
+        )
+        _save_matches(run, matches)
+        run.ours_nanousd = sum(line.ours_nanousd for line in money)
+        run.ours_unknown = sum(line.ours_unknown for line in money)
+        run.theirs_nanousd = sum(line.theirs_nanousd or 0 for line in money)
+        run.outside_requests, run.skipped = outside, report.skipped
+        run.status, run.finished_at = Reconciliation.Status.DONE, timezone.now()
+        run.message = _summary(run, note)
+        run.save()
+    logger.info("reconciliation %s done: %d lines, %d resolved", run.code, len(lines), run.resolved)
+
+
+def _save_matches(run: Reconciliation, matches: list[by_key.Match]) -> None:
+    now = timezone.now()
+    for match in matches:
+        if match.key_id and match.how == KeyMatch.How.COUNTS:
+            KeyMatch.objects.update_or_create(
+                key_id=match.key.pk,
+                defaults={
+                    "workspace": run.workspace,
+                    "provider_key_id": match.key_id,
+                    "how": match.how,
+                    "evidence": match.evidence[:300],
+                    "matched_at": now,
+                },
+            )
+
+
+def _summary(run: Reconciliation, note: str) -> str:
+    days = (run.end - run.start).days
+    parts = [
+        f"{plural(days, 'UTC day')}: ours {usd(run.ours_nanousd)}, theirs {usd(run.theirs_nanousd or 0)}."
+    ]
+    if run.ours_unknown:
+        parts.append(f"{plural(run.ours_unknown, 'record')} of unknown amount.")
+    if run.outside_requests:
+        parts.append(f"{plural(run.outside_requests, 'request')} made outside AniAvatar.")
+    if run.resolved:
+        parts.append(f"{plural(run.resolved, 'unknown amount')} resolved.")
+    if run.skipped:
+        parts.append(f"{plural(run.skipped, 'report entry', 'report entries')} could not be read.")
+    if note:
+        parts.append(note)
+    return " ".join(parts)[:300]
+
+
+def set_key_match(workspace: Workspace, key: ProviderKey, provider_key_id: str) -> KeyMatch | None:
+    """Record the owner's choice of the provider key id that is `key` (empty: forget any match)."""
+    if key.workspace_id != workspace.pk or key.is_usage_key:
+        raise ReconciliationRefused("Choose one of this workspace's generation keys.")
+    provider_key_id = provider_key_id.strip()[:100]
+    if not provider_key_id:
+        KeyMatch.objects.filter(key=key).delete()
+        return None
+    match, _ = KeyMatch.objects.update_or_create(
+        key=key,
+        defaults={
+            "workspace": workspace,
+            "provider_key_id": provider_key_id,
+            "how": KeyMatch.How.OWNER,
+            "evidence": "Chosen by the workspace owner.",
+            "matched_at": timezone.now(),
+        },
+    )
+    return match
+
+
+def runs_to_start(now: dt.datetime | None = None) -> list[Reconciliation]:
+    """Create today's run for every workspace and provider with a usage key (the daily task)."""
+    start, end = default_period(now)
+    created = []
+    keys = ProviderKey.objects.filter(kind=ProviderKey.Kind.USAGE).select_related("workspace").order_by("pk")
+    for key in keys:
+        created.append(start_reconciliation(key.workspace, key.provider, start=start, end=end))
+    return created
