@@ -4,11 +4,18 @@ A probe comes over plain HTTP to the container's own address (compose's healthch
 127.0.0.1:8000), which is neither an allowed host nor HTTPS: through the whole stack it would get a 400
 or a redirect, never a 200. SECURE_REDIRECT_EXEMPT spares it the redirect, and ProbeMiddleware answers
 it before CommonMiddleware checks the host; the security headers are still added on the way out.
+
+/readyz is anonymous, so anyone can ask it as often as they like: each process checks the database and
+the broker at most once per READINESS_CACHE_SECONDS (5) and answers from that result in between, ready
+or not. A dependency that stops is reported within the window; a flood of probes costs each process
+one check per window instead of a database and a broker connection per request.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -49,11 +56,43 @@ def _broker_ready() -> bool:
         return False
 
 
+class Readiness:
+    """This process's last readiness check, reused for READINESS_CACHE_SECONDS (0: check every time).
+
+    `clock` gives monotonic seconds (tests pass their own). One check runs at a time: probes that arrive
+    while it runs wait for its answer instead of opening connections of their own.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self._checks: dict[str, bool] = {}
+
+    def checks(self) -> dict[str, bool]:
+        """Return {"database": ok, "broker": ok}, checked now or at most a window ago."""
+        with self._lock:
+            now = self.clock()
+            age = None if self._checked_at is None else now - self._checked_at
+            if age is None or not 0 <= age < settings.READINESS_CACHE_SECONDS:
+                self._checks = {"database": _database_ready(), "broker": _broker_ready()}
+                self._checked_at = now
+            return dict(self._checks)
+
+    def clear(self) -> None:
+        """Forget the last check (tests)."""
+        with self._lock:
+            self._checked_at, self._checks = None, {}
+
+
+READINESS = Readiness()
+
+
 @require_safe
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Report whether the database and the broker answer; 503 if either does not."""
-    checks = {"database": _database_ready(), "broker": _broker_ready()}
+    """Report whether the database and the broker answer; 503 if either does not (see the docstring)."""
+    checks = READINESS.checks()
     ready = all(checks.values())
     body = {
         "status": "ready" if ready else "not ready",

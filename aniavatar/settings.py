@@ -166,6 +166,11 @@ AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.throttle.axes_username"
 AXES_VERBOSE = False
 
+# Health probes: /readyz checks the database and the broker at most this often per process (aniavatar.health).
+READINESS_CACHE_SECONDS = env_int("READINESS_CACHE_SECONDS", 5)
+if READINESS_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("READINESS_CACHE_SECONDS must be 0 (check every probe) or more.")
+
 # Security
 
 SESSION_COOKIE_HTTPONLY = True

@@ -48,6 +48,10 @@ from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_inte
 
 logger = logging.getLogger(__name__)
 
+KEY_MISMATCH_MESSAGE = (
+    "The API key of this generation does not belong to this workspace and provider, so it was not used "
+    "and nothing was charged. Choose one of this workspace's keys and try again."
+)
 OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
 NOTHING_CHARGED_MESSAGE = (
     "The worker stopped before this generation finished. Nothing was charged; try again."
@@ -358,6 +362,14 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             status=Generation.Status.FAILED,
             message="The API key for this generation was deleted. Add a key in Settings and try again.",
         )
+        return
+    if key.workspace_id != generation.workspace_id or key.provider != generation.provider:
+        # Only a row written by hand gets here (start_generation checks; PostgreSQL refuses the row):
+        # refuse before decrypting, so another workspace's key is never used or charged.
+        logger.error(
+            "generation %s: refused key %s of another workspace or provider", generation.code, key.code
+        )
+        finish(generation, attempt, status=Generation.Status.FAILED, message=KEY_MISMATCH_MESSAGE)
         return
     if key.is_usage_key:
         # Never sent anywhere: a usage key reads reports only (the vault would refuse it too).

@@ -30,7 +30,25 @@ def _key_field() -> forms.CharField:
     )
 
 
-class AddKeyForm(forms.Form):
+class _LabelCheck(forms.Form):
+    """Refuse a label that holds a key (services.label_problem), beside the field and without echoing it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # Mutable, so a key pasted into the label is not echoed back.
+            self.data = cast(QueryDict, self.data).copy()
+
+    def check_label(self, secret: str) -> None:
+        # The raw value, not the cleaned one: a label too long for the field may still hold a key.
+        name = self.add_prefix("label")
+        problem = services.label_problem(str(self.data.get(name, "")), secret)
+        if problem:
+            cast(QueryDict, self.data)[name] = ""
+            self.add_error("label", problem)
+
+
+class AddKeyForm(_LabelCheck):
     provider = forms.ChoiceField(label=_("Provider"), choices=providers.choices)
     label = forms.CharField(
         label=_("Label"),
@@ -39,34 +57,33 @@ class AddKeyForm(forms.Form):
         help_text=_("A name you will recognise, e.g. “Client A – OpenAI”."),
     )
     api_key = _key_field()
-    # Narrower than Form's Mapping: request.POST or Django's empty MultiValueDict, both dicts; clean()
-    # writes to the copy made in __init__.
-    data: dict[str, Any]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.is_bound:
-            self.data = self.data.copy()  # mutable, so a key pasted into the label is not echoed back
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        provider, secret = data.get("provider"), (data.get("api_key") or "").strip()
+        provider, secret = data.get("provider"), str(data.get("api_key") or "").strip()
         if provider and secret:
             problem = services.shape_problem(provider, secret)
             if problem:
                 self.add_error("api_key", problem)
-        problem = services.label_problem(self.data.get("label", ""), secret)
-        if problem:
-            self.data["label"] = ""
-            self.add_error("label", problem)
+        self.check_label(secret)
         return data
 
 
-class ReplaceKeyForm(forms.Form):
+class ReplaceKeyForm(_LabelCheck):
     api_key = _key_field()
+    label = forms.CharField(
+        label=_("Label"),
+        max_length=100,
+        required=False,
+        help_text=_("Leave it as it is to keep the name; the history stays either way."),
+    )
 
-    def __init__(self, *args: Any, provider: str, usage: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args: Any, provider: str, usage: bool = False, label: str = "", **kwargs: Any
+    ) -> None:
+        # A label saved before labels were checked may hold a key: it is not offered back.
+        initial = {"label": label if not services.label_problem(label) else ""}
+        super().__init__(*args, initial=initial, **kwargs)
         self.provider = provider
         self.usage = usage
         self.fields["api_key"].label = _("New admin key") if usage else _("New API key")
@@ -79,8 +96,13 @@ class ReplaceKeyForm(forms.Form):
             raise forms.ValidationError(problem)
         return secret
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.check_label(str(self.data.get(self.add_prefix("api_key")) or "").strip())
+        return data
 
-class AddUsageKeyForm(forms.Form):
+
+class AddUsageKeyForm(_LabelCheck):
     """A read-only usage key (an admin key) for reconciliation: a separate form, never a generation key."""
 
     provider = forms.ChoiceField(label=_("Provider"), choices=services.usage_providers)
@@ -100,10 +122,6 @@ class AddUsageKeyForm(forms.Form):
             "OpenAI: an Admin key (sk-admin-…). fal.ai: a key with the Admin scope. Stored encrypted, "
             "used only to read usage reports, never to generate."
         )
-        if self.is_bound:
-            self.data = cast(
-                QueryDict, self.data
-            ).copy()  # mutable: a key pasted into the label is not echoed
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -112,9 +130,5 @@ class AddUsageKeyForm(forms.Form):
             problem = services.usage_shape_problem(provider, secret)
             if problem:
                 self.add_error("api_key", problem)
-        label_field = self.add_prefix("label")
-        problem = services.label_problem(str(self.data.get(label_field, "")), secret)
-        if problem:
-            cast(QueryDict, self.data)[label_field] = ""
-            self.add_error("label", problem)
+        self.check_label(secret)
         return data

@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -133,11 +135,83 @@ def usage_providers() -> list[tuple[str, str]]:
     ]
 
 
+LABEL_HOLDS_A_KEY = "This looks like an API key. Put the key in the key field and give it a plain name here."
+LONG_TOKEN = 32  # a run of key-alphabet characters this long must read as words
+KEY_PIECE = MIN_KEY_LENGTH  # this many characters of the key being saved may not appear in its label
+# A run of the characters keys are written in (base64, base64url, hex); the separators inside one; the
+# words and numbers a run splits into ("SpringCollection2026" → Spring, Collection, 2026).
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]+")
+_SEPARATORS = re.compile(r"[-_+/=]+")
+_ATOM = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+_VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
+_CONSONANTS = re.compile(r"[b-df-hj-np-tv-xz]{5}", re.IGNORECASE)
+# fal's KEY_ID:KEY_SECRET, whatever the secret's alphabet.
+_ID_AND_SECRET = re.compile(r"(?<![\w-])[\w-]{8,}:([\w-]{16,})")
+
+
+def _word_like(atom: str) -> bool:
+    """A number of at most 8 digits, "a" or "I", an abbreviation, or letters one could pronounce."""
+    if atom.isdigit():
+        return len(atom) <= 8
+    if len(atom) == 1:
+        return atom in "aAI"
+    if atom.isupper() and len(atom) <= 5:
+        return True
+    return bool(_VOWEL.search(atom)) and not _CONSONANTS.search(atom)
+
+
+def _made_of_words(token: str) -> bool:
+    """Whether a run of key-alphabet characters reads as words and numbers rather than random text.
+
+    Random text mixes digits into letters ("aB3dE5"), splits into short pieces and has pieces nobody
+    could pronounce; a label made of words ("Acme-International-Marketing-Team-Personas-2027") does
+    none of that. Of random 32-character base62 or base64url tokens about 1 in 15,000 passes as words,
+    of 40-character ones 1 in 50,000 or fewer; of tokens of letters only, without digits, about 1 in 200
+    (a backstop: the key being saved is refused whatever its shape; tests/keys/test_key_labels.py).
+    """
+    atoms = _ATOM.findall(token)
+    if not atoms:
+        return True
+    letters = [atom for atom in atoms if not atom.isdigit()]
+    length = sum(map(len, atoms))
+    return (
+        max(len(_LETTER_DIGIT.findall(part)) for part in _SEPARATORS.split(token)) < 3
+        and sum(len(atom) for atom in atoms if _word_like(atom)) >= 0.9 * length
+        and length >= 3 * len(atoms)
+        and sum(1 for atom in letters if len(atom) <= 2) <= 0.4 * len(letters)
+    )
+
+
+def _readable(label: str) -> str:
+    """Return `label` as its characters read: full-width forms folded (NFKC), invisible ones dropped."""
+    folded = unicodedata.normalize("NFKC", label)
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
 def label_problem(label: str, secret: str = "") -> str | None:
-    """Return why `label` must not be stored (it holds a key), or None."""
-    if (secret and secret in label) or looks_like_key(label):
-        return "This looks like an API key. Put the key in the key field and give it a plain name here."
+    """Return why `label` must not be stored (it holds a key or a piece of one), or None.
+
+    Refused: the key being saved or any 16 characters of it; anything `providers.redaction` calls
+    key-shaped; fal's KEY_ID:KEY_SECRET with a secret that is not words; any run of 32 or more
+    base64/hex characters that is not made of words. Ordinary labels, long slugs included, pass.
+    """
+    text = _readable(label)
+    secret = (secret or "").strip()
+    if secret and any(secret[i : i + KEY_PIECE] in text for i in range(max(1, len(secret) - KEY_PIECE + 1))):
+        return LABEL_HOLDS_A_KEY
+    if looks_like_key(text):
+        return LABEL_HOLDS_A_KEY
+    if any(not _made_of_words(m.group(1)) for m in _ID_AND_SECRET.finditer(text)):
+        return LABEL_HOLDS_A_KEY
+    if any(len(t) >= LONG_TOKEN and not _made_of_words(t) for t in _TOKEN.findall(text)):
+        return LABEL_HOLDS_A_KEY
     return None
+
+
+def _default_label(provider: str, kind: str = Kind.GENERATE) -> str:
+    name = providers.get(provider).label
+    return f"{name} usage key" if kind == Kind.USAGE else f"{name} key"
 
 
 def hint_for(provider: str, secret: str) -> str:
@@ -274,7 +348,7 @@ def _record_use(
 def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secret: str) -> ProviderKey:
     """Check a new key with its provider, then store it encrypted; raise KeyRejected or DuplicateKey."""
     secret = _normalised(provider, secret)
-    label = (label or "").strip()[:100] or f"{providers.get(provider).label} key"
+    label = (label or "").strip()[:100] or _default_label(provider)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
     _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
     logger.info(
@@ -301,7 +375,7 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
             f"This workspace already has a {existing.provider_label} usage key, “{existing.label}”: replace "
             "or delete it first. Nothing was saved."
         )
-    label = (label or "").strip()[:100] or f"{providers.get(provider).label} usage key"
+    label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
     _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
     logger.info(
@@ -316,10 +390,23 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
 
 
 @sensitive_variables()
-def replace_key(key: ProviderKey, *, user: User, secret: str) -> ProviderKey:
-    """Check a new secret for an existing key row, then store it in place (label, audit and code stay)."""
+def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -> ProviderKey:
+    """Check a new secret for an existing key row, then store it in place (audit and code stay).
+
+    A blank `label` keeps the current one, unless that holds a key (saved before labels were checked):
+    then the key gets the provider's default name instead.
+    """
     secret = _normalised(key.provider, secret, key.kind)
-    _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
+    label, saved_label = (label or "").strip()[:100], key.label
+    if label:
+        key.label = label
+    elif label_problem(key.label, secret):
+        key.label = _default_label(key.provider, key.kind)
+    try:
+        _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
+    except VaultError:
+        key.label = saved_label  # nothing was saved: the page goes on showing the stored name
+        raise
     logger.info("provider key %s replaced by user %s (%s)", key.code, user.pk, key.status)
     return key
 

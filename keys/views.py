@@ -186,12 +186,13 @@ def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 @owner_required
 def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
-    form = ReplaceKeyForm(
-        request.POST if request.method == "POST" else None, provider=key.provider, usage=key.is_usage_key
-    )
+    data = request.POST if request.method == "POST" else None
+    form = ReplaceKeyForm(data, provider=key.provider, usage=key.is_usage_key, label=key.label)
     if request.method == "POST" and form.is_valid():
         try:
-            services.replace_key(key, user=request.user, secret=form.cleaned_data["api_key"])
+            services.replace_key(
+                key, user=request.user, secret=form.cleaned_data["api_key"], label=form.cleaned_data["label"]
+            )
         except services.VaultError as exc:
             form.add_error("api_key", exc.message)
         else:
