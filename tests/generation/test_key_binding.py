@@ -21,9 +21,10 @@ from accounts.models import User
 from generation import pipeline
 from generation.models import CostRecord, Generation
 from keys.models import KeyUse, ProviderKey
-from tests.conftest import workspace_of
-from tests.generation.factories import make_generation
-from tests.generation.helpers import make_key, start
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation
+from tests.support.generation import start
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,7 @@ import pytest
 
 from keys import services
 from keys.models import ProviderKey
-from tests.conftest import workspace_of
-
-from .conftest import FAL_KEY, OPENAI_KEY, store_key
+from tests.support.keys import FAL_KEY, OPENAI_KEY, store_key
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +121,7 @@ def test_adding_a_key_keeps_an_ordinary_long_label(alice_client, double):
 def test_replacing_a_key_refuses_a_key_like_label_beside_the_field_without_echoing_it(
     alice, alice_client, double
 ):
-    key = store_key(workspace_of(alice), alice, label="Client A")
+    key = store_key(alice, "openai", label="Client A")
     label = KEY_LIKE_LABELS["openai key without its prefix"]
     response = alice_client.post(f"/keys/{key.code}/replace/", {"label": label, "api_key": NEW_KEY})
     body = response.content.decode()
@@ -136,7 +134,7 @@ def test_replacing_a_key_refuses_a_key_like_label_beside_the_field_without_echoi
 
 
 def test_replacing_a_key_refuses_a_label_holding_the_new_key(alice, alice_client, double):
-    key = store_key(workspace_of(alice), alice, label="Client A")
+    key = store_key(alice, "openai", label="Client A")
     response = alice_client.post(
         f"/keys/{key.code}/replace/", {"label": f"Client A {NEW_KEY[8:30]}", "api_key": NEW_KEY}
     )
@@ -147,7 +145,7 @@ def test_replacing_a_key_refuses_a_label_holding_the_new_key(alice, alice_client
 
 
 def test_replacing_a_key_can_rename_it_and_keeps_the_label_when_left_as_it_is(alice, alice_client, double):
-    key = store_key(workspace_of(alice), alice, label="Client A")
+    key = store_key(alice, "openai", label="Client A")
     assert 'value="Client A"' in alice_client.get(f"/keys/{key.code}/replace/").content.decode()
     alice_client.post(f"/keys/{key.code}/replace/", {"label": "Client A – 2027", "api_key": NEW_KEY})
     assert ProviderKey.objects.get().label == "Client A – 2027"
@@ -158,7 +156,7 @@ def test_replacing_a_key_can_rename_it_and_keeps_the_label_when_left_as_it_is(al
 def test_replacing_a_key_whose_old_label_holds_a_key_drops_that_label(alice, alice_client, double):
     """A label stored before labels were checked is neither offered back nor kept by the replacement."""
     leaked = KEY_LIKE_LABELS["google-style api key"]
-    key = store_key(workspace_of(alice), alice, label=leaked)
+    key = store_key(alice, "openai", label=leaked)
     form = alice_client.get(f"/keys/{key.code}/replace/").content.decode()
     assert f'value="{leaked}"' not in form
     response = alice_client.post(f"/keys/{key.code}/replace/", {"label": "", "api_key": NEW_KEY})
