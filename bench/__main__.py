@@ -16,7 +16,7 @@ import time
 
 from bench.harness import Report, World, log
 
-BENCHMARKS = ("pipeline", "concurrency", "pages", "csv", "vault")
+BENCHMARKS = ("pipeline", "concurrency", "pages", "csv", "vault", "double")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     try:
-        if set(names) - {"vault"}:
+        if set(names) - {"vault", "double"}:
             world.migrate()
         if "pipeline" in names:
             from bench.pipeline import run_pipeline
@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.vault import run_vault
 
             run_vault(report, n=20_000 // scale)
+        if "double" in names:
+            from bench.double import run_render
+
+            run_render(report, n=max(1, 20 // scale))
     except KeyboardInterrupt:
         log("interrupted")
         return 130

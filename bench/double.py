@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from bench.harness import Report, log
 from provider_double import openai_api
 from provider_double.avatar import render_avatar
 from provider_double.server import ProviderDouble
@@ -83,6 +85,18 @@ def rendered_once(render: Callable[..., bytes]) -> Callable[..., bytes]:
             return cache[key]
 
     return cached
+
+
+def run_render(report: Report, *, n: int = 20) -> None:
+    """Measure the double's drawing of one 1024×1024 avatar (it answers every test's generation)."""
+    render_avatar("warm up", 64, 64)
+    log(f"double: {n} avatars drawn at 1024×1024")
+    times = []
+    for index in range(n):
+        started = time.perf_counter()
+        render_avatar(f"A designer in a green jumper, number {index}", 1024, 1024)
+        times.append((time.perf_counter() - started) * 1000)
+    report.add("double", "render_1024_ms_p50", statistics.median(times), target=100)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,16 +95,12 @@ def test_output_tokens_follow_the_price_table(
     assert output_tokens(model, width, height, quality) == tokens
 
 
-def test_an_avatar_renders_well_under_100_ms() -> None:
-    render_avatar("warm up", 64, 64)
-    fastest = min(_timed(lambda: render_avatar("A designer in a green jumper", 1024, 1024)) for _ in range(3))
-    assert fastest < 0.1
-
-
-def _timed(fn: object) -> float:
-    started = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - started
+def test_an_avatar_is_a_whole_image_of_the_size_asked_for() -> None:
+    # How fast it draws is a benchmark figure (`python -m bench double`), never a test's assertion.
+    data = render_avatar("A designer in a green jumper", 1024, 1024)
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.size == (1024, 1024)
 
 
 def test_scripts_refuse_unknown_faults_and_providers(bare_double: ProviderDouble) -> None:
