@@ -59,6 +59,9 @@ NOTHING_CHARGED_MESSAGE = (
 UNREADABLE_CHARGE = (
     "The provider billed this request but its answer could not be read, so the amount is unknown."
 )
+OUR_ERROR_CHARGE = (
+    "Something went wrong on our side after the request was sent; the provider may have billed it."
+)
 INTERRUPTED_CHARGE = (
     "The worker stopped while the provider was working on this request; the provider may have billed it."
 )
@@ -326,8 +329,29 @@ def run_generation(generation_id: int) -> bool:
     except Exception:
         # Nothing may be lost: an unexpected error still ends the generation where the user sees it.
         logger.exception("generation %s: unexpected error", generation.code)
-        finish(generation, attempt, status=Generation.Status.FAILED, message=OUR_SIDE_MESSAGE)
+        _finish_after_our_error(generation, attempt)
     return True
+
+
+def _finish_after_our_error(generation: Generation, attempt: uuid.UUID) -> None:
+    """Fail a generation our own code broke; a call already started is on the books as possibly charged.
+
+    The error may have come after a provider call began (say the database refused a lease renewal after
+    fal queued a request): that request can still run and bill, so it gets its cost record.
+    """
+    row = Generation.objects.filter(pk=generation.pk).only("attempts", "provider_requests").first()
+    started = row is not None and (row.attempts > 0 or bool(row.provider_requests))
+    if not started or row is None:
+        finish(generation, attempt, status=Generation.Status.FAILED, message=OUR_SIDE_MESSAGE)
+        return
+    finish(
+        generation,
+        attempt,
+        status=Generation.Status.FAILED,
+        message=OUR_SIDE_MESSAGE,
+        outcome=_interrupted(row, OUR_ERROR_CHARGE),
+        model=catalog.load().get(generation.model),
+    )
 
 
 _SLOTS_LOCK = threading.Lock()
@@ -530,10 +554,12 @@ def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adap
     )
 
 
-def _interrupted(generation: Generation) -> Outcome:
-    """Return the outcome of calls a vanished worker made: possibly charged, amount unknown."""
-    request_ids = [str(entry.get("request_id")) for entry in generation.provider_requests or [] if entry]
-    return Outcome(possibly_billed=True, possible_reason=INTERRUPTED_CHARGE, request_ids=request_ids)
+def _interrupted(generation: Generation, reason: str = INTERRUPTED_CHARGE) -> Outcome:
+    """Return the outcome of calls started but never seen through: possibly charged, amount unknown."""
+    request_ids = [
+        str(entry["request_id"]) for entry in generation.provider_requests or [] if entry.get("request_id")
+    ]
+    return Outcome(possibly_billed=True, possible_reason=reason, request_ids=request_ids)
 
 
 def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter: Adapter) -> str:

@@ -95,7 +95,12 @@ class WrongKind(KeyUnavailable):
 
 
 def shape_problem(provider: str, secret: str) -> str | None:
-    """Return why `secret` cannot be a key for `provider`, or None; checked before anything is sent."""
+    """Return why `secret` cannot be a generation key for `provider`, or None; checked before sending."""
+    return _common_shape_problem(provider, secret) or providers.get(provider).key_problem(secret)
+
+
+def _common_shape_problem(provider: str, secret: str) -> str | None:
+    """Return why `secret` cannot be any key (generation or usage) for `provider`, or None."""
     if not secret:
         return "Paste the API key."
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
@@ -112,12 +117,12 @@ def shape_problem(provider: str, secret: str) -> str | None:
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
             return f"This looks like {other.key_description}. Choose {other.label} as the provider."
-    return adapter.key_problem(secret)
+    return None
 
 
 def usage_shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be `provider`'s usage key (an admin key), or None."""
-    problem = shape_problem(provider, secret)
+    problem = _common_shape_problem(provider, secret)
     if problem:
         return problem
     adapter = providers.get(provider)

@@ -85,6 +85,7 @@ class ProviderError(Exception):
         completed: bool = False,
         unanswered: bool = False,
         usage: dict[str, Any] | None = None,
+        ended: bool = False,
     ) -> None:
         # Sanitized again here so a careless caller cannot store a key-shaped message.
         message = sanitize(message)
@@ -103,6 +104,10 @@ class ProviderError(Exception):
         # What the provider reported it billed, where an answer came but could not be used (a 200 whose
         # image data is broken): the charge is priced from it.
         self.usage = usage or {}
+        # The provider had reported the request's final state (fal: COMPLETED, with or without an error)
+        # when this failed. Before that, a failed status check says nothing about the request: it may
+        # still run and bill, so it is polled again, never submitted again.
+        self.ended = ended
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments would otherwise be lost when the error is pickled between processes.

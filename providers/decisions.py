@@ -90,6 +90,7 @@ class FalWait:
     cancelled: bool | None = None
     last: bool = False  # no attempt left
     status_code: int | None = None  # fal's answer, where one came
+    ended: bool = True  # fal had reported the request's final state (COMPLETED) when this failed
 
     @classmethod
     def of(cls, error: ProviderError, *, billed_before: bool, last: bool) -> FalWait:
@@ -100,6 +101,7 @@ class FalWait:
             error.completed,
             last=last,
             status_code=error.status_code,
+            ended=error.ended,
         )
 
 
@@ -129,6 +131,10 @@ def after_fal_wait(wait: FalWait) -> Action:
     if wait.kind == ErrorKind.TIMEOUT and wait.cancelled is None:
         # We could not cancel it: it may still run and bill. Wait on the same request, never a new one.
         return Action.FAIL_POSSIBLY_BILLED if wait.last else Action.RESUME
+    if not wait.ended and wait.retryable and wait.kind != ErrorKind.TIMEOUT:
+        # A status check failed (429, 5xx, the network) before fal said the request ended: it is still
+        # queued or running, and will bill. Poll the same request again; submitting anew would pay twice.
+        return Action.FAIL_POSSIBLY_BILLED if wait.last else Action.RESUME
     if wait.last or not wait.retryable:
         return Action.FAIL_UNBILLED
     # fal does not bill failed requests (5xx, a cancelled timeout): submit this one again.
@@ -138,10 +144,11 @@ def after_fal_wait(wait: FalWait) -> Action:
 def after_fal_submit(error: ProviderError, *, last: bool) -> Action:
     """Decide after submitting a request to fal's queue failed.
 
-    An answer (a refusal, a 5xx) means nothing was queued. A submit sent and never answered may have
-    been queued under an id we never learnt: it can run and be billed, so it is not sent again.
+    An answer (a refusal, a 5xx) means nothing was queued. A submit sent and never answered, or
+    answered 200 with a body we could not read (no usable request id), may have been queued under an
+    id we never learnt: it can run and be billed, so it is not sent again.
     """
-    if error.unanswered:
+    if error.unanswered or (error.kind == ErrorKind.BAD_RESPONSE and error.status_code in (None, 200)):
         return Action.FAIL_POSSIBLY_BILLED
     return Action.RETRY if error.retryable and not last else Action.FAIL_UNBILLED
 

@@ -227,8 +227,10 @@ def wait_for_result(
         _check_origin(url, base_url)
     request_timeout = float(timeout if timeout is not None else POLL_REQUEST_TIMEOUT)
     completed = False  # COMPLETED without an error: fal has billed it, whatever happens to the fetch
+    ended = False  # fal reported COMPLETED (with or without an error): its final state is known
     try:
         status = _poll(api_key, handle, deadline, poll_interval, request_timeout)
+        ended = True
         completed = not status.get("error")
         response = _send(
             "GET", handle.response_url, api_key=api_key, timeout=_bounded(request_timeout, deadline, handle)
@@ -246,7 +248,7 @@ def wait_for_result(
         # A 422 for the result is the request's own failure (a safety refusal, invalid input), which fal
         # does not bill; anything else after COMPLETED (a 429, a 5xx, the network) is only the fetch failing.
         refused = exc.status_code == 422
-        raise _with_request_id(exc, handle, completed=completed and not refused) from None
+        raise _with_request_id(exc, handle, completed=completed and not refused, ended=ended) from None
     sizes = [{"width": image.get("width"), "height": image.get("height")} for image in images]
     logger.info("fal.ai request %s returned %d image(s)", handle.request_id, len(downloaded))
     return ProviderResult(images=downloaded, request_id=handle.request_id, usage={"images": sizes})
@@ -285,7 +287,7 @@ def _timed_out(handle: FalHandle) -> ProviderError:
     )
 
 
-def _with_request_id(exc: ProviderError, handle: FalHandle, *, completed: bool) -> ProviderError:
+def _with_request_id(exc: ProviderError, handle: FalHandle, *, completed: bool, ended: bool) -> ProviderError:
     return ProviderError(
         exc.kind,
         exc.message,
@@ -293,6 +295,8 @@ def _with_request_id(exc: ProviderError, handle: FalHandle, *, completed: bool) 
         status_code=exc.status_code,
         request_id=handle.request_id,
         completed=completed,
+        unanswered=exc.unanswered,
+        ended=ended,
     )
 
 

@@ -29,8 +29,8 @@ REFUSED_AFTER_START = (
     "already spent on it."
 )
 SUBMIT_UNANSWERED = (
-    "The request reached fal.ai but no answer came back (a timeout or a dropped connection); fal may have "
-    "queued it, and then it runs and is billed."
+    "The request reached fal.ai but no usable answer came back (a timeout, a dropped connection or an "
+    "unreadable reply); fal may have queued it, and then it runs and is billed."
 )
 NOT_CANCELLED = (
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "

@@ -66,6 +66,14 @@ class OpenAIAdapter(Adapter):
             )
         return check
 
+    def key_problem(self, secret: str) -> str | None:
+        if secret.startswith(openai_admin.ADMIN_PREFIX):
+            return (
+                "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under "
+                "Usage reports, and paste a project key here."
+            )
+        return None
+
     def usage_key_problem(self, secret: str) -> str | None:
         if not secret.startswith(openai_admin.ADMIN_PREFIX):
             return (

@@ -11,9 +11,13 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.db import DatabaseError
 
 from generation import budgets, catalog, pipeline, tasks
 from generation.models import CostRecord, Generation
+from keys import services as vault
+from providers import fal_queue
+from providers.base import ErrorKind, ProviderError
 from tests.support.accounts import workspace_of
 from tests.support.generation import start
 from tests.support.keys import make_key
@@ -147,3 +151,50 @@ def test_pages_and_the_csv_say_possibly_charged(alice, alice_client, double):
     header, row = csv.splitlines()[:2]
     assert header.endswith("charge,unknown_reason")
     assert ",unknown," in row and "possibly charged" in row
+
+
+@pytest.mark.parametrize("status", [429, 502])
+def test_a_failed_fal_status_check_polls_the_same_request_again_never_a_new_one(
+    alice, double, monkeypatch, status
+):
+    kind = ErrorKind.RATE_LIMITED if status == 429 else ErrorKind.SERVER_ERROR
+    hiccup = ProviderError(kind, f"fal.ai answered HTTP {status}.", status_code=status)
+    monkeypatch.setattr(fal_queue, "_poll", _failing_first(fal_queue._poll, hiccup))
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max", size="1024x1024"))
+    assert generation.status == "succeeded"
+    assert double.count("fal.submit") == 1  # a second submit would have been billed too
+    assert CostRecord.objects.get(generation=generation).amount_nanousd is not None
+
+
+def test_our_own_error_after_fal_queued_a_request_still_records_a_possible_charge(alice, double, monkeypatch):
+    real_renew = pipeline._renew_lease
+
+    def renew(generation, attempt, **fields):
+        if not fields:  # the renewal before waiting on the queued request
+            raise DatabaseError("database is locked")
+        return real_renew(generation, attempt, **fields)
+
+    monkeypatch.setattr(pipeline, "_renew_lease", renew)
+    generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max", size="1024x1024"))
+    assert double.count("fal.submit") == 1
+    record = _possibly_charged(generation)
+    assert record.provider_request_ids == [generation.provider_requests[0]["request_id"]]
+    assert "on our side" in record.unknown_reason
+
+
+def test_an_openai_admin_key_cannot_be_added_as_a_generation_key(alice, double):
+    with pytest.raises(vault.KeyRejected, match="Admin key"):
+        make_key(alice, "openai", "sk-admin-ReconTestAdminKey0123456789abcdefghijklmnopqrstuv")
+    assert double.requests() == []
+
+
+def _failing_first(function, error):
+    calls = [0]
+
+    def flaky(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise error
+        return function(*args, **kwargs)
+
+    return flaky

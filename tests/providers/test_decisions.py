@@ -61,7 +61,7 @@ def test_an_openai_request_sent_and_never_answered_is_possibly_billed_and_never_
 
 FAL_WAITS = [
     # kind, billed before, completed, cancel answer, last, action
-    (K.SERVER_ERROR, False, False, None, False, RETRY),  # not billed: submit again
+    (K.SERVER_ERROR, False, False, None, False, RETRY),  # fal reported it failed: submit again
     (K.SERVER_ERROR, False, False, None, True, UNBILLED),
     (K.SERVER_ERROR, False, True, None, False, REFETCH),  # finished, fetching failed: fetch again
     (K.SERVER_ERROR, False, True, None, True, BILLED),
@@ -92,6 +92,24 @@ def test_fal_wait(kind, billed_before, completed, cancelled, last, action):
     )
     assert after_fal_wait(wait) is action
     assert action.billed == (action in (REFETCH, BILLED))
+
+
+@pytest.mark.parametrize(
+    ("kind", "last", "action"),
+    [
+        (K.RATE_LIMITED, False, RESUME),  # a status check refused: the request is still there, poll it
+        (K.SERVER_ERROR, False, RESUME),
+        (K.CONNECTION, False, RESUME),
+        (K.SERVER_ERROR, True, MAYBE),  # still not known to have ended: it may run and bill
+        (K.NOT_FOUND, False, UNBILLED),  # fal does not know the request: nothing will bill
+    ],
+)
+def test_a_failed_status_check_never_submits_again(kind, last, action):
+    # Before fal reported the request's final state, a failed check says nothing about the request.
+    wait = FalWait(
+        kind, retryable=error(kind).retryable, billed_before=False, completed=False, last=last, ended=False
+    )
+    assert after_fal_wait(wait) is action
 
 
 @pytest.mark.parametrize("kind", [K.SAFETY, K.BAD_REQUEST])
@@ -125,6 +143,9 @@ def test_fal_submit(kind, last, action):
 
 def test_a_fal_submit_sent_and_never_answered_may_have_been_queued():
     assert after_fal_submit(ProviderError(K.TIMEOUT, "x", unanswered=True), last=False) is MAYBE
+    # Accepted (200) with a body we could not read: queued under an id we never learnt.
+    assert after_fal_submit(ProviderError(K.BAD_RESPONSE, "x", status_code=200), last=False) is MAYBE
+    assert after_fal_submit(ProviderError(K.BAD_RESPONSE, "x"), last=False) is MAYBE
     assert after_fal_submit(ProviderError(K.CONNECTION, "x", unanswered=False), last=False) is RETRY
 
 
