@@ -1,9 +1,11 @@
 """fal.ai's queue REST API through httpx: submit, poll, fetch, download, cancel.
 
 `fal-client` hard-codes https hosts and reads FAL_KEY when given no key, so the app speaks the four
-queue endpoints itself. The user's key goes only to the queue origin (submit, status, result, cancel):
-status and result URLs come from fal's answer, so they are checked against that origin before the key
-is attached, and image downloads from the public CDN never carry it.
+queue endpoints itself. Here the user's key goes only to the queue origin (submit, status, result,
+cancel): status and result URLs come from fal's answer, so they are checked against that origin before
+the key is attached, and image downloads from the public CDN never carry it. (After a generation, the
+same key goes to fal's Platform API origin, FAL_PLATFORM_URL, to delete its payloads:
+`providers/fal_platform.py`.)
 """
 
 from __future__ import annotations
