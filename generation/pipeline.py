@@ -597,7 +597,9 @@ def sweep_stale_generations(*, now: datetime | None = None) -> Sweep:
         action = after_interruption(
             Interrupted(
                 resumable=adapter.resumable,
-                saved_requests=bool(generation.provider_requests),
+                # Ids, not pending slots: a slot saved before its submit and never given an id
+                # cannot be polled.
+                saved_requests=any(entry.get("request_id") for entry in generation.provider_requests or []),
                 calls_started=generation.attempts,
                 too_old=generation.created_at < now - RESUME_WITHIN,
             )

@@ -32,6 +32,10 @@ SUBMIT_UNANSWERED = (
     "The request reached fal.ai but no usable answer came back (a timeout, a dropped connection or an "
     "unreadable reply); fal may have queued it, and then it runs and is billed."
 )
+INTERRUPTED_SUBMIT = (
+    "The worker stopped while sending the request to fal.ai; fal may have queued it, and then it runs and "
+    "is billed."
+)
 NOT_CANCELLED = (
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
@@ -152,6 +156,12 @@ class _Run:
         entries = []
         for slot in range(self.call.request.n):
             saved = next((e for e in self.saved if e["slot"] == slot and not e.get("failed")), None)
+            if saved is not None and not saved.get("request_id"):
+                # An earlier attempt died during this slot's submit: fal may have queued it under an id
+                # we never learnt. Sending it again could pay twice: possibly charged instead.
+                self.outcome.possibly_billed = True
+                self.outcome.possible_reason = INTERRUPTED_SUBMIT
+                continue
             entry = saved or self.submit(slot)  # a saved request is resumed by polling, never sent again
             if entry is not None:
                 entries.append(entry)
@@ -169,7 +179,14 @@ class _Run:
         return outcome
 
     def submit(self, slot: int) -> dict[str, Any] | None:
-        """Queue one image; save its request id at once. None when it could not be queued."""
+        """Queue one image; save its request id at once. None when it could not be queued.
+
+        The slot is saved as pending (no id yet) before anything is sent, so that an attempt that dies
+        between sending and saving the id leaves a trace: the next attempt never sends that slot again.
+        """
+        pending: dict[str, Any] = {"slot": slot, "request_id": None}
+        self.saved.append(pending)
+        self.call.save_requests(self.saved)
         for index in range(decisions.MAX_ATTEMPTS):
             self.call.before_call()
             try:
@@ -184,13 +201,15 @@ class _Run:
                 if action is decisions.Action.FAIL_POSSIBLY_BILLED:
                     self.outcome.possibly_billed = True
                     self.outcome.possible_reason = SUBMIT_UNANSWERED
+                else:
+                    pending["failed"] = True  # refused: nothing was queued, a new attempt may send it
+                    self.call.save_requests(self.saved)
                 self.outcome.partial_errors.append(exc)
                 return None
-            entry = {"slot": slot, "request_id": handle.request_id}
-            self.saved.append(entry)
+            pending["request_id"] = handle.request_id
             # Saved before waiting: a restarted task resumes this request instead of paying again.
             self.call.save_requests(self.saved)
-            return entry
+            return pending
         raise AssertionError("unreachable: the last attempt always decides to stop")
 
     def await_slot(self, entry: dict[str, Any]) -> None:

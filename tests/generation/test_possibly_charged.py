@@ -17,10 +17,10 @@ from generation import budgets, catalog, pipeline, tasks
 from generation.models import CostRecord, Generation
 from keys import services as vault
 from providers import fal_queue
-from providers.base import ErrorKind, ProviderError
+from providers.base import ErrorKind, ImageRequest, ProviderError
 from tests.support.accounts import workspace_of
 from tests.support.generation import start
-from tests.support.keys import make_key
+from tests.support.keys import FAL_KEY, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +198,30 @@ def _failing_first(function, error):
         return function(*args, **kwargs)
 
     return flaky
+
+
+def test_a_fal_slot_whose_submit_a_dead_attempt_never_saw_answered_is_never_sent_again(alice, double):
+    key = make_key(alice, "fal")
+    generation = start(alice, key, "fal-ai/flux-2-max", size="1024x1024", n=2)
+    # The dead attempt queued slot 0 and saved its id, then died while sending slot 1 (saved as pending).
+    handle = fal_queue.submit(
+        FAL_KEY, "fal-ai/flux-2-max", ImageRequest("fal-ai/flux-2-max", "x", 1024, 1024)
+    )
+    Generation.objects.filter(pk=generation.pk).update(
+        attempts=2,
+        provider_requests=[{"slot": 0, "request_id": handle.request_id}, {"slot": 1, "request_id": None}],
+    )
+    generation = _run(generation)
+    assert double.count("fal.submit") == 1  # only the dead attempt's: slot 1 was not sent again
+    assert generation.status == "succeeded" and generation.images.count() == 1
+    record = CostRecord.objects.get(generation=generation)
+    assert record.charge == CostRecord.Charge.POSSIBLE and "sending the request" in record.unknown_reason
+
+
+def test_a_refused_fal_submit_is_not_left_pending(alice, double):
+    key = make_key(alice, "fal")
+    double.script("fal", ["insufficient_quota"])
+    generation = _run(start(alice, key, "fal-ai/flux-2-max", size="1024x1024"))
+    assert generation.status == "failed"
+    assert generation.provider_requests == [{"slot": 0, "request_id": None, "failed": True}]
+    assert not CostRecord.objects.filter(generation=generation).exists()

@@ -64,7 +64,7 @@ def test_a_worker_killed_mid_call_still_reaches_a_final_state(alice, double, med
     with celery_worker(tmp_path) as worker:
         generation = start(alice, fal_key, "fal-ai/flux-2-max")
         deadline = time.monotonic() + 20
-        while not Generation.objects.get(pk=generation.pk).provider_requests and time.monotonic() < deadline:
+        while not _saved_request_id(generation) and time.monotonic() < deadline:
             time.sleep(0.05)
         worker.kill()  # kill -9 while the provider call is in flight
         # Its lease runs out; the sweep hands the saved fal request to a new attempt.
@@ -76,3 +76,9 @@ def test_a_worker_killed_mid_call_still_reaches_a_final_state(alice, double, med
     assert double.count("fal.submit") == 1
     assert generation.images.count() == 1
     assert CostRecord.objects.filter(generation=generation).count() == 1
+
+
+def _saved_request_id(generation: Generation) -> str | None:
+    """Return the fal request id the worker saved (a slot is saved as pending, without one, first)."""
+    entries = Generation.objects.get(pk=generation.pk).provider_requests or []
+    return next((entry["request_id"] for entry in entries if entry.get("request_id")), None)
