@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from generation.models import ReconciliationLine
 from generation.pipeline import INTERRUPTED_CHARGE
 from generation.reconciliation.lines import Line, Ours, Resolution, plural, usd
-from providers.adapters.fal import NOT_CANCELLED
+from providers.adapters.fal import NOT_CANCELLED, SUBMIT_UNANSWERED
 from providers.usage import RequestLine, UsageReport
 
 Kind = ReconciliationLine.Kind
@@ -59,11 +59,23 @@ def _surely_ended_unlisted(record: Ours, report: UsageReport) -> bool:
     return cover[0] <= record.submitted_from and record.at < cover[1]
 
 
+def unanswered(record: Ours) -> bool:
+    """Whether a possibly billed record may hold a request fal ran that we have no id for.
+
+    A submit sent and never answered leaves its slot without an id: fal may have run it, and it would
+    show as a request AniAvatar did not make, so the listed ids are not the whole cost. The recorded
+    reason is only the last slot's, so a slot missing its id (fewer ids than images asked) counts too.
+    """
+    return record.possible and (
+        record.reason == SUBMIT_UNANSWERED or len(record.request_ids) < record.requested
+    )
+
+
 def settle(
     record: Ours, listed: dict[str, RequestLine], report: UsageReport, image_cost: ImageCost
 ) -> Resolution | None:
     """Return what fal's request list says of a record of unknown amount, or None if it cannot say."""
-    if not record.unknown or not record.request_ids:
+    if not record.unknown or not record.request_ids or unanswered(record):
         return None
     found = [listed.get(request_id) for request_id in record.request_ids]
     if any(line is None for line in found) and not _surely_ended_unlisted(record, report):
@@ -126,7 +138,7 @@ def _day_reasons(
         )
     if no_id:
         reasons.append(
-            f"{plural(no_id, 'possibly charged request')} sent without an answer (no request id): fal may have run it; it would show as a request AniAvatar did not make."
+            f"{plural(no_id, 'possibly charged request')} sent without an answer (no request id): fal may have run it; it would show as a request AniAvatar did not make, so its record is kept unknown."
         )
     if line.ours_unknown:
         reasons.append(f"{plural(line.ours_unknown, 'record')} still of unknown amount (counted $0 here).")
@@ -175,7 +187,7 @@ def day_lines(
         settled = resolutions.get(record.pk)
         line.add(record if settled is None else _settled(record, settled.amount_nanousd))
         resolved[key] += settled is not None
-        no_id[key] += record.possible and not record.request_ids
+        no_id[key] += record.unknown and unanswered(record)
     for key in theirs.keys() | outside.keys():
         lines.setdefault(key, Line(key[0], Kind.MONEY, key[1]))
     for key, line in lines.items():

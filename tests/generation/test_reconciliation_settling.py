@@ -121,3 +121,22 @@ def test_the_adapter_covers_only_requests_ended_an_hour_before_the_report(monkey
         dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
         dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
     )
+
+
+# Finding 2: a possibly billed slot without a request id: the listed ids are not the whole story.
+
+
+def test_a_generation_with_an_unanswered_submit_is_not_settled_from_its_listed_ids(alice):
+    # Two images: one request answered (fal ran it), one submit never answered (no id).
+    _record(alice, submitted=at(5), written=at(5, 10, 5), reason=fal.SUBMIT_UNANSWERED, ids=["a"], n=2)
+    comparison = _compare(alice, _report([_done("a")], cover_end=at(6)))
+    assert comparison.resolutions == []
+    (line,) = [line for line in comparison.lines if line.kind == "money"]
+    reason = " ".join(line.reasons)
+    assert line.ours_unknown == 1 and "no request id" in reason and "kept unknown" in reason
+
+
+def test_a_slot_without_an_id_is_seen_even_when_another_reason_was_recorded(alice):
+    # The recorded reason is the last slot's; the missing id shows that a slot was never answered.
+    _record(alice, submitted=at(5), written=at(5, 10, 5), reason=fal.NOT_CANCELLED, ids=["a"], n=2)
+    assert _compare(alice, _report([_done("a")], cover_end=at(6))).resolutions == []
