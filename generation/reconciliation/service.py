@@ -40,9 +40,12 @@ class ReconciliationRefused(Exception):
 
 
 def default_period(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
-    """Return the current UTC month so far as UTC days [first of the month, tomorrow)."""
+    """Return the UTC days [first of yesterday's month, tomorrow): the month so far, and on the 1st the
+    previous month too, whose last hours the daily run (01:30 UTC) of its last day could not yet see."""
     now = now or utc_now()
-    return month_start(now).date(), now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    return month_start(now - dt.timedelta(days=1)).date(), now.astimezone(dt.UTC).date() + dt.timedelta(
+        days=1
+    )
 
 
 def usage_key_for(workspace: Workspace, provider: str) -> ProviderKey | None:
@@ -311,7 +314,10 @@ def set_key_match(workspace: Workspace, key: ProviderKey, provider_key_id: str) 
 
 
 def runs_to_start(now: dt.datetime | None = None) -> list[Reconciliation]:
-    """Create today's run for every workspace and provider with a usage key (the daily task)."""
+    """Create today's run for every workspace and provider with a usage key (the daily task).
+
+    Its period is `default_period`: on the 1st it reaches back over the whole previous month.
+    """
     start, end = default_period(now)
     created = []
     keys = ProviderKey.objects.filter(kind=ProviderKey.Kind.USAGE).select_related("workspace").order_by("pk")

@@ -299,6 +299,20 @@ def test_the_default_period_is_the_utc_month_so_far():
     )
 
 
+def test_the_daily_run_on_the_first_also_covers_the_last_day_of_the_previous_month(alice, double):
+    # The daily task runs at 01:30 UTC: on the 1st, the month that just ended had ~22.5 h not yet compared.
+    first = dt.datetime(2027, 1, 1, 1, 30, tzinfo=dt.UTC)
+    assert service.default_period(first) == (dt.date(2026, 12, 1), dt.date(2027, 1, 2))
+    assert service.default_period(dt.datetime(2027, 1, 2, 1, 30, tzinfo=dt.UTC)) == (
+        dt.date(2027, 1, 1),
+        dt.date(2027, 1, 3),
+    )
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    (run,) = service.runs_to_start(first)
+    assert (run.start, run.end) == (dt.date(2026, 12, 1), dt.date(2027, 1, 2))
+
+
 def test_a_run_whose_worker_vanished_is_failed_by_the_sweep_not_left_running(alice, double):
     workspace = workspace_of(alice)
     vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
