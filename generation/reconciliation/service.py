@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -76,8 +77,24 @@ def start_reconciliation(
     key = usage_key_for(workspace, provider)
     if key is None:
         raise ReconciliationRefused("Add a usage key for this provider first (API keys → Usage reports).")
-    return Reconciliation.objects.create(
-        workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
+    with transaction.atomic():
+        # The usage key's row serializes two starts at once (PostgreSQL); one running run at a time.
+        ProviderKey.objects.select_for_update().filter(pk=key.pk).first()
+        if _running(workspace, provider).exists():
+            raise ReconciliationRefused(
+                "A reconciliation with this provider is already running: wait for it to finish."
+            )
+        return Reconciliation.objects.create(
+            workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
+        )
+
+
+def _running(workspace: Workspace, provider: str) -> QuerySet[Reconciliation]:
+    """The workspace's runs with a provider that are running (one whose worker vanished is not)."""
+    return Reconciliation.objects.for_workspace(workspace).filter(
+        provider=provider,
+        status=Reconciliation.Status.RUNNING,
+        created_at__gte=timezone.now() - STALE_AFTER,
     )
 
 
@@ -126,6 +143,11 @@ def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
     )
     if run is None or run.status != Reconciliation.Status.RUNNING:
         return run
+    claimed = Reconciliation.objects.filter(
+        pk=run.pk, status=Reconciliation.Status.RUNNING, claimed_at__isnull=True
+    ).update(claimed_at=timezone.now())
+    if not claimed:
+        return run  # a redelivered task: another worker has it (or had it: the sweep fails it if it vanished)
     key = run.usage_key
     if key is None:
         return _fail(run, "The usage key was deleted before the reconciliation ran.")
@@ -322,5 +344,8 @@ def runs_to_start(now: dt.datetime | None = None) -> list[Reconciliation]:
     created = []
     keys = ProviderKey.objects.filter(kind=ProviderKey.Kind.USAGE).select_related("workspace").order_by("pk")
     for key in keys:
-        created.append(start_reconciliation(key.workspace, key.provider, start=start, end=end))
+        try:
+            created.append(start_reconciliation(key.workspace, key.provider, start=start, end=end))
+        except ReconciliationRefused as exc:
+            logger.info("daily reconciliation of %s with %s skipped: %s", key.workspace_id, key.provider, exc)
     return created

@@ -181,13 +181,45 @@ def test_resolving_is_done_once_even_if_two_runs_read_the_same_report(alice, dou
     _crashed_after_submit(alice, key, double, 5)
     rebuild_roll_ups(workspace)
     first = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
-    second = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(first.pk)
+    second = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.resolved, second.resolved) == (1, 0)
     _roll_ups_match_records(workspace)
+
+
+def test_a_second_run_is_refused_while_one_is_running(alice, double):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
+    first = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    with pytest.raises(service.ReconciliationRefused, match="already running"):
+        service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])  # another provider
+    # The daily task skips the busy provider rather than failing for every workspace.
+    assert [run.provider for run in service.runs_to_start(at(17))] == []
+    service.run_reconciliation(first.pk)
+    service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])  # done: allowed again
+
+
+def test_a_redelivered_task_does_not_run_the_same_run_again(alice, double, monkeypatch):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    run = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    fetch, fetched = service._fetch, []
+
+    def fetch_while_redelivered(*args, **kwargs):
+        fetched.append(args[0].pk)
+        if len(fetched) == 1:
+            service.run_reconciliation(run.pk)  # the broker delivers the task again meanwhile
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_fetch", fetch_while_redelivered)
+    service.run_reconciliation(run.pk)
+    run.refresh_from_db()
+    assert fetched == [run.pk] and run.status == "done"
 
 
 def test_an_openai_month_matches_the_key_and_explains_each_difference(alice, double):
