@@ -314,10 +314,14 @@ def _summary(run: Reconciliation, note: str) -> str:
     return " ".join(parts)[:300]
 
 
-def set_key_match(workspace: Workspace, key: ProviderKey, provider_key_id: str) -> KeyMatch | None:
-    """Record the owner's choice of the provider key id that is `key` (empty: forget any match)."""
-    if key.workspace_id != workspace.pk or key.is_usage_key:
-        raise ReconciliationRefused("Choose one of this workspace's generation keys.")
+def set_key_match(
+    workspace: Workspace, key: ProviderKey, provider_key_id: str, *, provider: str
+) -> KeyMatch | None:
+    """Record the owner's choice of the `provider` key id that is `key` (empty: forget any match)."""
+    if key.workspace_id != workspace.pk or key.is_usage_key or key.provider != provider:
+        raise ReconciliationRefused(
+            f"Choose one of this workspace's {providers.get(provider).label} generation keys."
+        )
     provider_key_id = provider_key_id.strip()[:100]
     if not provider_key_id:
         KeyMatch.objects.filter(key=key).delete()

@@ -286,7 +286,7 @@ def test_the_owner_chooses_the_key_id_when_the_counts_cannot(alice, double):
     (match,) = run.key_matches
     assert match["key_id"] == "" and "several key ids fit" in match["evidence"]
 
-    service.set_key_match(workspace, key, api_key_id(OPENAI_KEY))
+    service.set_key_match(workspace, key, api_key_id(OPENAI_KEY), provider="openai")
     again = service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(again.pk)
     again.refresh_from_db()
@@ -367,3 +367,11 @@ def test_an_unexpected_error_ends_the_run_as_failed(alice, double, monkeypatch):
     tasks.reconcile(run.pk)
     run.refresh_from_db()
     assert run.status == "failed" and "on our side" in run.message
+
+
+def test_a_key_of_another_provider_cannot_be_matched(alice, double):
+    workspace = workspace_of(alice)
+    fal_key = make_key(alice, "fal")
+    with pytest.raises(service.ReconciliationRefused):
+        service.set_key_match(workspace, fal_key, api_key_id(OPENAI_KEY), provider="openai")
+    assert not KeyMatch.objects.exists()

@@ -89,3 +89,11 @@ def test_reconcile_now_says_why_while_a_run_is_running(alice_client, run):
     response = alice_client.post("/usage/reconcile/", {"provider": "openai"}, follow=True)
     assert Reconciliation.objects.filter(status="running").count() == 1
     assert "already running" in response.content.decode()
+
+
+def test_a_key_of_another_provider_is_refused_for_the_run(alice, alice_client, run):
+    fal_key = make_key(alice, "fal")
+    data = {"run": str(run.code), "key": str(fal_key.code), "provider_key_id": api_key_id(OPENAI_KEY)}
+    response = alice_client.post("/usage/key-matches/", data, follow=True)
+    assert not KeyMatch.objects.exists()
+    assert "generation keys" in response.content.decode()
