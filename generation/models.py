@@ -328,6 +328,8 @@ class Reconciliation(WorkspaceOwned):
     end = models.DateField()  # the day after the last (exclusive)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     message = models.CharField(max_length=300, blank=True)  # sanitized: why it failed, or a summary
+    # When a task took the run (a conditional update): a redelivered task finds it taken and stops.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     ours_nanousd = models.BigIntegerField(default=0)  # known amounts on the compared lines
     ours_unknown = models.PositiveIntegerField(default=0)  # our records of unknown amount

@@ -80,7 +80,7 @@ def sweep_stale_reconciliations(now: dt.datetime | None = None) -> int:
 
 @shared_task(ignore_result=True)
 def reconcile_all(now: dt.datetime | None = None) -> int:
-    """Start this UTC month's reconciliation for every workspace with a usage key (celery beat, daily)."""
+    """Start the daily reconciliation (this UTC month so far; on the 1st also the month that ended) for every workspace with a usage key (celery beat, daily)."""
     runs = reconciliation.runs_to_start(now)
     for run in runs:
         transaction.on_commit(functools.partial(reconcile.delay, run.pk), robust=True)

@@ -5,9 +5,12 @@ price and cost per day and endpoint. So:
 
 1. Per request: a record of unknown amount (possibly charged, or billed but unreadable) whose request ids
    fal lists is resolved: a 2xx is billed (priced from its output size at the record's catalog prices),
-   a 5xx is not (fal never bills server errors: $0). A request fal does not list although its list covers
-   the period never ran: $0. A 4xx (a refusal after the runner started) stays unknown: fal may or may not
-   have billed the GPU time, and the list does not say.
+   a 5xx is not (fal never bills server errors: $0). A 4xx (a refusal after the runner started) stays
+   unknown: fal may or may not have billed the GPU time, and the list does not say. A request fal does
+   not list never ran ($0) only when it has surely ended and would be listed: the generation was started
+   inside the list's cover and recorded before its end (fal lists ended requests only, up to the settling
+   delay before the list was read), and its request was not still running when we gave up on it (fal
+   could not cancel it, or the worker stopped): otherwise it stays unknown.
 2. Per day and endpoint: our records (resolved ones at their new amount) against fal's cost. A difference
    is explained by requests fal ran that we did not make (the same account used elsewhere), records still
    of unknown amount, or a price that differs from the catalog's (a price change).
@@ -22,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generation.models import ReconciliationLine
+from generation.pipeline import INTERRUPTED_CHARGE
 from generation.reconciliation.lines import Line, Ours, Resolution, plural, usd
+from providers.adapters.fal import NOT_CANCELLED, SUBMIT_UNANSWERED
 from providers.usage import RequestLine, UsageReport
 
 Kind = ReconciliationLine.Kind
@@ -41,14 +46,39 @@ def _covered(report: UsageReport, when: dt.datetime) -> bool:
     return cover is not None and cover[0] <= when < cover[1]
 
 
+# Reasons after which the request may still have been running at fal: it may end (and be listed) later.
+MAY_STILL_RUN = (NOT_CANCELLED, INTERRUPTED_CHARGE)
+
+
+def _surely_ended_unlisted(record: Ours, report: UsageReport) -> bool:
+    """Whether fal's list would show the record's requests if they ran: then an absent one never ran."""
+    cover = report.requests_cover
+    if cover is None or record.reason in MAY_STILL_RUN:
+        return False
+    # Sent no earlier than the generation started and no later than it was recorded: inside the cover.
+    return cover[0] <= record.submitted_from and record.at < cover[1]
+
+
+def unanswered(record: Ours) -> bool:
+    """Whether a possibly billed record may hold a request fal ran that we have no id for.
+
+    A submit sent and never answered leaves its slot without an id: fal may have run it, and it would
+    show as a request AniAvatar did not make, so the listed ids are not the whole cost. The recorded
+    reason is only the last slot's, so a slot missing its id (fewer ids than images asked) counts too.
+    """
+    return record.possible and (
+        record.reason == SUBMIT_UNANSWERED or len(record.request_ids) < record.requested
+    )
+
+
 def settle(
     record: Ours, listed: dict[str, RequestLine], report: UsageReport, image_cost: ImageCost
 ) -> Resolution | None:
     """Return what fal's request list says of a record of unknown amount, or None if it cannot say."""
-    if not record.unknown or not record.request_ids:
+    if not record.unknown or not record.request_ids or unanswered(record):
         return None
     found = [listed.get(request_id) for request_id in record.request_ids]
-    if any(line is None for line in found) and not _covered(report, record.at):
+    if any(line is None for line in found) and not _surely_ended_unlisted(record, report):
         return None
     present = [line for line in found if line is not None]
     if any(not (line.succeeded or line.server_error) for line in present):
@@ -108,7 +138,7 @@ def _day_reasons(
         )
     if no_id:
         reasons.append(
-            f"{plural(no_id, 'possibly charged request')} sent without an answer (no request id): fal may have run it; it would show as a request AniAvatar did not make."
+            f"{plural(no_id, 'possibly charged request')} sent without an answer (no request id): fal may have run it; it would show as a request AniAvatar did not make, so its record is kept unknown."
         )
     if line.ours_unknown:
         reasons.append(f"{plural(line.ours_unknown, 'record')} still of unknown amount (counted $0 here).")
@@ -157,7 +187,7 @@ def day_lines(
         settled = resolutions.get(record.pk)
         line.add(record if settled is None else _settled(record, settled.amount_nanousd))
         resolved[key] += settled is not None
-        no_id[key] += record.possible and not record.request_ids
+        no_id[key] += record.unknown and unanswered(record)
     for key in theirs.keys() | outside.keys():
         lines.setdefault(key, Line(key[0], Kind.MONEY, key[1]))
     for key, line in lines.items():

@@ -18,7 +18,8 @@ class Ours:
 
     pk: int
     day: dt.date  # the UTC day it was recorded
-    at: dt.datetime
+    at: dt.datetime  # when it was recorded: after every request of the generation was sent
+    submitted_from: dt.datetime  # when the generation started: before any of its requests was sent
     model: str
     key_pk: int | None  # the generation key it was made with
     images: int
@@ -28,6 +29,8 @@ class Ours:
     width: int
     height: int
     unit_prices: dict[str, Any]
+    reason: str = ""  # why the amount is unknown (CostRecord.unknown_reason)
+    requested: int = 1  # the images asked for (one request each at fal)
 
     @property
     def unknown(self) -> bool:
@@ -47,6 +50,7 @@ def our_records(workspace: Workspace, provider: str, start: dt.date, end: dt.dat
             pk=r.pk,
             day=r.created_at.astimezone(dt.UTC).date(),
             at=r.created_at,
+            submitted_from=r.generation.started_at or r.generation.created_at,
             model=r.model,
             key_pk=r.generation.provider_key_id,
             images=r.images,
@@ -56,6 +60,8 @@ def our_records(workspace: Workspace, provider: str, start: dt.date, end: dt.dat
             width=r.generation.width,
             height=r.generation.height,
             unit_prices=dict(r.unit_prices or {}),
+            reason=r.unknown_reason,
+            requested=r.generation.n,
         )
         for r in records
     ]

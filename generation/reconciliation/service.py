@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -40,9 +41,12 @@ class ReconciliationRefused(Exception):
 
 
 def default_period(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
-    """Return the current UTC month so far as UTC days [first of the month, tomorrow)."""
+    """Return the UTC days [first of yesterday's month, tomorrow): the month so far, and on the 1st the
+    previous month too, whose last hours the daily run (01:30 UTC) of its last day could not yet see."""
     now = now or utc_now()
-    return month_start(now).date(), now.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    return month_start(now - dt.timedelta(days=1)).date(), now.astimezone(dt.UTC).date() + dt.timedelta(
+        days=1
+    )
 
 
 def usage_key_for(workspace: Workspace, provider: str) -> ProviderKey | None:
@@ -73,8 +77,24 @@ def start_reconciliation(
     key = usage_key_for(workspace, provider)
     if key is None:
         raise ReconciliationRefused("Add a usage key for this provider first (API keys → Usage reports).")
-    return Reconciliation.objects.create(
-        workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
+    with transaction.atomic():
+        # The usage key's row serializes two starts at once (PostgreSQL); one running run at a time.
+        ProviderKey.objects.select_for_update().filter(pk=key.pk).first()
+        if _running(workspace, provider).exists():
+            raise ReconciliationRefused(
+                "A reconciliation with this provider is already running: wait for it to finish."
+            )
+        return Reconciliation.objects.create(
+            workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
+        )
+
+
+def _running(workspace: Workspace, provider: str) -> QuerySet[Reconciliation]:
+    """The workspace's runs with a provider that are running (one whose worker vanished is not)."""
+    return Reconciliation.objects.for_workspace(workspace).filter(
+        provider=provider,
+        status=Reconciliation.Status.RUNNING,
+        created_at__gte=timezone.now() - STALE_AFTER,
     )
 
 
@@ -123,6 +143,11 @@ def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
     )
     if run is None or run.status != Reconciliation.Status.RUNNING:
         return run
+    claimed = Reconciliation.objects.filter(
+        pk=run.pk, status=Reconciliation.Status.RUNNING, claimed_at__isnull=True
+    ).update(claimed_at=timezone.now())
+    if not claimed:
+        return run  # a redelivered task: another worker has it (or had it: the sweep fails it if it vanished)
     key = run.usage_key
     if key is None:
         return _fail(run, "The usage key was deleted before the reconciliation ran.")
@@ -289,10 +314,14 @@ def _summary(run: Reconciliation, note: str) -> str:
     return " ".join(parts)[:300]
 
 
-def set_key_match(workspace: Workspace, key: ProviderKey, provider_key_id: str) -> KeyMatch | None:
-    """Record the owner's choice of the provider key id that is `key` (empty: forget any match)."""
-    if key.workspace_id != workspace.pk or key.is_usage_key:
-        raise ReconciliationRefused("Choose one of this workspace's generation keys.")
+def set_key_match(
+    workspace: Workspace, key: ProviderKey, provider_key_id: str, *, provider: str
+) -> KeyMatch | None:
+    """Record the owner's choice of the `provider` key id that is `key` (empty: forget any match)."""
+    if key.workspace_id != workspace.pk or key.is_usage_key or key.provider != provider:
+        raise ReconciliationRefused(
+            f"Choose one of this workspace's {providers.get(provider).label} generation keys."
+        )
     provider_key_id = provider_key_id.strip()[:100]
     if not provider_key_id:
         KeyMatch.objects.filter(key=key).delete()
@@ -311,10 +340,16 @@ def set_key_match(workspace: Workspace, key: ProviderKey, provider_key_id: str) 
 
 
 def runs_to_start(now: dt.datetime | None = None) -> list[Reconciliation]:
-    """Create today's run for every workspace and provider with a usage key (the daily task)."""
+    """Create today's run for every workspace and provider with a usage key (the daily task).
+
+    Its period is `default_period`: on the 1st it reaches back over the whole previous month.
+    """
     start, end = default_period(now)
     created = []
     keys = ProviderKey.objects.filter(kind=ProviderKey.Kind.USAGE).select_related("workspace").order_by("pk")
     for key in keys:
-        created.append(start_reconciliation(key.workspace, key.provider, start=start, end=end))
+        try:
+            created.append(start_reconciliation(key.workspace, key.provider, start=start, end=end))
+        except ReconciliationRefused as exc:
+            logger.info("daily reconciliation of %s with %s skipped: %s", key.workspace_id, key.provider, exc)
     return created

@@ -18,6 +18,8 @@ from generation.usage.history import NEWEST_FIRST, megapixels, tokens
 
 # English and machine-readable whatever the page's language: "possibly charged" has an unknown amount.
 CHARGE_LABELS = {"charged": "charged", "possible": "possibly charged"}
+# An unknown amount a reconciliation settled from the provider's report (empty: never unknown, or not yet).
+RESOLUTION_LABELS = {"": "", "billed": "billed", "not_billed": "not billed"}
 
 CSV_HEADER = (
     "time_utc",
@@ -41,6 +43,8 @@ CSV_HEADER = (
     "provider_request_ids",
     "charge",
     "unknown_reason",
+    "resolution",
+    "resolution_note",
 )
 
 _CSV_FIELDS = (
@@ -63,6 +67,8 @@ _CSV_FIELDS = (
     "provider_request_ids",
     "charge",
     "unknown_reason",
+    "resolution",
+    "resolution_note",
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -99,6 +105,8 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
         request_ids,
         charge,
         unknown_reason,
+        resolution,
+        resolution_note,
     ) in qs.iterator(chunk_size=2000):
         input_tokens, output_tokens = tokens(usage)
         row = [
@@ -123,5 +131,7 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
             " ".join(str(rid) for rid in request_ids or []),
             CHARGE_LABELS.get(charge, charge),
             unknown_reason,
+            RESOLUTION_LABELS.get(resolution, resolution),
+            resolution_note,
         ]
         yield [_cell(value) for value in row]

@@ -102,7 +102,11 @@ def choose_key_match(request: WorkspaceRequest) -> HttpResponse:
     if choice and choice not in seen:
         messages.error(request, _("Choose one of the key ids in the provider's report."))
         return redirect("generation:reconciliation", code=run.code)
-    service.set_key_match(request.workspace, key, choice)
+    try:
+        service.set_key_match(request.workspace, key, choice, provider=run.provider)
+    except service.ReconciliationRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("generation:reconciliation", code=run.code)
     if choice:
         messages.success(
             request,

@@ -40,6 +40,13 @@ NOT_CANCELLED = (
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
 )
+# fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
+# request list is taken to cover only the requests that ended this long before it was read.
+SETTLING_DELAY = dt.timedelta(hours=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def megapixels(width: int, height: int) -> int:
@@ -100,14 +107,17 @@ class FalAdapter(Adapter):
         report.usage, skipped = fal_platform.usage(admin_secret, start=start, end=end, endpoints=models)
         report.prices, skipped_prices = fal_platform.pricing(admin_secret, endpoints=models)
         skipped += skipped_prices
+        fetched_at = _now()  # before the first page: a request ending while the pages are read may be missed
         for endpoint in models:
             found, skipped_requests = fal_platform.requests(
                 admin_secret, endpoint=endpoint, start=start, end=end
             )
             report.requests.extend(found)
             skipped += skipped_requests
-        # Every page of every endpoint was read (a failure raises): the list covers the whole period.
-        report.requests_cover = (day_start(start), day_start(end))
+        # Every page of every endpoint was read (a failure raises): the list holds every request that
+        # ended in the period up to the settling delay before it was read; never into the future.
+        cover_end = min(day_start(end), fetched_at - SETTLING_DELAY)
+        report.requests_cover = (day_start(start), cover_end) if cover_end > day_start(start) else None
         report.skipped = skipped
         return report
 

@@ -77,6 +77,8 @@ def test_it_exports_one_row_per_record_with_prices_request_ids_and_exact_amounts
         "provider_request_ids": record.provider_request_ids[0],
         "charge": "charged",
         "unknown_reason": "",
+        "resolution": "",
+        "resolution_note": "",
     }
     assert json.loads(first["unit_prices"]) == {"image_output": 30000, "text_input": 5000}
     assert (second["generation"], second["megapixels"], second["amount_usd"]) == (
@@ -90,6 +92,21 @@ def test_it_exports_one_row_per_record_with_prices_request_ids_and_exact_amounts
 def test_an_unknown_cost_is_exported_as_unknown(alice, alice_client):
     charge(workspace_of(alice), alice, amount=None)
     assert rows(alice_client.get("/usage.csv"))[0]["amount_usd"] == "unknown"
+
+
+def test_a_possibly_charged_record_a_reconciliation_settled_says_so(alice, alice_client):
+    record = charge(workspace_of(alice), alice, amount=None)
+    note = "fal.ai's request list: 1 request failed at fal with a server error (never billed)."
+    type(record).objects.filter(pk=record.pk).update(
+        charge="possible",
+        unknown_reason="The worker stopped.",
+        amount_nanousd=0,
+        resolution="not_billed",
+        resolution_note=note,
+    )
+    (row,) = rows(alice_client.get("/usage.csv"))
+    assert (row["charge"], row["amount_usd"]) == ("possibly charged", "0.000000000")
+    assert (row["resolution"], row["resolution_note"]) == ("not billed", note)
 
 
 def test_the_file_name_says_workspace_and_period(alice, alice_client):

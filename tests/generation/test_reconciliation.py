@@ -20,6 +20,7 @@ from keys import services as vault
 from keys.models import KeyUse, ProviderKey
 from provider_double.ledger import api_key_id
 from providers import fal_queue
+from providers.adapters import fal
 from providers.base import ImageRequest
 from tests.support.accounts import workspace_of
 from tests.support.generation import start
@@ -43,6 +44,8 @@ def _fast(settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PROVIDER_TIMEOUT_SECONDS = 1
     monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    # fal's request list covers requests that ended up to an hour before it was read: read it after December.
+    monkeypatch.setattr(fal, "_now", lambda: dt.datetime(2027, 1, 2, tzinfo=dt.UTC))
 
 
 def _on(double, day: int, generation: Generation) -> Generation:
@@ -178,13 +181,45 @@ def test_resolving_is_done_once_even_if_two_runs_read_the_same_report(alice, dou
     _crashed_after_submit(alice, key, double, 5)
     rebuild_roll_ups(workspace)
     first = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
-    second = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(first.pk)
+    second = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.resolved, second.resolved) == (1, 0)
     _roll_ups_match_records(workspace)
+
+
+def test_a_second_run_is_refused_while_one_is_running(alice, double):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
+    first = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    with pytest.raises(service.ReconciliationRefused, match="already running"):
+        service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])  # another provider
+    # The daily task skips the busy provider rather than failing for every workspace.
+    assert [run.provider for run in service.runs_to_start(at(17))] == []
+    service.run_reconciliation(first.pk)
+    service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])  # done: allowed again
+
+
+def test_a_redelivered_task_does_not_run_the_same_run_again(alice, double, monkeypatch):
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    run = service.start_reconciliation(workspace, "fal", start=DECEMBER[0], end=DECEMBER[1])
+    fetch, fetched = service._fetch, []
+
+    def fetch_while_redelivered(*args, **kwargs):
+        fetched.append(args[0].pk)
+        if len(fetched) == 1:
+            service.run_reconciliation(run.pk)  # the broker delivers the task again meanwhile
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_fetch", fetch_while_redelivered)
+    service.run_reconciliation(run.pk)
+    run.refresh_from_db()
+    assert fetched == [run.pk] and run.status == "done"
 
 
 def test_an_openai_month_matches_the_key_and_explains_each_difference(alice, double):
@@ -251,7 +286,7 @@ def test_the_owner_chooses_the_key_id_when_the_counts_cannot(alice, double):
     (match,) = run.key_matches
     assert match["key_id"] == "" and "several key ids fit" in match["evidence"]
 
-    service.set_key_match(workspace, key, api_key_id(OPENAI_KEY))
+    service.set_key_match(workspace, key, api_key_id(OPENAI_KEY), provider="openai")
     again = service.start_reconciliation(workspace, "openai", start=DECEMBER[0], end=DECEMBER[1])
     service.run_reconciliation(again.pk)
     again.refresh_from_db()
@@ -296,6 +331,20 @@ def test_the_default_period_is_the_utc_month_so_far():
     )
 
 
+def test_the_daily_run_on_the_first_also_covers_the_last_day_of_the_previous_month(alice, double):
+    # The daily task runs at 01:30 UTC: on the 1st, the month that just ended had ~22.5 h not yet compared.
+    first = dt.datetime(2027, 1, 1, 1, 30, tzinfo=dt.UTC)
+    assert service.default_period(first) == (dt.date(2026, 12, 1), dt.date(2027, 1, 2))
+    assert service.default_period(dt.datetime(2027, 1, 2, 1, 30, tzinfo=dt.UTC)) == (
+        dt.date(2027, 1, 1),
+        dt.date(2027, 1, 3),
+    )
+    workspace = workspace_of(alice)
+    vault.add_usage_key(workspace=workspace, user=alice, provider="fal", label="usage", secret=FAL_ADMIN)
+    (run,) = service.runs_to_start(first)
+    assert (run.start, run.end) == (dt.date(2026, 12, 1), dt.date(2027, 1, 2))
+
+
 def test_a_run_whose_worker_vanished_is_failed_by_the_sweep_not_left_running(alice, double):
     workspace = workspace_of(alice)
     vault.add_usage_key(workspace=workspace, user=alice, provider="openai", label="org", secret=OPENAI_ADMIN)
@@ -318,3 +367,11 @@ def test_an_unexpected_error_ends_the_run_as_failed(alice, double, monkeypatch):
     tasks.reconcile(run.pk)
     run.refresh_from_db()
     assert run.status == "failed" and "on our side" in run.message
+
+
+def test_a_key_of_another_provider_cannot_be_matched(alice, double):
+    workspace = workspace_of(alice)
+    fal_key = make_key(alice, "fal")
+    with pytest.raises(service.ReconciliationRefused):
+        service.set_key_match(workspace, fal_key, api_key_id(OPENAI_KEY), provider="openai")
+    assert not KeyMatch.objects.exists()

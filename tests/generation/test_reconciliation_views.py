@@ -82,3 +82,18 @@ def test_the_owner_chooses_a_key_id_from_the_report(alice_client, run):
     assert KeyMatch.objects.get().provider_key_id == api_key_id(OPENAI_KEY)
     # A malformed id is a 404, never a 500.
     assert alice_client.post("/usage/key-matches/", {**data, "run": "not-a-uuid"}).status_code == 404
+
+
+def test_reconcile_now_says_why_while_a_run_is_running(alice_client, run):
+    alice_client.post("/usage/reconcile/", {"provider": "openai"})
+    response = alice_client.post("/usage/reconcile/", {"provider": "openai"}, follow=True)
+    assert Reconciliation.objects.filter(status="running").count() == 1
+    assert "already running" in response.content.decode()
+
+
+def test_a_key_of_another_provider_is_refused_for_the_run(alice, alice_client, run):
+    fal_key = make_key(alice, "fal")
+    data = {"run": str(run.code), "key": str(fal_key.code), "provider_key_id": api_key_id(OPENAI_KEY)}
+    response = alice_client.post("/usage/key-matches/", data, follow=True)
+    assert not KeyMatch.objects.exists()
+    assert "generation keys" in response.content.decode()
