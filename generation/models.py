@@ -195,7 +195,8 @@ class CostRecord(WorkspaceOwned):
     # True when the actual cost passed the quote: a pricing bug (logged, and counted from here).
     exceeded_quote = models.BooleanField(default=False)
     charge = models.CharField(max_length=10, choices=Charge.choices, default=Charge.CHARGED)
-    unknown_reason = models.CharField(max_length=300, blank=True)  # why the amount is unknown, in plain words
+    # Why the amount is unknown, in plain words (each possibly charged slot's reason, once).
+    unknown_reason = models.CharField(max_length=1000, blank=True)
     resolution = models.CharField(max_length=12, choices=Resolution.choices, blank=True, default="")
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.CharField(max_length=300, blank=True)  # what the provider's report showed

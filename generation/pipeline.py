@@ -308,7 +308,7 @@ def _record_charge(
         provider_request_ids=outcome.request_ids,
         images=images,
         charge=charge,
-        unknown_reason=reason[:300],
+        unknown_reason=reason[:1000],
     )
     # Last before the commit: every worker adds to this month's row, so hold its lock briefly.
     roll_up([record])

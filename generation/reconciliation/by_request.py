@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generation.models import ReconciliationLine
-from generation.pipeline import INTERRUPTED_CHARGE
+from generation.pipeline import INTERRUPTED_CHARGE, OUR_ERROR_CHARGE
 from generation.reconciliation.lines import Line, Ours, Resolution, plural, usd
 from providers.adapters.fal import NOT_CANCELLED, SUBMIT_UNANSWERED
 from providers.usage import RequestLine, UsageReport
@@ -47,13 +47,13 @@ def _covered(report: UsageReport, when: dt.datetime) -> bool:
 
 
 # Reasons after which the request may still have been running at fal: it may end (and be listed) later.
-MAY_STILL_RUN = (NOT_CANCELLED, INTERRUPTED_CHARGE)
+MAY_STILL_RUN = (NOT_CANCELLED, INTERRUPTED_CHARGE, OUR_ERROR_CHARGE)
 
 
 def _surely_ended_unlisted(record: Ours, report: UsageReport) -> bool:
     """Whether fal's list would show the record's requests if they ran: then an absent one never ran."""
     cover = report.requests_cover
-    if cover is None or record.reason in MAY_STILL_RUN:
+    if cover is None or any(reason in record.reason for reason in MAY_STILL_RUN):
         return False
     # Sent no earlier than the generation started and no later than it was recorded: inside the cover.
     return cover[0] <= record.submitted_from and record.at < cover[1]
@@ -64,10 +64,10 @@ def unanswered(record: Ours) -> bool:
 
     A submit sent and never answered leaves its slot without an id: fal may have run it, and it would
     show as a request AniAvatar did not make, so the listed ids are not the whole cost. The recorded
-    reason is only the last slot's, so a slot missing its id (fewer ids than images asked) counts too.
+    reasons are each slot's; a slot missing its id (fewer ids than images asked) counts too.
     """
     return record.possible and (
-        record.reason == SUBMIT_UNANSWERED or len(record.request_ids) < record.requested
+        SUBMIT_UNANSWERED in record.reason or len(record.request_ids) < record.requested
     )
 
 

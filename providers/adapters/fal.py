@@ -169,8 +169,7 @@ class _Run:
             if saved is not None and not saved.get("request_id"):
                 # An earlier attempt died during this slot's submit: fal may have queued it under an id
                 # we never learnt. Sending it again could pay twice: possibly charged instead.
-                self.outcome.possibly_billed = True
-                self.outcome.possible_reason = INTERRUPTED_SUBMIT
+                self._possibly(INTERRUPTED_SUBMIT)
                 continue
             entry = saved or self.submit(slot)  # a saved request is resumed by polling, never sent again
             if entry is not None:
@@ -209,8 +208,7 @@ class _Run:
                     self._pause(index, exc)
                     continue
                 if action is decisions.Action.FAIL_POSSIBLY_BILLED:
-                    self.outcome.possibly_billed = True
-                    self.outcome.possible_reason = SUBMIT_UNANSWERED
+                    self._possibly(SUBMIT_UNANSWERED)
                 else:
                     pending["failed"] = True  # refused: nothing was queued, a new attempt may send it
                     self.call.save_requests(self.saved)
@@ -264,11 +262,15 @@ class _Run:
             self.billed_sizes.append((self.request.width, self.request.height))
             self.outcome.request_ids.append(entry["request_id"])
         elif action is decisions.Action.FAIL_POSSIBLY_BILLED:
-            self.outcome.possibly_billed = True
             self.outcome.request_ids.append(entry["request_id"])
-            refused = error.status_code == 422
-            self.outcome.possible_reason = REFUSED_AFTER_START if refused else NOT_CANCELLED
+            self._possibly(REFUSED_AFTER_START if error.status_code == 422 else NOT_CANCELLED)
         self.outcome.partial_errors.append(error)
+
+    def _possibly(self, reason: str) -> None:
+        """Note that a slot may have been charged, and why (every slot's reason, each once)."""
+        self.outcome.possibly_billed = True
+        if reason not in self.outcome.possible_reason:
+            self.outcome.possible_reason = f"{self.outcome.possible_reason} {reason}".strip()
 
     def _cancel(self, handle: fal_queue.FalHandle) -> bool | None:
         """Cancel a request still queued: True cancelled, False it had just finished, None unknown."""
