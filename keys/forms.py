@@ -118,10 +118,14 @@ class AddUsageKeyForm(_LabelCheck):
         kwargs.setdefault("prefix", "usage")
         super().__init__(*args, **kwargs)
         self.fields["api_key"].label = _("Admin key")
-        self.fields["api_key"].help_text = _(
-            "OpenAI: an Admin key (sk-admin-…). fal.ai: a key with the Admin scope. Stored encrypted, "
-            "used only to read usage reports, never to generate."
+        kinds = "; ".join(
+            f"{adapter.label}: {adapter.usage_key_description}"
+            for adapter in providers.all_adapters()
+            if providers.Capability.USAGE_REPORT in adapter.capabilities
         )
+        self.fields["api_key"].help_text = _(
+            "%(kinds)s. Stored encrypted, used only to read usage reports, never to generate."
+        ) % {"kinds": kinds}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

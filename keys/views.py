@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+import providers
 from accounts.http import WorkspaceRequest, owner_required, workspace_required
 from keys import services
 from keys.forms import AddKeyForm, AddUsageKeyForm, ReplaceKeyForm
@@ -78,6 +79,12 @@ def _list_page(
         "form": form,
         "usage_form": usage_form or (AddUsageKeyForm() if is_owner else None),
         "is_owner": is_owner,
+        "adapters": providers.all_adapters(),
+        "usage_key_kinds": " or ".join(
+            adapter.usage_key_description
+            for adapter in providers.all_adapters()
+            if providers.Capability.USAGE_REPORT in adapter.capabilities
+        ),
     }
     return render(request, "keys/list.html", context)
 

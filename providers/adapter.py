@@ -100,6 +100,7 @@ class Adapter(abc.ABC):
     key_description: ClassVar[str]  # "an OpenAI key": for "This looks like an OpenAI key"
     order: ClassVar[int] = 100  # where it comes in lists
     quote_note: ClassVar[str]  # beside a quote: what it is (exact, or an upper bound) and why
+    key_check_note: ClassVar[str]  # on the keys page: how a new key is checked before it is saved
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE})
     # Each request makes one image, so n images are n requests, each billed.
     one_image_per_request: ClassVar[bool] = False

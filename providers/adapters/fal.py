@@ -64,6 +64,9 @@ class FalAdapter(Adapter):
     label = "fal.ai"
     key_description = "a fal.ai key (KEY_ID:KEY_SECRET)"
     order = 20
+    key_check_note = (
+        "fal.ai has no free check: a fal.ai key is saved as unverified until its first generation proves it."
+    )
     quote_note = "Exact: fal.ai bills per megapixel of output."
     one_image_per_request = True
     resumable = True

@@ -31,6 +31,10 @@ class OpenAIAdapter(Adapter):
     label = "OpenAI"
     key_description = "an OpenAI key"
     order = 10
+    key_check_note = (
+        "OpenAI keys are checked with OpenAI's free model list before they are saved; a key OpenAI refuses "
+        "is not saved."
+    )
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
