@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.contrast import contrast
+
 CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "app.css"
 TEXT = 4.5  # WCAG 1.4.3, normal text
 NON_TEXT = 3.0  # WCAG 1.4.11 and 2.4.13, focus indicators
@@ -67,24 +69,6 @@ def _colour(style: dict[str, str], *properties: str) -> str:
         if name in style:
             return _resolve(style[name])
     raise AssertionError(f"none of {properties} in {style}")
-
-
-def _luminance(colour: str) -> float:
-    digits = colour.lstrip("#")
-    if len(digits) == 3:
-        digits = "".join(c * 2 for c in digits)
-    channels = []
-    for i in (0, 2, 4):
-        c = int(digits[i : i + 2], 16) / 255
-        channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
-    red, green, blue = channels
-    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-
-def contrast(first: str, second: str) -> float:
-    """Return the WCAG contrast ratio of two colours, from 1 to 21."""
-    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
 
 
 def test_the_formula_gives_the_known_ratios():

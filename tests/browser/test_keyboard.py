@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.app.test_colour_contrast import contrast
 from tests.support.accounts import PASSWORD
+from tests.support.contrast import contrast
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
