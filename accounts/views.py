@@ -49,6 +49,17 @@ class LoginView(auth_views.LoginView):
         return "" if url.split("?")[0] == (request or self.request).path else url
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which says on the next page that it worked."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        was_signed_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_signed_in:
+            messages.success(request, _("You are logged out."))
+        return response
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Django's reset, which also lifts the email's login lockout: its owner has just proved it."""
 

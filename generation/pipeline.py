@@ -384,7 +384,7 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             generation,
             attempt,
             status=Generation.Status.FAILED,
-            message="The API key for this generation was deleted. Add a key in Settings and try again.",
+            message="The API key for this generation was deleted. Add a key on the API keys page and try again.",
         )
         return
     if key.workspace_id != generation.workspace_id or key.provider != generation.provider:

@@ -40,7 +40,7 @@ RETRYABLE = frozenset(
 )
 
 USER_MESSAGES = {
-    ErrorKind.INVALID_KEY: "The provider rejected your API key. Re-enter the key in Settings.",
+    ErrorKind.INVALID_KEY: "The provider rejected your API key. Re-enter the key on the API keys page.",
     ErrorKind.FORBIDDEN: (
         "Your key lacks access to this model. Check the key's permissions (or verify your organization) "
         "at the provider, or choose another model."

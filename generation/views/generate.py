@@ -26,22 +26,52 @@ def _keys(request: WorkspaceRequest) -> list[ProviderKey]:
     return [key for name in providers.names() for key in vault.usable_keys(request.workspace, name)]
 
 
+def _code(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _again(generation: Generation, keys: list[ProviderKey]) -> dict[str, Any]:
+    """Return every setting of an earlier generation, as the form's initial values ("Generate again")."""
+    initial: dict[str, Any] = {
+        "persona": generation.persona,
+        "prompt": generation.prompt,
+        "model": generation.model,
+        "size": generation.size,
+        "quality": generation.quality,
+        "background": generation.background,
+        "n": generation.n,
+    }
+    if generation.provider_key_id in {key.pk for key in keys}:
+        initial["provider_key"] = generation.provider_key
+    return initial
+
+
 def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateForm:
-    initial = {}
-    persona_code = request.GET.get("persona")
-    if data is None and persona_code:
-        try:
-            persona = get_persona(request, UUID(persona_code))
-        except ValueError:
-            persona = None
-        if persona:
-            initial = {"persona": persona, "prompt": services.build_prompt(persona)}
-    return GenerateForm(data, workspace=request.workspace, keys=_keys(request), initial=initial)
+    initial: dict[str, Any] = {}
+    keys = _keys(request)
+    persona_code = _code(request.GET.get("persona"))
+    again_code = _code(request.GET.get("again"))
+    if data is None and again_code:
+        initial = _again(get_generation(request, again_code), keys)
+    elif data is None and persona_code:
+        persona = get_persona(request, persona_code)
+        initial = {"persona": persona, "prompt": services.build_prompt(persona)}
+    form = GenerateForm(data, workspace=request.workspace, keys=keys, initial=initial)
+    if "model" in initial and (model := form.selected_model()) and model.id != initial["model"]:
+        # The model is no longer offered (retired, or its key is gone): its size, quality and key would
+        # not fit the default model the form falls back to. Keep the persona and the prompt only.
+        initial = {"persona": initial["persona"], "prompt": initial["prompt"]}
+        form = GenerateForm(data, workspace=request.workspace, keys=keys, initial=initial)
+    return form
 
 
 def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, Any]:
     """Return the price of what the form describes now, and the last similar request's actual cost."""
-    data = form.data
+    # An unbound form shows its initial values (the defaults, or the settings of "Generate again").
+    data = form.data if form.is_bound else form.initial
     model = form.selected_model()
     if model is None:
         return {}

@@ -6,3 +6,19 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Escape closes an open menu (<details class="user-menu">) and puts focus back on its button when focus
+// was inside it; a click outside closes it too.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.user-menu[open]")) {
+    const hadFocus = menu.contains(document.activeElement);
+    menu.open = false;
+    if (hadFocus) menu.querySelector("summary").focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.user-menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});

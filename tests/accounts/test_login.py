@@ -58,3 +58,8 @@ def test_dashboard_requires_nothing_but_shows_landing_to_visitors(client):
     response = client.get("/")
     assert response.status_code == 200
     assert b"Create a free account" in response.content
+
+
+def test_logging_out_says_so_on_the_next_page(alice_client):
+    page = alice_client.post("/accounts/logout/", follow=True).content.decode()
+    assert '<p class="message message-success">You are logged out.</p>' in page

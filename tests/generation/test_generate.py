@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from datetime import timedelta
 
 import pytest
 
-from generation import catalog, dates
+from generation import catalog, dates, money, pricing
 from generation.models import Generation
-from tests.support.factories import make_persona
+from tests.support.accounts import workspace_of
+from tests.support.factories import make_generation, make_persona
 from tests.support.generation import start
 from tests.support.keys import make_key
 from tests.support.prices import FLUX_MAX, fal_image, unit_prices, usd
@@ -228,3 +230,103 @@ def test_choosing_a_persona_offers_its_prompt(alice, alice_client, double):
     ).content.decode()
     assert fragment.strip().startswith('<div id="prompt-field">')
     assert "who works as café owner" in fragment
+
+
+# "Generate again": every setting of the earlier request, not the defaults (issue 17, defect 5)
+
+
+def _selected(page: str, name: str) -> str | None:
+    """Return the value of the option selected in the page's <select name=...>, None when none is."""
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select, f"no select named {name}"
+    chosen = re.search(r'<option value="([^"]*)"[^>]*\sselected', select.group(1))
+    return chosen.group(1) if chosen else None
+
+
+def test_generate_again_links_to_the_form_with_this_generations_settings(alice, alice_client, double):
+    make_key(alice, "fal")
+    generation = make_generation(workspace_of(alice), alice, provider="fal", model="fal-ai/flux-2-max")
+    page = alice_client.get(f"/generations/{generation.code}/").content.decode()
+    assert f'href="/generate/?again={generation.code}"' in page
+
+
+def test_generate_again_carries_over_a_flux_request_with_two_images(alice, alice_client, double):
+    make_key(alice, "openai")
+    make_key(alice, "fal", label="Studio fal")
+    second = make_key(
+        alice,
+        "fal",
+        "5d1c0b2a-9e8f-4a7b-8c6d-5e4f3a2b1c0d:7f6e5d4c3b2a19081726354453627180",
+        label="Personal fal",
+    )
+    workspace = workspace_of(alice)
+    persona = make_persona(workspace, alice, name="Ana", role="café owner")
+    generation = make_generation(
+        workspace,
+        alice,
+        persona=persona,
+        provider="fal",
+        provider_key=second,
+        model="fal-ai/flux-2-pro",
+        prompt="Ana, edited by hand: a watercolour portrait",
+        width=768,
+        height=1024,
+        quality="",
+        n=2,
+    )
+    page = alice_client.get("/generate/", {"again": str(generation.code)}).content.decode()
+    assert _selected(page, "persona") == str(persona.code)
+    assert "Ana, edited by hand: a watercolour portrait</textarea>" in page  # the prompt as sent
+    assert _selected(page, "model") == "fal-ai/flux-2-pro"
+    assert _selected(page, "provider_key") == str(second.code)
+    assert _selected(page, "size") == "768x1024"
+    assert _selected(page, "n") == "2"
+    assert 'name="quality"' not in page  # Flux has none
+    # The price shown is that of these settings: two Flux 2 Pro images at 768×1024.
+    model = catalog.load().get("fal-ai/flux-2-pro")
+    quote = pricing.quote(model, size="768x1024", quality=None, n=2, prompt="")
+    assert money.format_usd(quote.amount_nanousd) in page
+
+
+def test_generate_again_carries_over_quality_and_background(alice, alice_client, double):
+    make_key(alice, "openai")
+    generation = make_generation(
+        workspace_of(alice),
+        alice,
+        model="gpt-image-1.5",
+        width=1536,
+        height=1024,
+        quality="high",
+        background="transparent",
+        n=3,
+    )
+    page = alice_client.get("/generate/", {"again": str(generation.code)}).content.decode()
+    assert _selected(page, "model") == "gpt-image-1.5"
+    assert _selected(page, "size") == "1536x1024"
+    assert _selected(page, "quality") == "high"
+    assert _selected(page, "background") == "transparent"
+    assert _selected(page, "n") == "3"
+    assert _selected(page, "persona") == ""  # none, as the earlier request had
+
+
+def test_generate_again_with_a_retired_model_keeps_the_prompt_only(alice, alice_client, double):
+    make_key(alice, "openai")
+    generation = make_generation(
+        workspace_of(alice), alice, model="gpt-image-1", prompt="An old favourite", quality="high", n=4
+    )
+    page = alice_client.get("/generate/", {"again": str(generation.code)}).content.decode()
+    assert "An old favourite</textarea>" in page
+    assert _selected(page, "model") != "gpt-image-1"
+    assert _selected(page, "n") == "1"
+
+
+@pytest.mark.parametrize("again", ["not-a-uuid", ""])
+def test_generate_again_ignores_a_malformed_code(alice, alice_client, double, again):
+    make_key(alice, "openai")
+    assert alice_client.get("/generate/", {"again": again}).status_code == 200
+
+
+def test_generate_again_checks_the_workspace(alice, charlie, charlie_client, double):
+    make_key(charlie, "openai")
+    generation = make_generation(workspace_of(alice), alice, prompt="Alice's secret prompt")
+    assert charlie_client.get("/generate/", {"again": str(generation.code)}).status_code == 404
