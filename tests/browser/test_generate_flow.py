@@ -55,6 +55,9 @@ def test_a_user_generates_an_avatar_and_sees_its_cost(page, alice, worker, provi
     expect(status).to_have_attribute("data-status", "succeeded", timeout=30_000)
     image = page.get_by_role("img", name=re.compile("Avatar 1 for Ana Ruiz"))
     expect(image).to_be_visible()
-    assert page.evaluate("img => img.naturalWidth", image.element_handle()) > 0
+    # Visible is not loaded: wait until the browser has fetched and decoded it (or given up), then check.
+    handle = image.element_handle()
+    page.wait_for_function("img => img.complete", arg=handle)
+    assert page.evaluate("img => img.naturalWidth", handle) > 0
     expect(page.get_by_test_id("actual-cost")).to_have_text(re.compile(r"^\$0\.\d+$"))
     expect(page.locator(".progress")).to_have_count(0)
