@@ -15,6 +15,7 @@ document.addEventListener("keydown", (event) => {
     const hadFocus = menu.contains(document.activeElement);
     menu.open = false;
     if (hadFocus) menu.querySelector("summary").focus();
+    event.stopImmediatePropagation(); // one Escape closes one menu: the header's stays open
   }
 });
 document.addEventListener("click", (event) => {
@@ -22,3 +23,18 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.open = false;
   }
 });
+
+// The narrow header's menu button: opens and closes the menu; Escape closes it and returns focus to it.
+const menuToggle = document.querySelector(".menu-toggle");
+if (menuToggle) {
+  const siteMenu = document.getElementById(menuToggle.getAttribute("aria-controls"));
+  menuToggle.addEventListener("click", () => {
+    menuToggle.setAttribute("aria-expanded", String(menuToggle.getAttribute("aria-expanded") !== "true"));
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || menuToggle.getAttribute("aria-expanded") !== "true") return;
+    const hadFocus = siteMenu.contains(document.activeElement);
+    menuToggle.setAttribute("aria-expanded", "false");
+    if (hadFocus) menuToggle.focus();
+  });
+}
