@@ -38,3 +38,19 @@ if (menuToggle) {
     if (hadFocus) menuToggle.focus();
   });
 }
+
+// The colour scheme switch: light, dark or the system's. The choice is a cookie for a year; head.js reads it.
+const themeSwitch = document.getElementById("theme-switch");
+if (themeSwitch) {
+  themeSwitch.value = document.documentElement.dataset.theme || "system";
+  themeSwitch.addEventListener("change", () => {
+    const theme = themeSwitch.value;
+    if (theme === "light" || theme === "dark") {
+      document.documentElement.dataset.theme = theme;
+      document.cookie = `theme=${theme}; path=/; max-age=31536000; SameSite=Lax`;
+    } else {
+      delete document.documentElement.dataset.theme;
+      document.cookie = "theme=; path=/; max-age=0; SameSite=Lax";
+    }
+  });
+}

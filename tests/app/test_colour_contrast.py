@@ -1,4 +1,5 @@
-"""The colours in static/css/app.css meet WCAG 2.2 AA: 4.5:1 for text, 3:1 for the focus indicator.
+"""The colours in static/css/app.css meet WCAG 2.2 AA: 4.5:1 for text, 3:1 for the focus indicator,
+in the light and in the dark colour scheme (each custom property is `light-dark(light, dark)`).
 
 The stylesheet is read as it is (custom properties resolved), so that a colour edit which breaks a pair
 fails here. An element's colours are taken from the rules that style it, merged in cascade order (the
@@ -19,7 +20,10 @@ from tests.support.contrast import contrast
 CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "app.css"
 TEXT = 4.5  # WCAG 1.4.3, normal text
 NON_TEXT = 3.0  # WCAG 1.4.11 and 2.4.13, focus indicators
-COLOUR = re.compile(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b|var\(--[\w-]+\)")
+HEX = r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b"
+ONE = rf"{HEX}|var\(--[\w-]+\)"
+COLOUR = re.compile(rf"light-dark\(\s*({ONE})\s*,\s*({ONE})\s*\)|{ONE}")
+SCHEMES = ["light", "dark"]
 
 
 @cache
@@ -43,13 +47,15 @@ def _custom_properties() -> dict[str, str]:
     }
 
 
-def _resolve(value: str) -> str:
-    """Return the hex colour a value names, following var(--name) through :root."""
+def _resolve(value: str, scheme: str = "light") -> str:
+    """Return the hex colour a value names in a scheme, following var(--name) and light-dark() through :root."""
     found = COLOUR.search(value)
     assert found, f"no colour in {value!r}"
     colour = found.group()
+    if colour.startswith("light-dark("):
+        colour = found.group(1 if scheme == "light" else 2)
     if colour.startswith("var("):
-        return _resolve(_custom_properties()[colour[4:-1]])
+        return _resolve(_custom_properties()[colour[4:-1]], scheme)
     return colour
 
 
@@ -64,10 +70,10 @@ def _style(*selectors: str) -> dict[str, str]:
     return merged
 
 
-def _colour(style: dict[str, str], *properties: str) -> str:
+def _colour(style: dict[str, str], *properties: str, scheme: str = "light") -> str:
     for name in properties:
         if name in style:
-            return _resolve(style[name])
+            return _resolve(style[name], scheme)
     raise AssertionError(f"none of {properties} in {style}")
 
 
@@ -104,6 +110,12 @@ TEXT_PAIRS = [
     ("secondary button", [".button", ".button-secondary"], [".button", ".button-secondary"]),
     ("danger button", [".button"], [".button", ".button-danger"]),
     ("links on a card", ["a"], [".card"]),
+    ("links on the page", ["a"], [":root"]),
+    ("link buttons (Log out) in the account menu", [".link-button"], [".user-menu .menu"]),
+    ("menu button on the header", [".js .menu-toggle"], [".js .menu-toggle"]),
+    ("input text", ["input[type=text]"], ["input[type=text]"]),
+    ("skip link", [".skip-link"], [".skip-link"]),
+    ("muted text on a soft primary banner", [".muted"], [".message-info"]),
     ("field errors in the error summary", [".form-errors p"], [".form-errors"]),
     ("badge", [".badge"], [".badge"]),
     ("Succeeded and Valid badges", [".badge", ".badge-succeeded"], [".badge", ".badge-succeeded"]),
@@ -112,19 +124,41 @@ TEXT_PAIRS = [
 ]
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize(("what", "text", "background"), TEXT_PAIRS, ids=[p[0] for p in TEXT_PAIRS])
-def test_text_meets_aa(what, text, background):
-    foreground = _colour(_style(*text), "color")
-    behind = _colour(_style(*background), "background", "background-color")
+def test_text_meets_aa(what, text, background, scheme):
+    foreground = _colour(_style(*text), "color", scheme=scheme)
+    behind = _colour(_style(*background), "background", "background-color", scheme=scheme)
     ratio = contrast(foreground, behind)
-    assert ratio >= TEXT, f"{what}: {foreground} on {behind} is {ratio:.2f}:1, below {TEXT}:1"
+    assert ratio >= TEXT, f"{what} ({scheme}): {foreground} on {behind} is {ratio:.2f}:1, below {TEXT}:1"
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("background", [":root", ".card", ".site-header"])
-def test_the_focus_ring_stands_out(background):
-    ring = _colour(_style("a:focus-visible"), "outline")
+def test_the_focus_ring_stands_out(background, scheme):
+    ring = _colour(_style("a:focus-visible"), "outline", scheme=scheme)
     for selector in ("input:focus", "button:focus-visible", ".button:focus-visible", "summary:focus-visible"):
-        assert _colour(_style(selector), "outline") == ring
-    behind = _colour(_style(background), "background", "background-color")
+        assert _colour(_style(selector), "outline", scheme=scheme) == ring
+    behind = _colour(_style(background), "background", "background-color", scheme=scheme)
     ratio = contrast(ring, behind)
     assert ratio >= NON_TEXT, f"focus ring {ring} on {behind} is {ratio:.2f}:1, below {NON_TEXT}:1"
+
+
+def test_the_dark_scheme_is_dark():
+    assert contrast(_resolve("var(--bg)", "dark"), "#000000") < 1.5
+    assert contrast(_resolve("var(--text)", "dark"), "#ffffff") < 1.5
+
+
+def test_every_colour_is_a_custom_property_of_both_schemes():
+    """A colour written into a rule would look the same in both schemes: only :root names colours."""
+    for selectors, body in _rules():
+        for name, value in body.items():
+            if ":root" in selectors and name.startswith("--") and re.search(HEX, value):
+                # A colour that differs between schemes is light-dark(); the same in both is allowed
+                # only for what sits on a fixed background (the primary and danger buttons).
+                assert value.startswith("light-dark(") or name in FIXED, f"{name}: {value}"
+            elif ":root" not in selectors:
+                assert not re.search(HEX, value), f"{selectors} {name}: {value} (use a custom property)"
+
+
+FIXED = {"--primary", "--primary-dark", "--on-primary", "--danger", "--danger-dark"}
