@@ -22,3 +22,13 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.open = false;
   }
 });
+
+// The elapsed time of a running generation counts every second between the status page's polls (each
+// poll brings the server's figure, so the count never drifts far).
+setInterval(() => {
+  for (const counter of document.querySelectorAll("[data-elapsed]")) {
+    const seconds = Number(counter.dataset.elapsed) + 1;
+    counter.dataset.elapsed = String(seconds);
+    counter.textContent = `${seconds} s`;
+  }
+}, 1000);
