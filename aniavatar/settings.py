@@ -222,6 +222,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
+# One date format and one date-time format (with its zone) everywhere: aniavatar/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["aniavatar.formats"]
 USE_I18N = True
 USE_TZ = True
 

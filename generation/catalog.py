@@ -10,6 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from generation.dates import show_day
+
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
 
 
@@ -45,7 +47,7 @@ class Model:
         """
         if self.shutdown is None or self.retired is not None:
             return None
-        when = self.shutdown.isoformat()
+        when = show_day(self.shutdown)
         if self.shutdown <= today:
             return f"{self.label} was scheduled to shut down on {when}; it may stop working at any moment."
         return f"{self.label} shuts down on {when}. Prefer a current model for work you will repeat."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
+from django.utils import formats, timezone
 
 
 def utc_now() -> dt.datetime:
@@ -37,3 +37,15 @@ def add_months(start: dt.datetime, months: int) -> dt.datetime:
 def day_start(day: dt.date) -> dt.datetime:
     """Return the first instant of a UTC day."""
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def show_day(day: dt.date | dt.datetime) -> str:
+    """Return a date as pages show it ("3 Dec 2026"); a datetime's day in the current time zone."""
+    if isinstance(day, dt.datetime):
+        day = timezone.localtime(day) if timezone.is_aware(day) else day
+    return formats.date_format(day, "DATE_FORMAT")
+
+
+def show_moment(when: dt.datetime) -> str:
+    """Return a date-time as pages show it, with its zone ("3 Dec 2026, 05:39 UTC")."""
+    return formats.date_format(timezone.localtime(when), "DATETIME_FORMAT")

@@ -74,6 +74,14 @@ class Generation(WorkspaceOwned):
 
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
+    class Stage(models.TextChoices):
+        """Where a running generation is (written by the worker; providers.adapter.Stage's values)."""
+
+        STARTING = "", _("Starting")
+        PROVIDER = "provider", _("At the provider")
+        RETRYING = "retrying", _("Retrying")
+        CHECKING = "checking", _("Checking images")
+
     persona = models.ForeignKey(Persona, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     persona_name = models.CharField(max_length=100, blank=True)  # kept when the persona is deleted
     provider_key = models.ForeignKey(
@@ -102,6 +110,11 @@ class Generation(WorkspaceOwned):
     provider_requests = models.JSONField(default=list, blank=True)  # fal request ids, OpenAI x-request-id
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Progress while running, for the status page: the stage, its detail (a retry's reason: the error
+    # kind) and when the retry is due. Written with the lease renewals the worker makes anyway.
+    stage = models.CharField(max_length=10, choices=Stage.choices, blank=True, default=Stage.STARTING)
+    stage_detail = models.CharField(max_length=30, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

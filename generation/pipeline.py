@@ -42,7 +42,7 @@ from generation.models import CostRecord, GeneratedImage, Generation, Unavailabl
 from generation.usage.roll_ups import roll_up
 from keys import services as vault
 from keys.models import ProviderKey
-from providers.adapter import Adapter, Call, Outcome
+from providers.adapter import Adapter, Call, Outcome, Stage
 from providers.base import ErrorKind, ImageRequest, ProviderError
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
 
@@ -105,6 +105,9 @@ def claim(generation_id: int, attempt: uuid.UUID) -> Generation | None:
         attempt=attempt,
         lease_expires_at=now + _lease_length(),
         started_at=Coalesce(F("started_at"), now),
+        stage=Generation.Stage.STARTING,
+        stage_detail="",
+        retry_at=None,
     )
     if not updated:
         return None
@@ -153,9 +156,26 @@ def _call_provider(
     generation: Generation, key: ProviderKey, attempt: uuid.UUID, model: catalog.Model, adapter: Adapter
 ) -> Outcome:
     """Decrypt the key and let the provider's adapter make the request; raise KeyUnavailable."""
+    # A request made or waited on is at the provider: said in the renewal made anyway, no extra query.
+    at_provider = {"stage": Generation.Stage.PROVIDER, "stage_detail": "", "retry_at": None}
+    shown = [Generation.Stage.STARTING]  # the stage last written by this attempt
 
     def before_call() -> None:
-        _renew_lease(generation, attempt, attempts=F("attempts") + 1)
+        _renew_lease(generation, attempt, attempts=F("attempts") + 1, **at_provider)
+        shown[0] = Generation.Stage.PROVIDER
+
+    def keep_alive() -> None:
+        _renew_lease(generation, attempt, **at_provider)
+        shown[0] = Generation.Stage.PROVIDER
+
+    def on_progress(stage: Stage, detail: str, retry_at: datetime | None) -> None:
+        # Written only when it changes: "at the provider" right after a renewal costs nothing. A retry's
+        # wait renews the lease too (it may be long).
+        value = Generation.Stage(stage.value)
+        if value == shown[0] and value != Generation.Stage.RETRYING:
+            return
+        _renew_lease(generation, attempt, stage=value, stage_detail=detail[:30], retry_at=retry_at)
+        shown[0] = value
 
     def save_requests(entries: list[dict[str, Any]]) -> None:
         _renew_lease(generation, attempt, provider_requests=entries)
@@ -164,10 +184,11 @@ def _call_provider(
         request=_request_for(generation, model),
         timeout=_timeout(),
         before_call=before_call,
-        keep_alive=lambda: _renew_lease(generation, attempt),
+        keep_alive=keep_alive,
         save_requests=save_requests,
         saved=list(generation.provider_requests or []) if adapter.resumable else [],
         log_name=str(generation.code),
+        on_progress=on_progress,
     )
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
     return adapter.run(secret, call)
@@ -418,6 +439,9 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
     try:
+        if outcome.images:
+            # One write per generation, for the person watching: the images are being checked and stored.
+            _renew_lease(generation, attempt, stage=Generation.Stage.CHECKING, stage_detail="", retry_at=None)
         with _turn(generation, attempt):
             checked, rejected = _check_images(generation, outcome)
         _settle(generation, attempt, key, model, outcome, checked, rejected)

@@ -34,6 +34,13 @@ class Capability(StrEnum):
     DELETE_PAYLOADS = "delete_payloads"  # `delete_payloads`: remove a request's stored inputs and outputs
 
 
+class Stage(StrEnum):
+    """Where a running generation is, as an adapter reports it through `Call.on_progress`."""
+
+    AT_PROVIDER = "provider"  # a request is with the provider (sent, or waited on)
+    RETRYING = "retrying"  # the provider was busy or failed for a moment: waiting to try again
+
+
 class NotSupported(Exception):
     """The adapter does not implement a capability the request needs (see `Adapter.capabilities`)."""
 
@@ -80,6 +87,8 @@ class Call:
     lease and counts the call; it raises to stop the run); `keep_alive` before every long wait on a
     request already made (it renews the lease only). `save_requests` persists request handles right
     after a submit, so that a new attempt can resume them (`saved`) instead of paying again.
+    `on_progress(stage, detail, retry_at)` tells the worker where the run is, for the person watching:
+    adapters report through `at_provider()` and `retrying()`; it is cheap (the worker writes only a change).
     """
 
     request: ImageRequest
@@ -90,6 +99,18 @@ class Call:
     saved: list[dict[str, Any]] = field(default_factory=list)
     log_name: str = ""  # the generation, for log lines
     on_partial: Callable[[ProviderImage], None] | None = None
+    on_progress: Callable[[Stage, str, dt.datetime | None], None] | None = None
+
+    def at_provider(self) -> None:
+        """Report that a request is with the provider (after `before_call` or `keep_alive`)."""
+        if self.on_progress is not None:
+            self.on_progress(Stage.AT_PROVIDER, "", None)
+
+    def retrying(self, reason: str, delay: float) -> None:
+        """Report a wait of `delay` seconds before trying again; `reason` is the error's kind."""
+        if self.on_progress is not None:
+            retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            self.on_progress(Stage.RETRYING, reason, retry_at)
 
 
 class Adapter(abc.ABC):

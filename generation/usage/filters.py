@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Workspace
-from generation.dates import add_months, day_start
+from generation.dates import add_months, day_start, show_day
 from generation.models import CostRecord
 
 
@@ -36,16 +36,16 @@ class Filters:
 
     @property
     def period_label(self) -> str:
-        """Return the period for headings: "November 2026", "2026-11-03 – 2026-11-10", "all time"."""
+        """Return the period for headings: "November 2026", "3 Nov 2026 – 10 Nov 2026", "all time"."""
         if self.start and self.end and add_months(self.start, 1) == self.end and self.start.day == 1:
             return self.start.strftime("%B %Y")
         last_day = (self.end - dt.timedelta(days=1)).date() if self.end else None
         if self.start and last_day:
-            return f"{self.start.date()} – {last_day}"
+            return f"{show_day(self.start.date())} – {show_day(last_day)}"
         if self.start:
-            return _("from %(day)s") % {"day": self.start.date()}
+            return _("from %(day)s") % {"day": show_day(self.start.date())}
         if last_day:
-            return _("until %(day)s") % {"day": last_day}
+            return _("until %(day)s") % {"day": show_day(last_day)}
         return _("all time")
 
     def narrow[Q: QuerySet[Any]](self, qs: Q) -> Q:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_safe
 
 import providers
@@ -158,16 +161,46 @@ def quote(request: WorkspaceRequest) -> HttpResponse:
     return render(request, "generation/generate.html#quote", {"form": form, **_quote_context(request, form)})
 
 
+def _progress(generation: Generation, now: datetime) -> tuple[str, str]:
+    """Return what is happening (a sentence) and its short form for the tab title."""
+    if generation.is_final:
+        return "", str(generation.get_status_display())
+    if generation.status == Generation.Status.QUEUED:
+        return _("Queued: waiting for a worker to send it to the provider…"), _("Queued")
+    stage = generation.stage
+    if stage == Generation.Stage.RETRYING:
+        reason = _("rate limited") if generation.stage_detail == "rate_limited" else _("temporary error")
+        if generation.retry_at and (wait := math.ceil((generation.retry_at - now).total_seconds())) > 0:
+            return (
+                _("Provider busy (%(reason)s), retrying in %(n)d s.") % {"reason": reason, "n": wait},
+                _("Retrying in %(n)d s") % {"n": wait},
+            )
+        return _("Provider busy (%(reason)s), retrying now.") % {"reason": reason}, _("Retrying")
+    if stage == Generation.Stage.CHECKING:
+        return _("The images are back: checking and storing them…"), _("Checking images")
+    if stage == Generation.Stage.PROVIDER:
+        return (
+            _("At the provider: the provider is drawing. This usually takes 10 to 60 seconds."),
+            _("At the provider"),
+        )
+    return _("Sending the request to the provider…"), _("Starting")
+
+
 def _detail_context(generation: Generation) -> dict[str, Any]:
-    elapsed = None
-    if generation.started_at:
-        elapsed = ((generation.finished_at or timezone.now()) - generation.started_at).total_seconds()
+    now = timezone.now()
+    # From the click to the end: the time a person waited, the queue included (started_at is when a
+    # worker claimed the row, seconds later, which made a 6 s run read "4 s").
+    elapsed = round(((generation.finished_at or now) - generation.created_at).total_seconds())
+    progress, state = _progress(generation, now)
+    name = generation.persona_name or _("Generation")
     cost = CostRecord.objects.filter(generation=generation).first()
     return {
         "generation": generation,
         "images": list(generation.images.all()) if generation.status == Generation.Status.SUCCEEDED else [],
         "cost": cost,
-        "elapsed": elapsed,
+        "elapsed": max(elapsed, 0),
+        "progress": progress,
+        "page_title": f"{state} – {name}",
         "poll_seconds": POLL_SECONDS,
     }
 
@@ -183,5 +216,6 @@ def generation_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 @workspace_required
 def generation_status(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     generation = get_generation(request, code)
-    response = render(request, "generation/detail.html#status", _detail_context(generation))
-    return response
+    # With a <title> at the top level of the answer: htmx sets the tab's title from it.
+    context = {**_detail_context(generation), "title_oob": True}
+    return render(request, "generation/detail.html#status", context)

@@ -201,6 +201,7 @@ class _Run:
         self.call.save_requests(self.saved)
         for index in range(decisions.MAX_ATTEMPTS):
             self.call.before_call()
+            self.call.at_provider()
             try:
                 handle = fal_queue.submit(
                     self.secret, self.model_id, self.request, timeout=min(SUBMIT_TIMEOUT, self.call.timeout)
@@ -228,6 +229,7 @@ class _Run:
         billed = False  # this request finished at fal (so it was billed): kept across the retries below
         for index in range(decisions.MAX_ATTEMPTS):
             self.call.keep_alive()  # each wait may take a whole provider deadline
+            self.call.at_provider()
             handle = fal_queue.FalHandle.for_request_id(self.model_id, entry["request_id"])
             try:
                 result = fal_queue.wait_for_result(
@@ -285,6 +287,7 @@ class _Run:
     def _pause(self, index: int, error: ProviderError) -> None:
         delay = decisions.backoff_delay(index, error.retry_after)
         logger.info("generation %s: %s, retry %d in %.1fs", self.call.log_name, error.kind, index + 1, delay)
+        self.call.retrying(error.kind, delay)
         time.sleep(delay)
 
 

@@ -132,6 +132,7 @@ class OpenAIAdapter(Adapter):
         self.require(call.request)
         for index in range(decisions.MAX_ATTEMPTS):
             call.before_call()
+            call.at_provider()
             try:
                 result = openai_images.generate(secret, call.request, timeout=call.timeout)
             except ProviderError as exc:
@@ -141,6 +142,7 @@ class OpenAIAdapter(Adapter):
                     logger.info(
                         "generation %s: %s, retry %d in %.1fs", call.log_name, exc.kind, index + 1, delay
                     )
+                    call.retrying(exc.kind, delay)
                     time.sleep(delay)
                     continue
                 request_ids = [exc.request_id] if exc.request_id else []

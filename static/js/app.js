@@ -54,3 +54,13 @@ if (themeSwitch) {
     }
   });
 }
+
+// The elapsed time of a running generation counts every second between the status page's polls (each
+// poll brings the server's figure, so the count never drifts far).
+setInterval(() => {
+  for (const counter of document.querySelectorAll("[data-elapsed]")) {
+    const seconds = Number(counter.dataset.elapsed) + 1;
+    counter.dataset.elapsed = String(seconds);
+    counter.textContent = `${seconds} s`;
+  }
+}, 1000);

@@ -45,9 +45,9 @@ def test_it_offers_only_models_of_providers_with_a_key(alice, alice_client, doub
 @pytest.mark.parametrize(
     ("today", "warning"),
     [
-        (dt.date(2026, 11, 26), "shuts down on 2026-12-01"),
-        (dt.date(2026, 12, 1), "was scheduled to shut down on 2026-12-01"),
-        (dt.date(2027, 3, 1), "was scheduled to shut down on 2026-12-01"),
+        (dt.date(2026, 11, 26), "shuts down on 1 Dec 2026"),
+        (dt.date(2026, 12, 1), "was scheduled to shut down on 1 Dec 2026"),
+        (dt.date(2027, 3, 1), "was scheduled to shut down on 1 Dec 2026"),
     ],
 )
 def test_retired_models_are_not_offered_and_shutdown_dates_warn(

@@ -195,7 +195,7 @@ def test_a_date_range_typed_in_wins_over_the_month_left_in_the_form(alice, alice
     response = alice_client.get("/usage/", {"month": "2026-11", "from": "2026-10-01", "to": "2026-10-15"})
     assert shown(response) == [str(october.generation.code)]
     body = response.content.decode()
-    assert "Totals: 2026-10-01 – 2026-10-15" in body
+    assert "Totals: 1 Oct 2026 – 15 Oct 2026" in body
     assert 'name="month" id="filter-month" value=""' in body
 
 
@@ -205,7 +205,7 @@ def test_the_date_range_includes_both_days(alice, alice_client):
     made = [charge(workspace, alice, when=day) for day in days]
     response = alice_client.get("/usage/", {"from": "2026-11-03", "to": "2026-11-10"})
     assert shown(response) == [str(made[i].generation.code) for i in (3, 2, 1)]
-    assert "Totals: 2026-11-03 – 2026-11-10" in response.content.decode()
+    assert "Totals: 3 Nov 2026 – 10 Nov 2026" in response.content.decode()
     only_from = alice_client.get("/usage/", {"from": "2026-11-10"})
     assert shown(only_from) == [str(made[i].generation.code) for i in (4, 3)]
 

@@ -151,10 +151,10 @@ def test_retired_models_are_kept_but_not_offered():
 
 def test_models_with_a_shutdown_date_warn_before_and_after_it():
     model = CATALOG.get("gpt-image-1.5")
-    assert "shuts down on 2026-12-01" in model.shutdown_warning(dt.date(2026, 11, 26))
+    assert "shuts down on 1 Dec 2026" in model.shutdown_warning(dt.date(2026, 11, 26))
     # After the announced date the model is still offered (the date is not confirmed), with a warning.
     after = model.shutdown_warning(dt.date(2026, 12, 2))
-    assert "was scheduled to shut down on 2026-12-01" in after and "may stop working" in after
+    assert "was scheduled to shut down on 1 Dec 2026" in after and "may stop working" in after
     assert "gpt-image-1.5" in {m.id for m in CATALOG.offered()}
     assert CATALOG.get("gpt-image-2").shutdown_warning(dt.date(2026, 12, 2)) is None
 
