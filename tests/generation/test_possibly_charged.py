@@ -167,14 +167,10 @@ def test_a_failed_fal_status_check_polls_the_same_request_again_never_a_new_one(
 
 
 def test_our_own_error_after_fal_queued_a_request_still_records_a_possible_charge(alice, double, monkeypatch):
-    real_renew = pipeline._renew_lease
+    def broken_wait(*args, **kwargs):
+        raise DatabaseError("database is locked")  # our side fails while fal holds the queued request
 
-    def renew(generation, attempt, **fields):
-        if not fields:  # the renewal before waiting on the queued request
-            raise DatabaseError("database is locked")
-        return real_renew(generation, attempt, **fields)
-
-    monkeypatch.setattr(pipeline, "_renew_lease", renew)
+    monkeypatch.setattr(fal_queue, "wait_for_result", broken_wait)
     generation = _run(start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max", size="1024x1024"))
     assert double.count("fal.submit") == 1
     record = _possibly_charged(generation)
