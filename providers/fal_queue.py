@@ -15,7 +15,6 @@ import binascii
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from .base import (
     sanitize,
     setting,
 )
+from .pool import PooledClient
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ _NOT_SENT = (
     httpx.ProxyError,
 )
 
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
+_pool = PooledClient(httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT))
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,12 @@ def _queue_url(base_url: str | None) -> str:
 
 def _http() -> httpx.Client:
     """Return the process-wide HTTP client (thread-safe; keys are passed per request)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = httpx.Client(timeout=httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT))
-        return _client
+    return _pool.get()
 
 
 def close_clients() -> None:
     """Close the pooled connections (worker shutdown, end of a test session)."""
-    global _client
-    with _client_lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+    _pool.close()
 
 
 def _timeout(seconds: float | None) -> httpx.Timeout:

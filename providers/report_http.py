@@ -7,39 +7,30 @@ raised `from None`, so no request, header or raw body is chained into a tracebac
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from .base import ErrorKind, ProviderError, parse_retry_after, require_key, sanitize
+from .pool import PooledClient
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 200  # a month of daily buckets is one or two pages; this only stops a provider that loops
 
-_client: httpx.Client | None = None
-_lock = threading.Lock()
+_pool = PooledClient(httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT))
 
 Params = Mapping[str, str | int | Sequence[str]]
 
 
 def _http() -> httpx.Client:
-    global _client
-    with _lock:
-        if _client is None:
-            _client = httpx.Client(timeout=httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT))
-        return _client
+    return _pool.get()
 
 
 def close_clients() -> None:
     """Close the pooled connections (worker shutdown, end of a test session)."""
-    global _client
-    with _lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+    _pool.close()
 
 
 def request(
