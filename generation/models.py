@@ -239,9 +239,14 @@ class CostRecord(WorkspaceOwned):
     def amount_display(self) -> str:
         if self.amount_nanousd is None and self.charge == self.Charge.POSSIBLE:
             return str(_("possibly charged — amount unknown"))
-        if self.resolution == self.Resolution.NOT_BILLED:
+        if self.not_billed:
             return f"{format_usd(self.amount_nanousd)} ({_('not billed')})"
         return format_usd(self.amount_nanousd)
+
+    @property
+    def not_billed(self) -> bool:
+        """Whether reconciliation found the provider did not bill this record (its amount then is $0)."""
+        return self.resolution == self.Resolution.NOT_BILLED
 
     @property
     def possibly_charged(self) -> bool:

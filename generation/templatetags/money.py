@@ -1,16 +1,47 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django import template
 
-from generation.money import format_usd
+from generation.money import format_usd, widest_fraction
 
 register = template.Library()
 
 
 @register.filter
-def usd(amount_nanousd: int | None) -> str:
-    """Render nano-dollars as "$0.01109" ("unknown" for None)."""
-    return format_usd(amount_nanousd)
+def usd(amount_nanousd: int | None, fraction_width: int | None = None) -> str:
+    """Render nano-dollars as "$12,499.01109" ("unknown" for None).
+
+    In a column, pass the column's width from `usd_column_width` (`{{ amount|usd:width }}`): the fraction is
+    padded with figure spaces to it, and the decimal points line up in a right-aligned `.num` cell.
+    """
+    return format_usd(amount_nanousd, fraction_width=fraction_width or 0)
+
+
+@register.simple_tag
+def usd_column_width(items: Iterable[Any], path: str) -> int:
+    """Return the widest fraction among the amounts at `path` ("record.amount_nanousd") of `items`.
+
+    `{% usd_column_width page.rows "record.amount_nanousd" as width %}`, then `{{ …|usd:width }}` in the
+    column's cells.
+    """
+
+    def amount(item: Any) -> int | None:
+        for name in path.split("."):
+            item = getattr(item, name)
+        return item  # type: ignore[no-any-return]
+
+    return widest_fraction(amount(item) for item in items)
+
+
+@register.filter
+def number(count: int | None) -> str:
+    """Return a count with its thousands grouped ("7,024"); "–" when there is none."""
+    if count is None:
+        return "–"
+    return f"{count:,}"
 
 
 @register.filter
@@ -29,4 +60,4 @@ def signed(number: int | None) -> str:
     """Return a count difference with its sign ("+3", "−1", "0"); "–" when there is none."""
     if number is None:
         return "–"
-    return f"+{number}" if number > 0 else ("−" + str(-number) if number < 0 else "0")
+    return f"+{number:,}" if number > 0 else ("−" + f"{-number:,}" if number < 0 else "0")

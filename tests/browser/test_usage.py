@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -51,3 +52,29 @@ def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page
     assert download.suggested_filename == f"aniavatar-usage-{slugify(workspace.name)}-{last_month:%Y-%m}.csv"
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert [(row["persona"], row["amount_usd"]) for row in rows] == [("Careful Cora", "0.070000000")]
+
+
+def test_the_cost_column_lines_up_its_decimal_points(page, alice, frozen_now):
+    workspace = workspace_of(alice)
+    for minutes, amount in enumerate((370_205_000, 280_000_000, 12_499_349_795_000, 1_000_100_000)):
+        when = frozen_now - dt.timedelta(minutes=minutes)
+        make_cost(make_generation(workspace, alice, created_at=when), amount_nanousd=amount, created_at=when)
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/usage/")
+    expect(page.get_by_test_id("total-amount")).to_have_text("$12,501.0001")
+    # The x of each amount's decimal point, as drawn: one value for the whole column.
+    points = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="usage-records"] td[data-testid="cost"] .amount')]
+            .map((span) => {
+              const text = span.firstChild, range = document.createRange(), at = text.data.indexOf('.');
+              range.setStart(text, at); range.setEnd(text, at + 1);
+              return Math.round(range.getBoundingClientRect().left * 10) / 10;
+            })"""
+    )
+    assert len(points) == 4
+    assert max(points) - min(points) < 0.5, points

@@ -78,7 +78,7 @@ def test_it_shows_each_charge_with_member_persona_model_size_usage_cost_and_stat
         "gpt-image-2",
         "openai",
         "1024×1024, high",
-        "57 in · 4160 out",
+        "57 in · 4,160 out",
         "$0.01109",
     ):
         assert text in first
@@ -93,6 +93,42 @@ def test_it_shows_each_charge_with_member_persona_model_size_usage_cost_and_stat
     ):
         assert text in second
     assert f'href="/generations/{openai.generation.code}/"' in first
+
+
+def test_the_cost_column_lines_up_its_decimal_points_and_a_big_total_is_grouped(alice, alice_client):
+    workspace = workspace_of(alice)
+    amounts = [370_205_000, 280_000_000, 12_499_349_795_000, 1_000_100_000, None]
+    for i, amount in enumerate(amounts):
+        charge(workspace, alice, when=NOW - dt.timedelta(minutes=i), amount=amount)
+    page = alice_client.get("/usage/").content.decode()
+    records = page.split('data-testid="usage-records"')[1]
+    cells = re.findall(r'data-testid="cost"><span class="amount">([^<]*)</span>', records)
+    assert [cell.rstrip(money.FIGURE_SPACE) for cell in cells] == [
+        "$0.370205",
+        "$0.28",
+        "$12,499.349795",
+        "$1.0001",
+    ]
+    # Every amount has as many characters after its decimal point as the column's longest fraction, the
+    # shorter ones padded with figure spaces (U+2007), so that right-aligned they line up.
+    assert {len(cell.partition(".")[2]) for cell in cells} == {6}
+    assert cells[1] == "$0.28" + money.FIGURE_SPACE * 4
+    assert 'data-testid="cost"><span class="badge badge-warn">unknown</span>' in records
+    assert 'data-testid="total-amount">$12,501.0001<' in page
+    by_provider = page.split('data-testid="totals-by-provider"')[1].split("</table>")[0]
+    assert '<span class="amount">$12,501.0001</span>' in by_provider
+
+
+def test_a_record_found_not_billed_says_so_under_its_amount(alice, alice_client):
+    workspace = workspace_of(alice)
+    record = charge(workspace, alice, when=NOW, amount=0)
+    charge(workspace, alice, when=NOW - dt.timedelta(minutes=1), amount=11_095_000)
+    record.resolution = CostRecord.Resolution.NOT_BILLED
+    record.save()
+    page = alice_client.get("/usage/").content.decode()
+    first = page.split('<tr data-generation="')[1]
+    f = money.FIGURE_SPACE
+    assert f'<span class="amount">$0.00{f * 4}</span><br><span class="muted small">not billed</span>' in first
 
 
 def test_it_shows_an_unknown_cost_as_unknown_never_as_zero(alice, alice_client):
