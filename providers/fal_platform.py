@@ -12,13 +12,13 @@ Shapes from fal's published reference [unverified against the live API]: parsed 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from . import report_http
 from .base import ErrorKind, KeyCheck, ProviderError, setting
+from .fal_queue import REQUEST_ID
 from .usage import (
     PriceLine,
     RequestLine,
@@ -34,7 +34,6 @@ from .usage import (
 DEFAULT_PLATFORM_URL = "https://api.fal.ai/v1"
 LABEL = "fal.ai"
 PAGE_LIMIT = 100
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def _base(base_url: str | None) -> str:
@@ -168,7 +167,7 @@ def delete_payloads(
     secret: str, request_id: str, *, base_url: str | None = None, timeout: float = 30.0
 ) -> bool:
     """Delete a request's stored inputs and outputs at fal; return False when fal does not know the request."""
-    if not _REQUEST_ID.fullmatch(request_id or ""):
+    if not REQUEST_ID.fullmatch(request_id or ""):
         raise ProviderError(ErrorKind.BAD_REQUEST, "Not a fal.ai request id.")
     url = f"{_base(base_url)}/models/requests/{quote(request_id, safe='')}/payloads"
     try:

@@ -46,7 +46,8 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # We download at once and keep our own copy, so fal's public CDN link need not outlive the hour.
 CDN_TTL_SECONDS = 3600
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# A fal request id: it ends up in URL paths, so it must look like an id and nothing more.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Failures before the request left this machine: fal never saw it. Anything else may have reached fal.
 _NOT_SENT = (
     httpx.ConnectError,
@@ -189,7 +190,7 @@ def submit(
     body = _json(response)
     request_id = body.get("request_id")
     # The id ends up in URL paths when a task resumes, so it must look like an id and nothing more.
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+    if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
         raise ProviderError(
             ErrorKind.BAD_RESPONSE, "fal.ai accepted the request but sent no usable request id."
         )

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from generation.models import KeyMatch, ReconciliationLine
-from generation.reconciliation.lines import Line, Ours, plural, usd
+from generation.money import format_usd
+from generation.reconciliation.lines import Line, Ours, plural
 from providers.usage import UsageLine, UsageReport
 
 Kind = ReconciliationLine.Kind
@@ -220,7 +221,7 @@ def _money_reasons(line: Line, mine: int, counted: _Day) -> list[str]:
     if difference and not reasons:
         side = "more" if difference > 0 else "less"
         reasons.append(
-            f"Same requests, different money: OpenAI billed {usd(abs(difference))} {side} than the catalog's "
+            f"Same requests, different money: OpenAI billed {format_usd(abs(difference))} {side} than the catalog's "
             "prices give (a price change, or a price the catalog does not know)."
         )
     return reasons

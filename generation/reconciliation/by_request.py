@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generation.models import ReconciliationLine
+from generation.money import format_usd
 from generation.pipeline import INTERRUPTED_CHARGE, OUR_ERROR_CHARGE
-from generation.reconciliation.lines import Line, Ours, Resolution, plural, usd
+from generation.reconciliation.lines import Line, Ours, Resolution, plural
 from providers.adapters.fal import NOT_CANCELLED, SUBMIT_UNANSWERED
 from providers.usage import RequestLine, UsageReport
 
@@ -106,7 +107,7 @@ def _request_line(record: Ours, resolution: Resolution) -> Line:
     line.theirs_requests = 1 if resolution.billed else 0
     line.theirs_nanousd = resolution.amount_nanousd
     line.reasons.append(
-        f"Resolved: {'billed' if resolution.billed else 'not billed'} {usd(resolution.amount_nanousd)}. {resolution.note}"
+        f"Resolved: {'billed' if resolution.billed else 'not billed'} {format_usd(resolution.amount_nanousd)}. {resolution.note}"
     )
     return line
 
@@ -122,10 +123,8 @@ def _prices_reason(theirs: _Theirs, catalog: int | None) -> str:
     changed = sorted(p for p in theirs.prices if catalog is not None and p != catalog)
     if not changed:
         return ""
-    shown = ", ".join(usd(p) for p in changed)
-    return (
-        f"A price change: fal billed {shown} per megapixel on this day; the catalog says {usd(catalog or 0)}."
-    )
+    shown = ", ".join(format_usd(p) for p in changed)
+    return f"A price change: fal billed {shown} per megapixel on this day; the catalog says {format_usd(catalog or 0)}."
 
 
 def _day_reasons(

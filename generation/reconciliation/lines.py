@@ -9,7 +9,6 @@ from typing import Any
 from accounts.models import Workspace
 from generation.dates import day_start
 from generation.models import CostRecord
-from generation.money import format_usd
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,3 @@ class Resolution:
 
 def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
-def usd(amount: int) -> str:
-    return format_usd(amount)

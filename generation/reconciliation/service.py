@@ -21,8 +21,9 @@ from accounts.models import User, Workspace
 from generation import catalog
 from generation.dates import month_start, show_day, utc_now
 from generation.models import CostRecord, KeyMatch, Reconciliation, ReconciliationLine
+from generation.money import format_usd
 from generation.reconciliation import by_key, by_request
-from generation.reconciliation.lines import Line, Ours, Resolution, our_records, plural, usd
+from generation.reconciliation.lines import Line, Ours, Resolution, our_records, plural
 from generation.reconciliation.prices import compare_prices
 from generation.usage.roll_ups import settle_unknown
 from keys import services as vault
@@ -203,7 +204,7 @@ def _compare_by_key(run: Reconciliation, records: list[Ours], report: UsageRepor
     comparison = by_key.compare(records, report, keys=keys, stored=stored, models=models)
     run.key_matches = [m.as_json(comparison.seen_key_ids) for m in comparison.matches]
     note = (
-        f"{usd(comparison.other_spend_nanousd)} of other spend in the organisation was not compared."
+        f"{format_usd(comparison.other_spend_nanousd)} of other spend in the organisation was not compared."
         if comparison.other_spend_nanousd
         else ""
     )
@@ -299,7 +300,7 @@ def _save_matches(run: Reconciliation, matches: list[by_key.Match]) -> None:
 def _summary(run: Reconciliation, note: str) -> str:
     days = (run.end - run.start).days
     parts = [
-        f"{plural(days, 'UTC day')}: ours {usd(run.ours_nanousd)}, theirs {usd(run.theirs_nanousd or 0)}."
+        f"{plural(days, 'UTC day')}: ours {format_usd(run.ours_nanousd)}, theirs {format_usd(run.theirs_nanousd or 0)}."
     ]
     if run.ours_unknown:
         parts.append(f"{plural(run.ours_unknown, 'record')} of unknown amount.")
