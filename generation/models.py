@@ -161,6 +161,7 @@ class GeneratedImage(models.Model):
     size_bytes = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    favourite = models.BooleanField(default=False)  # starred in the gallery, by anyone in the workspace
 
     objects = WorkspaceQuerySet.as_manager()
 
