@@ -64,3 +64,66 @@ setInterval(() => {
     counter.textContent = `${seconds} s`;
   }
 }, 1000);
+
+// Filters that apply as they are chosen: a select or checkbox in a form[data-autosubmit] submits it (the
+// form's Apply button stays, for the search field and for pages without JavaScript).
+for (const form of document.querySelectorAll("form[data-autosubmit]")) {
+  form.addEventListener("change", (event) => {
+    if (event.target.matches("select, input[type=checkbox]")) form.requestSubmit();
+  });
+}
+
+// The gallery's viewer: a thumbnail opens its image large in a <dialog> instead of the image's page.
+// Left and Right arrows (or the buttons) move through this page's avatars; Escape, the close button or a
+// click on the backdrop closes it, and focus goes to the thumbnail of the avatar last shown.
+const viewer = document.getElementById("viewer");
+if (viewer && typeof viewer.showModal === "function") {
+  const links = [...document.querySelectorAll("[data-viewer-list] a[data-full]")];
+  const part = (name) => viewer.querySelector(`[data-viewer-${name}]`);
+  const [previous, next] = [part("previous"), part("next")];
+  let current = 0;
+
+  const show = (index) => {
+    if (index < 0 || index >= links.length) return;
+    current = index;
+    const link = links[index];
+    const image = part("image");
+    image.src = link.dataset.full;
+    image.alt = link.querySelector("img").alt;
+    part("title").textContent = image.alt;
+    part("meta").textContent = link.dataset.meta;
+    part("position").textContent = viewer.dataset.position
+      .replace("{n}", String(index + 1))
+      .replace("{total}", String(links.length));
+    part("page").href = link.getAttribute("href");
+    part("download").href = `${link.dataset.full}?download=1`;
+    // aria-disabled, not disabled: a focused button that became disabled would drop focus out of the dialog.
+    previous.setAttribute("aria-disabled", String(index === 0));
+    next.setAttribute("aria-disabled", String(index === links.length - 1));
+  };
+
+  links.forEach((link, index) => {
+    link.addEventListener("click", (event) => {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      show(index);
+      viewer.showModal();
+    });
+  });
+  previous.addEventListener("click", () => show(current - 1));
+  next.addEventListener("click", () => show(current + 1));
+  part("close").addEventListener("click", () => viewer.close());
+  viewer.addEventListener("click", (event) => {
+    if (event.target !== viewer) return;
+    const box = viewer.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) viewer.close(); // a click on the backdrop
+  });
+  viewer.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowLeft") show(current - 1);
+    else if (event.key === "ArrowRight") show(current + 1);
+    else return;
+    event.preventDefault();
+  });
+  viewer.addEventListener("close", () => links[current].focus());
+}
