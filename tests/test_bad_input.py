@@ -378,6 +378,8 @@ FILTER_PAGES = ["/gallery/", "/usage/", "/usage.csv"]
     params=form(
         persona=field(),
         model=field("gpt-image-2"),
+        q=field("ben"),
+        favourites=field("1"),
         page=field("2", "last"),
         month=field("2026-11"),
         **{"from": field("2026-11-01"), "to": field("2026-11-30")},
@@ -398,6 +400,8 @@ def test_list_pages_answer_any_filter(alice, alice_client, params):
     "url",
     [
         "/gallery/?model=%00",
+        "/gallery/?q=%00",
+        "/gallery/?q=a%00b&favourites=1",
         "/usage/?model=%00",
         "/usage/?provider=a%00",
         "/usage/?member=%00",
@@ -629,7 +633,7 @@ def hostile(alice, double) -> dict[str, Any]:
     assert response.status_code == 302, page(response)
     generation = Generation.objects.get()
     Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.SUCCEEDED)
-    make_image(generation)
+    image = make_image(generation)
     other = make_generation(workspace_of(alice), alice, persona=persona, prompt=IMG)
     make_image(other)
     record = CostRecord.objects.create(
@@ -643,7 +647,7 @@ def hostile(alice, double) -> dict[str, Any]:
         images=1,
     )
     roll_up([record])
-    return {"client": client, "persona": persona, "key": key, "generation": generation}
+    return {"client": client, "persona": persona, "key": key, "generation": generation, "image": image}
 
 
 def test_html_in_names_prompts_and_labels_renders_escaped_everywhere(hostile):
@@ -659,6 +663,9 @@ def test_html_in_names_prompts_and_labels_renders_escaped_everywhere(hostile):
         "generation detail": f"/generations/{generation.code}/",
         "generation status": f"/generations/{generation.code}/status/",
         "gallery": "/gallery/",
+        "gallery search": "/gallery/?q=script",
+        "gallery image": f"/gallery/{hostile['image'].code}/",
+        "gallery image delete": f"/gallery/{hostile['image'].code}/delete/",
         "dashboard": "/",
         "usage": "/usage/",
         "key list": "/keys/",

@@ -497,12 +497,21 @@ def _visit_pages(browser: Browser, generations: list[Generation], persona: Perso
     for path in ("/usage/", "/usage.csv"):
         if _route(path) != "(no route)":
             browser.get(path)
+    shown = []
     for generation in generations:
         for image in generation.images.all():
             browser.get(f"/images/{image.code}/")
             browser.get(f"/images/{image.code}/thumb/")
             browser.get(f"/images/{image.code}/?download=1")
+            browser.get(f"/gallery/{image.code}/?q=portrait")
+            browser.post(f"/gallery/{image.code}/favourite/", {"favourite": "1", "next": "/gallery/"})
+            shown.append(image)
             break
+    browser.get("/gallery/?favourites=1&q=a")
+    browser.post("/gallery/download/", {"image": [str(image.code) for image in shown]}, expect=200)
+    if len(shown) > 1:  # the first stays: the error pages below ask for it as another tenant
+        browser.get(f"/gallery/{shown[-1].code}/delete/")
+        browser.post(f"/gallery/{shown[-1].code}/delete/")
 
 
 def _visit_error_pages(
@@ -520,6 +529,10 @@ def _visit_error_pages(
     as_charlie.get(f"/generations/{generations[0].code}/", expect=404)
     as_charlie.get(f"/generations/{generations[0].code}/status/", expect=404)
     as_charlie.get(f"/images/{image.code}/", expect=404)
+    as_charlie.get(f"/gallery/{image.code}/", expect=404)
+    as_charlie.post(f"/gallery/{image.code}/favourite/", {"favourite": "1"}, expect=404)
+    as_charlie.post(f"/gallery/{image.code}/delete/", expect=404)
+    as_charlie.post("/gallery/download/", {"image": [str(image.code)]}, expect=404)
     as_charlie.get(f"/keys/{key.code}/replace/", expect=404)
     as_charlie.post(f"/keys/{key.code}/retest/", expect=404)
     as_charlie.get("/no-such-page/", expect=404)
