@@ -8,7 +8,10 @@ functions), so no test waits on a clock.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -353,3 +356,61 @@ def test_fal_cancel_after_one_of_two_images_keeps_and_bills_the_one_made(
     assert record.charge == "charged" and record.amount_nanousd == FLUX and record.images == 1
     assert slow_fal.count("fal.cancel") == 1
     assert [entry.request_id for entry in slow_fal.billed("fal")] == [submitted[0].request_id]
+
+
+# The page and the worker on their own database connections (threads), in a fixed order (events)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider", ["openai", "fal"])
+def test_a_cancel_from_another_connection_while_the_call_is_out(alice, double, monkeypatch, provider):
+    """The worker's thread is inside the provider call when the page's request (another connection)
+    cancels: OpenAI ends cancelled at once and its late answer is priced exactly; fal is cancelled in its
+    queue by the worker at its next poll."""
+    double.latency = 1000.0 if provider == "fal" else 0.0
+    model = "gpt-image-2" if provider == "openai" else "fal-ai/flux-2-max"
+    quality = "low" if provider == "openai" else ""
+    generation = start(alice, make_key(alice, provider), model, size="1024x1024", quality=quality)
+    module, name = (openai_images, "generate") if provider == "openai" else (fal_queue, "submit")
+    real = getattr(module, name)
+    in_call, cancelled = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        in_call.set()
+        assert cancelled.wait(30), "the page never cancelled"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    worker = threading.Thread(target=run_in_thread, args=(generation.pk,))
+    worker.start()
+    try:
+        assert in_call.wait(30), "the worker never called the provider"
+        response = _cancel(client_for(alice), generation)
+        assert response.status_code == 302
+        generation.refresh_from_db()
+        assert generation.cancel_requested_at is not None
+        if provider == "openai":
+            assert generation.status == "canceled"  # the page finished it; the call is still out
+            assert CostRecord.objects.get(generation=generation).charge == "possible"
+        else:
+            assert generation.status == "running"  # the worker cancels at fal, then finishes it
+    finally:
+        cancelled.set()
+        worker.join()
+    generation.refresh_from_db()
+    assert generation.status == "canceled"
+    if provider == "openai":
+        record = CostRecord.objects.get(generation=generation)
+        assert record.charge == "charged" and record.amount_nanousd
+        assert _spent(generation) == record.amount_nanousd
+    else:
+        assert double.count("fal.cancel") == 1
+        assert not CostRecord.objects.filter(generation=generation).exists()
+        assert _spent(generation) == 0
+
+
+def run_in_thread(generation_id: int) -> None:
+    try:
+        pipeline.run_generation(generation_id)
+    finally:
+        connections.close_all()
