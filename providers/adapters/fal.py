@@ -172,6 +172,7 @@ class _Run:
         return f"_Run({self.model_id}, {self.call.log_name})"
 
     def carry_out(self) -> Outcome:
+        self._cancelled_before()
         entries = []
         for slot in range(self.call.request.n):
             saved = next((e for e in self.saved if e["slot"] == slot and not e.get("failed")), None)
@@ -294,13 +295,22 @@ class _Run:
         if action is decisions.Action.FAIL_UNBILLED or action is decisions.Action.FAIL_POSSIBLY_BILLED:
             self.outcome.cancelled = True
             entry["failed"] = True  # a new attempt must not wait on it again
-            self.call.save_requests(self.saved)
             if action is decisions.Action.FAIL_POSSIBLY_BILLED:
+                entry["cancelled"] = "possibly_billed"  # and must still put it on the books
                 self.outcome.request_ids.append(entry["request_id"])
                 self._possibly(CANCELLED_RUNNING)
+            self.call.save_requests(self.saved)
             return None
         self.call.keep_alive()
         return fal_queue.wait_for_result(self.secret, handle, deadline=time.monotonic() + self.call.timeout)
+
+    def _cancelled_before(self) -> None:
+        """Put on the books the requests an earlier attempt cancelled after fal had started them."""
+        for entry in self.saved:
+            if entry.get("cancelled") == "possibly_billed" and entry.get("request_id"):
+                self.outcome.cancelled = True
+                self.outcome.request_ids.append(entry["request_id"])
+                self._possibly(CANCELLED_RUNNING)
 
     def _failed(self, entry: dict[str, Any], error: ProviderError, action: decisions.Action) -> None:
         """Record a slot that gave up: billed (its size is charged), possibly billed, or not billed."""

@@ -8,12 +8,14 @@ functions), so no test waits on a clock.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from generation import budgets, pipeline, services
 from generation.models import CostRecord, GeneratedImage, Generation, UsageMonth
@@ -414,3 +416,42 @@ def run_in_thread(generation_id: int) -> None:
         pipeline.run_generation(generation_id)
     finally:
         connections.close_all()
+
+
+def test_a_worker_that_dies_after_cancelling_a_started_fal_request_leaves_it_on_the_books(
+    alice, alice_client, slow_fal, monkeypatch
+):
+    """The cancel was sent after fal's runner started, then the worker died before finishing: the
+    attempt that resumes it records the possible charge instead of forgetting the request."""
+    generation = start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max", size="1024x1024")
+    real = fal_queue.submit
+
+    def submit_then_start_drawing(*args, **kwargs):
+        handle = real(*args, **kwargs)
+        _job(slow_fal, handle.request_id).created -= 500  # IN_PROGRESS at fal
+        _cancel(alice_client, generation)
+        return handle
+
+    def dies(*args, **kwargs):
+        raise SystemExit  # the worker process goes away before the generation's end is saved
+
+    monkeypatch.setattr(fal_queue, "submit", submit_then_start_drawing)
+    monkeypatch.setattr(pipeline, "_conclude", dies)
+    with pytest.raises(SystemExit):
+        pipeline.run_generation(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "running" and generation.provider_requests[0]["cancelled"]
+    # The sweep finds the lease expired and resumes it (its request id is saved).
+    monkeypatch.undo()
+    monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
+    later = generation.lease_expires_at + dt.timedelta(seconds=1)
+    sweep = pipeline.sweep_stale_generations(now=later)
+    assert sweep.to_run == [generation.pk]
+    Generation.objects.filter(pk=generation.pk).update(
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    generation = _run(generation)
+    assert generation.status == "canceled"
+    record = CostRecord.objects.get(generation=generation)
+    assert record.charge == "possible" and "GPU time" in record.unknown_reason
+    assert slow_fal.count("fal.submit") == 1 and slow_fal.count("fal.cancel") == 1
