@@ -71,7 +71,7 @@ USAGE_KEY_MESSAGE = (
 )
 CANCELLED_NOTHING_CHARGED = "Cancelled before the provider started on it, so nothing was charged."
 CANCELLED_POSSIBLY_CHARGED = (
-    "Cancelled. The provider may have billed the part it had started: see the cost below."
+    "Cancelled, but the provider had already started and may bill it: see the cost below."
 )
 CANCELLED_CHARGED = (
     "Cancelled. The provider had already finished part of it, which was billed: see the cost below."

@@ -236,6 +236,7 @@ def cancel_generation(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     verdict, message = services.cancel_generation(generation)
     if verdict is Cancel.TOO_LATE:
         messages.warning(request, message)
-    else:
-        messages.success(request, message)
+    elif verdict is Cancel.ASK_WORKER:
+        messages.info(request, message)
+    # Otherwise it is cancelled now, and its page says so (and what was charged) where it shows the status.
     return redirect("generation:detail", code=generation.code)
