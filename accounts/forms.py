@@ -43,7 +43,8 @@ class SignupForm(forms.Form):
         password1, password2 = cleaned.get("password1"), cleaned.get("password2")
         if password1 and password2 and password1 != password2:
             self.add_error("password2", _("The two passwords differ."))
-        elif password1:
+        # Checked even when the two differ: both errors at once, not the weak one after the next try.
+        if password1:
             try:
                 password_validation.validate_password(password1, User(email=cleaned.get("email", "")))
             except forms.ValidationError as error:

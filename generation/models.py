@@ -70,7 +70,7 @@ class Generation(WorkspaceOwned):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
-        CANCELED = "canceled", _("Canceled")
+        CANCELED = "canceled", _("Cancelled")
 
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
@@ -115,6 +115,11 @@ class Generation(WorkspaceOwned):
     stage = models.CharField(max_length=10, choices=Stage.choices, blank=True, default=Stage.STARTING)
     stage_detail = models.CharField(max_length=30, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # When someone asked to cancel it from its page (docs/decisions.md D32). A queued generation, or an
+    # OpenAI call (which cannot be cancelled at OpenAI), is finished by the page at once; a fal
+    # generation keeps running until its worker has cancelled its requests at fal and finished it.
+    # Once set, the worker starts no new provider call for it.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -39,10 +39,10 @@ import providers
 from generation import catalog
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
-from generation.usage.roll_ups import roll_up
+from generation.usage.roll_ups import roll_up, settle_unknown
 from keys import services as vault
 from keys.models import ProviderKey
-from providers.adapter import Adapter, Call, Outcome, Stage
+from providers.adapter import Adapter, Call, CancelRequested, Outcome, Stage
 from providers.base import ErrorKind, ImageRequest, ProviderError
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
 
@@ -69,6 +69,28 @@ USAGE_KEY_MESSAGE = (
     "The key chosen for this generation is a read-only usage key: it reads usage reports and can never "
     "generate. Nothing was sent to the provider; choose a generation key and try again."
 )
+CANCELLED_NOTHING_CHARGED = "Cancelled before the provider started on it, so nothing was charged."
+CANCELLED_POSSIBLY_CHARGED = (
+    "Cancelled, but the provider had already started and may bill it: see the cost below."
+)
+CANCELLED_CHARGED = (
+    "Cancelled. The provider had already finished part of it, which was billed: see the cost below."
+)
+TOO_LATE_TO_CANCEL = (
+    "The cancel came too late: the provider had already finished, so the images are here and billed."
+)
+CANCELLED_PARTLY = (
+    "{made} of {n} images were made before the cancel, and are billed; the rest were cancelled."
+)
+STOPPED_WAITING_CHARGE = (
+    "Cancelled while {provider} was generating: it cannot be stopped there, and it generates and bills the "
+    "images whether or not anyone reads the answer. The amount is unknown until its answer arrives."
+)
+LATE_ANSWER_MESSAGE = (
+    "Cancelled while {provider} was generating. Its answer came afterwards: the cost below is what it billed "
+    "(the images were not kept)."
+)
+LATE_REFUSAL_NOTE = "{provider} answered after the cancel with a refusal, which it does not bill."
 NOT_SENT_AGAIN = "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
@@ -115,12 +137,18 @@ def claim(generation_id: int, attempt: uuid.UUID) -> Generation | None:
     return Generation.objects.select_related("workspace", "provider_key__workspace").get(pk=generation_id)
 
 
-def _renew_lease(generation: Generation, attempt: uuid.UUID, **fields: Any) -> None:
-    """Extend our lease (and save `fields`); raise LostLease when another attempt took the row over."""
-    updated = Generation.objects.filter(
-        pk=generation.pk, attempt=attempt, status=Generation.Status.RUNNING
-    ).update(lease_expires_at=timezone.now() + _lease_length(), **fields)
+def _renew_lease(generation: Generation, attempt: uuid.UUID, *, calling: bool = False, **fields: Any) -> None:
+    """Extend our lease (and save `fields`); raise LostLease when another attempt took the row over.
+
+    Before a provider call (`calling`), raise CancelRequested instead when the user asked to cancel:
+    in the same UPDATE, so that a cancel and a new call never cross (D32).
+    """
+    owned = Generation.objects.filter(pk=generation.pk, attempt=attempt, status=Generation.Status.RUNNING)
+    rows = owned.filter(cancel_requested_at=None) if calling else owned
+    updated = rows.update(lease_expires_at=timezone.now() + _lease_length(), **fields)
     if not updated:
+        if calling and owned.exists():
+            raise CancelRequested
         raise LostLease
     # Do not hold a connection while waiting on the provider (tens of seconds per call): on PostgreSQL it
     # goes back to the process's pool for other threads. Inside an atomic block (tests that wrap
@@ -157,11 +185,11 @@ def _call_provider(
 ) -> Outcome:
     """Decrypt the key and let the provider's adapter make the request; raise KeyUnavailable."""
     # A request made or waited on is at the provider: said in the renewal made anyway, no extra query.
-    at_provider = {"stage": Generation.Stage.PROVIDER, "stage_detail": "", "retry_at": None}
+    at_provider: dict[str, Any] = {"stage": Generation.Stage.PROVIDER, "stage_detail": "", "retry_at": None}
     shown = [Generation.Stage.STARTING]  # the stage last written by this attempt
 
     def before_call() -> None:
-        _renew_lease(generation, attempt, attempts=F("attempts") + 1, **at_provider)
+        _renew_lease(generation, attempt, calling=True, attempts=F("attempts") + 1, **at_provider)
         shown[0] = Generation.Stage.PROVIDER
 
     def keep_alive() -> None:
@@ -180,6 +208,12 @@ def _call_provider(
     def save_requests(entries: list[dict[str, Any]]) -> None:
         _renew_lease(generation, attempt, provider_requests=entries)
 
+    def cancel_requested() -> bool:
+        asked = Generation.objects.filter(pk=generation.pk).exclude(cancel_requested_at=None).exists()
+        if not connection.in_atomic_block:
+            connection.close()  # as in _renew_lease: no connection held while waiting on the provider
+        return asked
+
     call = Call(
         request=_request_for(generation, model),
         timeout=_timeout(),
@@ -189,6 +223,7 @@ def _call_provider(
         saved=list(generation.provider_requests or []) if adapter.resumable else [],
         log_name=str(generation.code),
         on_progress=on_progress,
+        cancel_requested=cancel_requested,
     )
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
     return adapter.run(secret, call)
@@ -255,11 +290,12 @@ def finish(
             if lease_expired_before is not None:
                 owned = owned.filter(lease_expires_at__lt=lease_expired_before)
             # Only what the charge needs: the row is written back below with the fields that change.
-            locked = owned.only("created_by_id", "quote_nanousd").first()
+            locked = owned.only("created_by_id", "quote_nanousd", "cancel_requested_at").first()
             if locked is None:
                 raise LostLease
             for row in rows:
                 row.save()
+            message = _too_late_to_cancel(locked, status, outcome, message)
             locked.status = status
             locked.error_kind = error.kind if error else ""
             locked.error_message = message or (error.user_message if error else "")
@@ -285,6 +321,15 @@ def finish(
     except LostLease:
         return False
     return True
+
+
+def _too_late_to_cancel(locked: Generation, status: str, outcome: Outcome | None, message: str) -> str:
+    """Return `message`, saying first that the cancel came too late when everything was made anyway."""
+    if status != Generation.Status.SUCCEEDED or locked.cancel_requested_at is None:
+        return message
+    if outcome is not None and outcome.cancelled:
+        return message  # some requests were cancelled: the message says how many images were made
+    return f"{TOO_LATE_TO_CANCEL} {message}".strip()
 
 
 def _record_charge(
@@ -370,7 +415,7 @@ def _finish_after_our_error(generation: Generation, attempt: uuid.UUID) -> None:
         attempt,
         status=Generation.Status.FAILED,
         message=OUR_SIDE_MESSAGE,
-        outcome=_interrupted(row, OUR_ERROR_CHARGE),
+        outcome=interrupted(row, OUR_ERROR_CHARGE),
         model=catalog.load().get(generation.model),
     )
 
@@ -429,7 +474,7 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             attempt,
             status=Generation.Status.FAILED,
             message=adapter.interrupted_message,
-            outcome=_interrupted(generation),
+            outcome=interrupted(generation),
             model=model,
         )
         return
@@ -438,13 +483,30 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     except vault.KeyUnavailable as exc:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
+    except CancelRequested:
+        # Cancelled before this call sent anything (earlier tries, if any, were refused: not billed).
+        finish(generation, attempt, status=Generation.Status.CANCELED, message=CANCELLED_NOTHING_CHARGED)
+        return
+    try:
+        saved = _conclude(generation, attempt, key, model, outcome)
+    except LostLease:
+        _late_answer(generation, attempt, model, adapter, outcome)
+        raise
+    if not saved:
+        _late_answer(generation, attempt, model, adapter, outcome)
+
+
+def _conclude(
+    generation: Generation, attempt: uuid.UUID, key: ProviderKey, model: catalog.Model, outcome: Outcome
+) -> bool:
+    """Check and store what came back and finish; return whether this attempt saved the generation's end."""
     try:
         if outcome.images:
             # One write per generation, for the person watching: the images are being checked and stored.
             _renew_lease(generation, attempt, stage=Generation.Stage.CHECKING, stage_detail="", retry_at=None)
         with _turn(generation, attempt):
             checked, rejected = _check_images(generation, outcome)
-        _settle(generation, attempt, key, model, outcome, checked, rejected)
+        return _settle(generation, attempt, key, model, outcome, checked, rejected)
     except LostLease:
         raise
     except Exception:
@@ -453,7 +515,7 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
         # The provider billed (or may have billed) this call: whatever failed after it, the charge gets
         # its cost record.
         logger.exception("generation %s: unexpected error after a billed call", generation.code)
-        finish(
+        return finish(
             generation,
             attempt,
             status=Generation.Status.FAILED,
@@ -461,6 +523,59 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             outcome=outcome,
             model=model,
         )
+
+
+def _late_answer(
+    generation: Generation, attempt: uuid.UUID, model: catalog.Model, adapter: Adapter, outcome: Outcome
+) -> None:
+    """Make exact the possible charge the page recorded when it cancelled this attempt's call (D32).
+
+    The page finished the generation as cancelled while its call was out (`services.cancel_generation`),
+    with a cost record of unknown amount. The answer came after all: billed, the record gets its exact
+    amount; refused, the provider billed nothing. Its images are not kept: the user cancelled.
+    """
+    if outcome.possibly_billed and not outcome.billed:
+        return  # no answer either: the charge stays possible, for reconciliation to settle
+    with transaction.atomic():
+        record = (
+            CostRecord.objects.select_for_update()
+            .filter(
+                generation_id=generation.pk,
+                generation__status=Generation.Status.CANCELED,
+                generation__attempt=attempt,
+                charge=CostRecord.Charge.POSSIBLE,
+                amount_nanousd=None,
+                resolution="",
+            )
+            .first()
+        )
+        if record is None:
+            return  # not cancelled by the page while this attempt's call was out
+        if outcome.billed:
+            amount = adapter.cost(outcome.usage, model.price)
+            fields: dict[str, Any] = {
+                "charge": CostRecord.Charge.CHARGED,
+                "amount_nanousd": amount,
+                "usage": outcome.usage,
+                "unknown_reason": "" if amount is not None else UNREADABLE_CHARGE,
+                "exceeded_quote": amount is not None and amount > generation.quote_nanousd,
+            }
+        else:
+            amount = 0
+            fields = {
+                "amount_nanousd": 0,
+                "resolution": CostRecord.Resolution.NOT_BILLED,
+                "resolved_at": timezone.now(),
+                "resolution_note": LATE_REFUSAL_NOTE.format(provider=adapter.label),
+            }
+        fields["provider_request_ids"] = outcome.request_ids or record.provider_request_ids
+        CostRecord.objects.filter(pk=record.pk).update(**fields)
+        if amount is not None:
+            settle_unknown(record, amount)  # the record as it was: its roll-up counted it as unknown
+        Generation.objects.filter(pk=generation.pk).update(
+            error_message=LATE_ANSWER_MESSAGE.format(provider=adapter.label)
+        )
+    logger.info("generation %s: the answer to a cancelled call came; its cost is settled", generation.code)
 
 
 @contextlib.contextmanager
@@ -498,8 +613,10 @@ def _settle(
     outcome: Outcome,
     checked: list[CheckedImage],
     rejected: ProviderError | None,
-) -> None:
-    """Store the files, then (in a finish slot) record the key's use and save the generation's end."""
+) -> bool:
+    """Store the files, then (in a finish slot) record the key's use and save the generation's end.
+
+    Return whether the generation's end was saved (finish())."""
     # Outside the slot: storage may be remote (S3), and a slow upload must hold up only this generation.
     rows = _store_files(generation, checked) if checked else []
     saved = False
@@ -509,6 +626,7 @@ def _settle(
     finally:
         if not saved:
             _delete_files(rows)  # nothing refers to them
+    return saved
 
 
 def _record_outcome(
@@ -530,7 +648,9 @@ def _record_outcome(
     if rows:
         missing = generation.n - len(rows)
         note = ""
-        if missing:
+        if outcome.cancelled:
+            note = CANCELLED_PARTLY.format(made=len(rows), n=generation.n)
+        elif missing:
             reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
             note = f"{len(rows)} of {generation.n} images were made. " + (
                 reason.user_message if reason else ""
@@ -544,6 +664,15 @@ def _record_outcome(
             model=model,
             rows=rows,
             error=None,
+        )
+    elif outcome.cancelled:
+        return finish(
+            generation,
+            attempt,
+            status=Generation.Status.CANCELED,
+            message=_cancelled_message(outcome),
+            outcome=outcome,
+            model=model,
         )
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
@@ -564,6 +693,15 @@ def _record_outcome(
         )
 
 
+def _cancelled_message(outcome: Outcome) -> str:
+    """Return what a generation the worker cancelled at the provider says about its charge."""
+    if outcome.billed:
+        return CANCELLED_CHARGED
+    if outcome.possibly_billed:
+        return CANCELLED_POSSIBLY_CHARGED
+    return CANCELLED_NOTHING_CHARGED
+
+
 def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adapter) -> bool:
     """Whether the provider's answer means the model was shut down.
 
@@ -578,7 +716,7 @@ def _model_gone(error: ProviderError | None, model: catalog.Model, adapter: Adap
     )
 
 
-def _interrupted(generation: Generation, reason: str = INTERRUPTED_CHARGE) -> Outcome:
+def interrupted(generation: Generation, reason: str = INTERRUPTED_CHARGE) -> Outcome:
     """Return the outcome of calls started but never seen through: possibly charged, amount unknown."""
     request_ids = [
         str(entry["request_id"]) for entry in generation.provider_requests or [] if entry.get("request_id")
@@ -640,7 +778,7 @@ def sweep_stale_generations(*, now: datetime | None = None) -> Sweep:
             generation.attempt,
             status=Generation.Status.FAILED,
             message=NOTHING_CHARGED_MESSAGE if unbilled else adapter.interrupted_message,
-            outcome=None if unbilled else _interrupted(generation),
+            outcome=None if unbilled else interrupted(generation),
             model=catalog.load().get(generation.model),
             lease_expired_before=now,
         )

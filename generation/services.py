@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
+import providers
 from accounts.models import User, Workspace
-from generation import budgets, catalog, pricing, tasks
+from generation import budgets, catalog, pipeline, pricing, tasks
 from generation.models import Generation, Persona
 from keys.models import ProviderKey
+from providers.decisions import Cancel, CancelAsked, on_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +114,73 @@ def start_generation(
         transaction.on_commit(lambda: tasks.run_generation.delay(generation.pk), robust=True)
     logger.info("generation %s queued: %s x%d", generation.code, model.id, n)
     return generation
+
+
+# Cancelling (docs/decisions.md D32)
+
+CANCEL_ASKED = (
+    "Cancelling: the worker is asking {provider} to stop the request. This page shows what was charged "
+    "once it has answered."
+)
+ALREADY_FINISHED = "This generation had already finished, so there was nothing to cancel."
+IMAGES_BACK = (
+    "Too late to cancel: the provider has already made the images, and billed them. They are being stored."
+)
+
+
+def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
+    """Cancel a queued or running generation; return what was done and the sentence that says so.
+
+    A queued one, or one between calls, ends at once with nothing charged. An OpenAI call that is out
+    cannot be stopped at OpenAI: the generation ends at once as cancelled, possibly charged (the worker
+    makes the amount exact if the answer comes after all). A fal generation is cancelled at fal by its
+    worker, which finishes it from fal's answer. In every case no new request is sent afterwards.
+    """
+    adapter = providers.get(generation.provider)
+    now = timezone.now()
+    queued = Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED)
+    # A queued row is not the worker's yet: whichever of this UPDATE and the worker's claim comes first wins.
+    if queued.update(
+        status=Generation.Status.CANCELED,
+        cancel_requested_at=now,
+        finished_at=now,
+        reserved_nanousd=0,
+        error_message=pipeline.CANCELLED_NOTHING_CHARGED,
+    ):
+        logger.info("generation %s: cancelled while queued", generation.code)
+        return Cancel.NOTHING_SENT, pipeline.CANCELLED_NOTHING_CHARGED
+    with transaction.atomic():
+        row = Generation.objects.select_for_update().filter(pk=generation.pk).first()
+        if row is None:
+            return Cancel.TOO_LATE, ALREADY_FINISHED
+        verdict = on_cancel(
+            CancelAsked(
+                final=row.is_final,
+                queued=row.status == Generation.Status.QUEUED,
+                provider_cancels=adapter.provider_cancels,
+                calls_started=row.attempts,
+                stage=row.stage,
+            )
+        )
+        if verdict is Cancel.TOO_LATE:
+            return verdict, ALREADY_FINISHED if row.is_final else IMAGES_BACK
+        # From here the worker sends no new request (pipeline._renew_lease before a call).
+        Generation.objects.filter(pk=row.pk, cancel_requested_at=None).update(cancel_requested_at=now)
+        if verdict is Cancel.ASK_WORKER:
+            return verdict, CANCEL_ASKED.format(provider=adapter.label)
+        stop_waiting = verdict is Cancel.STOP_WAITING
+        message = pipeline.CANCELLED_POSSIBLY_CHARGED if stop_waiting else pipeline.CANCELLED_NOTHING_CHARGED
+        pipeline.finish(
+            row,
+            None,
+            status=Generation.Status.CANCELED,
+            message=message,
+            outcome=(
+                pipeline.interrupted(row, pipeline.STOPPED_WAITING_CHARGE.format(provider=adapter.label))
+                if stop_waiting
+                else None
+            ),
+            model=catalog.load().get(row.model),
+        )
+    logger.info("generation %s: cancelled while running (%s)", generation.code, verdict)
+    return verdict, message

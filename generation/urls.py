@@ -14,6 +14,7 @@ urlpatterns = [
     path("generate/quote/", generate.quote, name="quote"),
     path("generations/<uuid:code>/", generate.generation_detail, name="detail"),
     path("generations/<uuid:code>/status/", generate.generation_status, name="status"),
+    path("generations/<uuid:code>/cancel/", generate.cancel_generation, name="cancel"),
     path("gallery/", gallery.gallery, name="gallery"),
     path("gallery/download/", gallery.download, name="gallery-download"),
     path("gallery/<uuid:code>/", gallery.image_viewer, name="gallery-image"),

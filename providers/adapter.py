@@ -41,6 +41,15 @@ class Stage(StrEnum):
     RETRYING = "retrying"  # the provider was busy or failed for a moment: waiting to try again
 
 
+class CancelRequested(Exception):
+    """Raised by `Call.before_call` when the user asked to cancel: no new request may be sent.
+
+    An adapter that can cancel at its provider (`Adapter.provider_cancels`) catches it and winds its
+    requests down (`Outcome.cancelled`); for the others it ends `run`, and the worker finishes the
+    generation as cancelled with nothing charged (no request of this call was sent).
+    """
+
+
 class NotSupported(Exception):
     """The adapter does not implement a capability the request needs (see `Adapter.capabilities`)."""
 
@@ -77,6 +86,9 @@ class Outcome:
     possible_reason: str = ""  # why, in plain words
     error: ProviderError | None = None  # set when no usable image came back
     partial_errors: list[ProviderError] = field(default_factory=list)  # slots that failed (fal)
+    # The user cancelled: at least one request was cancelled at the provider or never sent. Images that
+    # had already been made (and billed) are still in `images`.
+    cancelled: bool = False
 
 
 @dataclass
@@ -100,6 +112,13 @@ class Call:
     log_name: str = ""  # the generation, for log lines
     on_partial: Callable[[ProviderImage], None] | None = None
     on_progress: Callable[[Stage, str, dt.datetime | None], None] | None = None
+    # Whether the user asked to cancel (a database read): an adapter that can cancel at its provider
+    # asks it between polls. `before_call` raises CancelRequested in any case.
+    cancel_requested: Callable[[], bool] | None = None
+
+    def should_cancel(self) -> bool:
+        """Return whether the user asked to cancel (False when the worker gave no way to ask)."""
+        return self.cancel_requested is not None and self.cancel_requested()
 
     def at_provider(self) -> None:
         """Report that a request is with the provider (after `before_call` or `keep_alive`)."""
@@ -130,6 +149,10 @@ class Adapter(abc.ABC):
     # A "not found" from the image call is about the model: it does not exist (or not for this key).
     not_found_means_unknown_model: ClassVar[bool] = False
     interrupted_message: ClassVar[str]  # the generation's message when a worker died during its call
+    # The provider can cancel a request it holds (fal's queue): a cancel from the page is carried out by
+    # the worker, which asks the provider and finishes the generation from its answer. Otherwise (one
+    # blocking call, OpenAI) the page finishes the generation itself and the worker stops waiting.
+    provider_cancels: ClassVar[bool] = False
 
     # Keys
 

@@ -10,6 +10,10 @@ that carry it out (the adapters' `run`) and is tested as a table (tests/provider
   same result again: sending the request again would bill twice.
 - FAIL_BILLED / FAIL_UNBILLED: stop; the generation fails with or without a charge to record.
 - FAIL_POSSIBLY_BILLED: stop; the provider may hold the request and bill it, and we cannot know.
+
+A cancel from the generation's page (docs/decisions.md D32) is decided here too: `on_cancel` says who
+finishes the generation and whether anything may have been charged, `after_fal_cancel` what fal's
+answer to a cancel means for one request.
 """
 
 from __future__ import annotations
@@ -173,5 +177,58 @@ def after_interruption(state: Interrupted) -> Action:
     # Once a call has started, the provider may hold the request (and bill it) even if the worker died
     # before it learnt the request id.
     if state.calls_started == 0 and not state.saved_requests:
+        return Action.FAIL_UNBILLED
+    return Action.FAIL_POSSIBLY_BILLED
+
+
+# A cancel from the generation's page (D32).
+
+
+class Cancel(StrEnum):
+    NOTHING_SENT = "nothing_sent"  # finish it now, cancelled: no request is with the provider
+    STOP_WAITING = "stop_waiting"  # finish it now, cancelled and possibly charged: a blocking call is out
+    ASK_WORKER = "ask_worker"  # the worker cancels its requests at the provider, then finishes it
+    TOO_LATE = "too_late"  # it has ended, or its images are back (billed) and being stored
+
+
+@dataclass(frozen=True)
+class CancelAsked:
+    """What the database says about a generation when someone asks to cancel it."""
+
+    final: bool  # it has ended
+    queued: bool  # no worker has claimed it yet
+    provider_cancels: bool  # the provider can cancel a request it holds (fal's queue)
+    calls_started: int  # provider calls counted on the row as they began
+    stage: str  # the running stage: "" starting, "provider", "retrying", "checking"
+
+
+def on_cancel(state: CancelAsked) -> Cancel:
+    """Decide what a cancel does. Once one is asked, the worker sends no new request (`before_call`)."""
+    if state.final or state.stage == "checking":
+        # Checking means the answer is back: the provider billed it, so its images are kept and shown.
+        return Cancel.TOO_LATE
+    if state.queued:
+        return Cancel.NOTHING_SENT
+    if state.provider_cancels:
+        return Cancel.ASK_WORKER
+    if state.calls_started and state.stage != "retrying":
+        # A blocking call is out (or was, when a worker died): it is generated and billed whether or not
+        # anyone reads the answer. Between retries the last call was a refusal, which bills nothing.
+        return Cancel.STOP_WAITING
+    return Cancel.NOTHING_SENT
+
+
+def after_fal_cancel(last_status: str | None, cancelled: bool | None) -> Action:
+    """Decide about one fal request the user cancelled, from its last polled status and fal's answer.
+
+    `cancelled`: True fal accepted the cancel (202), False it had already completed (400), None the
+    cancel failed (the network, a 5xx). fal bills neither a request cancelled in its queue nor the time
+    spent queued; a runner that had started may have spent GPU time, which fal may bill.
+    """
+    if cancelled is False:
+        return Action.REFETCH  # it finished, so it was billed: fetch the result like any other
+    if cancelled is None:
+        return Action.RESUME  # it still runs and will bill: wait for it as usual, never lose it
+    if last_status == "IN_QUEUE":
         return Action.FAIL_UNBILLED
     return Action.FAIL_POSSIBLY_BILLED

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,14 @@ _NOT_SENT = (
 )
 
 _pool = PooledClient(httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT))
+
+
+class StopRequested(Exception):
+    """`wait_for_result`'s `stop` said to stop waiting; `status` is the request's last polled status."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -214,8 +223,13 @@ def wait_for_result(
     poll_interval: float = 0.5,
     base_url: str | None = None,
     timeout: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ProviderResult:
-    """Poll until the request completes or `deadline` (a time.monotonic() value) passes; return its images."""
+    """Poll until the request completes or `deadline` (a time.monotonic() value) passes; return its images.
+
+    `stop` is asked after each status that is not COMPLETED; when it answers True, StopRequested is
+    raised with that status (the caller cancels the request).
+    """
     require_key(api_key)
     for url in (handle.status_url, handle.response_url):
         _check_origin(url, base_url)
@@ -223,7 +237,7 @@ def wait_for_result(
     completed = False  # COMPLETED without an error: fal has billed it, whatever happens to the fetch
     ended = False  # fal reported COMPLETED (with or without an error): its final state is known
     try:
-        status = _poll(api_key, handle, deadline, poll_interval, request_timeout)
+        status = _poll(api_key, handle, deadline, poll_interval, request_timeout, stop)
         ended = True
         completed = not status.get("error")
         response = _send(
@@ -249,7 +263,12 @@ def wait_for_result(
 
 
 def _poll(
-    api_key: str, handle: FalHandle, deadline: float, poll_interval: float, request_timeout: float
+    api_key: str,
+    handle: FalHandle,
+    deadline: float,
+    poll_interval: float,
+    request_timeout: float,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Return the status once COMPLETED, backing off between polls; raise TIMEOUT at the deadline."""
     interval = poll_interval
@@ -258,6 +277,8 @@ def _poll(
         status = _json(_send("GET", handle.status_url, api_key=api_key, timeout=timeout))
         if status.get("status") == "COMPLETED":
             return status
+        if stop is not None and stop():
+            raise StopRequested(str(status.get("status") or "") or None)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _timed_out(handle)

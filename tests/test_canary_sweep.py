@@ -528,6 +528,9 @@ def _visit_error_pages(
     image = next(i for g in generations for i in g.images.all())
     as_charlie.get(f"/generations/{generations[0].code}/", expect=404)
     as_charlie.get(f"/generations/{generations[0].code}/status/", expect=404)
+    as_charlie.post(f"/generations/{generations[0].code}/cancel/", expect=404)
+    # Cancelling a finished generation: nothing to cancel, said on its page.
+    Browser(client_for(alice), responses, routes).post(f"/generations/{generations[0].code}/cancel/")
     as_charlie.get(f"/images/{image.code}/", expect=404)
     as_charlie.get(f"/gallery/{image.code}/", expect=404)
     as_charlie.post(f"/gallery/{image.code}/favourite/", {"favourite": "1"}, expect=404)

@@ -122,6 +122,13 @@ def _generation(alice: User) -> Generation:
     return make_generation(workspace_of(alice), alice, persona=persona, prompt=PROMPT)
 
 
+def _queued_generation(alice: User) -> Generation:
+    # Queued: a cancel that leaked across workspaces would change it (and the snapshot would show it).
+    generation = _generation(alice)
+    Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.QUEUED)
+    return generation
+
+
 def _image(alice: User) -> Any:
     return make_image(_generation(alice)).code
 
@@ -155,6 +162,7 @@ BUILDERS: dict[str, Builder] = {
     "generation:delete-persona": _persona,
     "generation:detail": lambda alice: _generation(alice).code,
     "generation:status": lambda alice: _generation(alice).code,
+    "generation:cancel": lambda alice: _queued_generation(alice).code,
     "generation:image": _image,
     "generation:thumbnail": _image,
     "generation:gallery-image": _image,

@@ -2,6 +2,12 @@
 
 Computed here, not in the template, so the template needs no arithmetic or inline styles. No queries:
 the months come from `totals.monthly`.
+
+The SVG holds only shapes; it stretches to its box (`preserveAspectRatio="none"`, strokes that do not
+scale). Its labels (the amounts of the grid lines, the months) are HTML beside and below it, so they keep
+their CSS size at any width: SVG text scales with the viewBox, and at 390 px a 720-unit chart drew 12 px
+labels 8 px high. The grid lines sit at fixed fractions of the height (bottom, middle, top, `TICK_AT`),
+where the stylesheet puts their labels.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ class Chart:
     """Bar geometry in SVG user units, computed here so the template needs no arithmetic or styles."""
 
     bars: list[Bar]
-    ticks: list[tuple[int, str]]  # (y, label) of horizontal grid lines
+    ticks: list[tuple[int, str]]  # (y, label) of horizontal grid lines: bottom, middle, top
     width: int = 720
-    height: int = 240
-    left: int = 70
-    bottom: int = 24
-    top: int = 12
+    height: int = 200
+    left: int = 0
+    # 4% of the height above and below: the labels of the top and bottom lines are centred on them
+    # (half a 16 px line at the stylesheet's 12rem chart height).
+    bottom: int = 8
+    top: int = 8
 
     @property
     def base_y(self) -> int:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.contrib import messages
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
@@ -21,6 +22,7 @@ from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
 from keys import services as vault
 from keys.models import ProviderKey
+from providers.decisions import Cancel
 
 POLL_SECONDS = 2
 
@@ -165,6 +167,11 @@ def _progress(generation: Generation, now: datetime) -> tuple[str, str]:
     """Return what is happening (a sentence) and its short form for the tab title."""
     if generation.is_final:
         return "", str(generation.get_status_display())
+    if generation.cancel_requested_at is not None:
+        return (
+            _("Cancelling: waiting for the provider to confirm; this page then says what was charged…"),
+            _("Cancelling"),
+        )
     if generation.status == Generation.Status.QUEUED:
         return _("Queued: waiting for a worker to send it to the provider…"), _("Queued")
     stage = generation.stage
@@ -219,3 +226,17 @@ def generation_status(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     # With a <title> at the top level of the answer: htmx sets the tab's title from it.
     context = {**_detail_context(generation), "title_oob": True}
     return render(request, "generation/detail.html#status", context)
+
+
+@require_POST
+@workspace_required
+def cancel_generation(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    """Cancel a queued or running generation (D32); the page then says what was charged."""
+    generation = get_generation(request, code)
+    verdict, message = services.cancel_generation(generation)
+    if verdict is Cancel.TOO_LATE:
+        messages.warning(request, message)
+    elif verdict is Cancel.ASK_WORKER:
+        messages.info(request, message)
+    # Otherwise it is cancelled now, and its page says so (and what was charged) where it shows the status.
+    return redirect("generation:detail", code=generation.code)

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
@@ -32,17 +33,44 @@ def _prompt(persona: Persona) -> str:
     return services.build_prompt(persona) if persona.name else ""
 
 
+def _name_taken(request: WorkspaceRequest, form: PersonaForm, persona: Persona | None) -> str:
+    """Return the form's name when another persona of the workspace has it (any case), else "".
+
+    A warning beside the field, never a refusal: two people may well share a first name.
+    """
+    name = str(form.data.get("name", "") if form.is_bound else (persona.name if persona else "")).strip()
+    if not name:
+        return ""
+    others = Persona.objects.for_workspace(request.workspace).filter(name__iexact=name)
+    if persona is not None:
+        others = others.exclude(pk=persona.pk)
+    return name if others.exists() else ""
+
+
 def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona | None) -> HttpResponse:
-    """Render the persona page, or only its prompt preview when htmx asks for it."""
+    """Render the persona page, or only its prompt preview (and the name's hint) when htmx asks for it."""
     if form.is_bound:
         form.is_valid()  # fills form.instance with the fields that are valid; saves nothing
+    name_taken = _name_taken(request, form, persona)
     if request.GET.get("preview"):
-        return render(request, "generation/persona_form.html#preview", {"prompt": _prompt(form.instance)})
+        preview = render_to_string(
+            "generation/persona_form.html#preview", {"prompt": _prompt(form.instance)}, request
+        )
+        hint = render_to_string(
+            "generation/persona_form.html#name_hint", {"name_taken": name_taken, "oob": True}, request
+        )
+        return HttpResponse(preview + hint)
     recent = []
     if persona is not None:
         images = _images(request).filter(generation__persona=persona).select_related("generation")
         recent = list(images[:RECENT_AVATARS])
-    context = {"form": form, "persona": persona, "prompt": _prompt(form.instance), "recent": recent}
+    context = {
+        "form": form,
+        "persona": persona,
+        "prompt": _prompt(form.instance),
+        "recent": recent,
+        "name_taken": name_taken,
+    }
     return render(request, "generation/persona_form.html", context)
 
 

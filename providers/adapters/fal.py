@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers import decisions, fal_platform, fal_queue, report_http
-from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError
+from providers.adapter import Adapter, Call, CancelRequested, Capability, Outcome, PricedModel, Quote
+from providers.base import KeyCheck, ProviderError, ProviderResult
 from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ INTERRUPTED_SUBMIT = (
 NOT_CANCELLED = (
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
+)
+CANCELLED_RUNNING = (
+    "Cancelled after fal.ai had started drawing: fal accepted the cancel, but may charge the GPU time its "
+    "runner already spent."
 )
 # fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
 # request list is taken to cover only the requests that ended this long before it was read.
@@ -70,6 +74,7 @@ class FalAdapter(Adapter):
     quote_note = "Exact: fal.ai bills per megapixel of output."
     one_image_per_request = True
     resumable = True
+    provider_cancels = True  # PUT {cancel_url}: the worker cancels its requests (D32)
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
     usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
     report_lists_requests = True
@@ -161,11 +166,13 @@ class _Run:
         self.saved: list[dict[str, Any]] = [dict(entry) for entry in call.saved]
         self.outcome = Outcome()
         self.billed_sizes: list[tuple[int, int]] = []
+        self.cancel_answered: set[str] = set()  # requests a user's cancel was already sent for
 
     def __repr__(self) -> str:  # never the key
         return f"_Run({self.model_id}, {self.call.log_name})"
 
     def carry_out(self) -> Outcome:
+        self._cancelled_before()
         entries = []
         for slot in range(self.call.request.n):
             saved = next((e for e in self.saved if e["slot"] == slot and not e.get("failed")), None)
@@ -200,7 +207,14 @@ class _Run:
         self.saved.append(pending)
         self.call.save_requests(self.saved)
         for index in range(decisions.MAX_ATTEMPTS):
-            self.call.before_call()
+            try:
+                self.call.before_call()
+            except CancelRequested:
+                # The user cancelled: this slot is never sent, so it costs nothing.
+                pending["failed"] = True
+                self.call.save_requests(self.saved)
+                self.outcome.cancelled = True
+                return None
             self.call.at_provider()
             try:
                 handle = fal_queue.submit(
@@ -232,9 +246,9 @@ class _Run:
             self.call.at_provider()
             handle = fal_queue.FalHandle.for_request_id(self.model_id, entry["request_id"])
             try:
-                result = fal_queue.wait_for_result(
-                    self.secret, handle, deadline=time.monotonic() + self.call.timeout
-                )
+                result = self._result(entry, handle)
+                if result is None:
+                    return  # cancelled at fal
             except ProviderError as exc:
                 wait = decisions.FalWait.of(exc, billed_before=billed, last=decisions.is_last(index))
                 if decisions.fal_must_cancel(wait):
@@ -260,6 +274,43 @@ class _Run:
             )
             self.outcome.images.extend(result.images)
             return
+
+    def _result(self, entry: dict[str, Any], handle: fal_queue.FalHandle) -> ProviderResult | None:
+        """Wait for the request's result; None when the user cancelled it and fal stopped it.
+
+        While waiting, the worker is asked between polls whether the user cancelled; if so the request is
+        cancelled at fal, and fal's answer decides (`decisions.after_fal_cancel`): stopped, it costs
+        nothing (still queued) or possibly its GPU time (started); too late, or the cancel could not be
+        made, and it completes and is billed, so its result is awaited and fetched like any other.
+        """
+        stop = None if entry["request_id"] in self.cancel_answered else self.call.should_cancel
+        try:
+            return fal_queue.wait_for_result(
+                self.secret, handle, deadline=time.monotonic() + self.call.timeout, stop=stop
+            )
+        except fal_queue.StopRequested as asked:
+            self.cancel_answered.add(entry["request_id"])
+            action = decisions.after_fal_cancel(asked.status, self._cancel(handle))
+            logger.info("generation %s: cancelled by the user at fal: %s", self.call.log_name, action)
+        if action is decisions.Action.FAIL_UNBILLED or action is decisions.Action.FAIL_POSSIBLY_BILLED:
+            self.outcome.cancelled = True
+            entry["failed"] = True  # a new attempt must not wait on it again
+            if action is decisions.Action.FAIL_POSSIBLY_BILLED:
+                entry["cancelled"] = "possibly_billed"  # and must still put it on the books
+                self.outcome.request_ids.append(entry["request_id"])
+                self._possibly(CANCELLED_RUNNING)
+            self.call.save_requests(self.saved)
+            return None
+        self.call.keep_alive()
+        return fal_queue.wait_for_result(self.secret, handle, deadline=time.monotonic() + self.call.timeout)
+
+    def _cancelled_before(self) -> None:
+        """Put on the books the requests an earlier attempt cancelled after fal had started them."""
+        for entry in self.saved:
+            if entry.get("cancelled") == "possibly_billed" and entry.get("request_id"):
+                self.outcome.cancelled = True
+                self.outcome.request_ids.append(entry["request_id"])
+                self._possibly(CANCELLED_RUNNING)
 
     def _failed(self, entry: dict[str, Any], error: ProviderError, action: decisions.Action) -> None:
         """Record a slot that gave up: billed (its size is charged), possibly billed, or not billed."""

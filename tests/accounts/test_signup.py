@@ -60,6 +60,18 @@ def test_it_rejects_weak_and_mismatched_passwords(client):
     assert not User.objects.exists()
 
 
+def test_a_weak_password_that_is_also_mistyped_shows_both_errors(client):
+    response = client.post(
+        "/accounts/signup/", {**GOOD, "password1": "12345678901", "password2": "1234567890"}
+    )
+    errors = response.context["form"].errors
+    assert "password1" in errors and "password2" in errors  # the weak one is not hidden by the mismatch
+    page = response.content.decode()
+    assert "The two passwords differ." in page
+    assert "entirely numeric" in page
+    assert not User.objects.exists()
+
+
 def test_it_requires_every_field(client):
     response = client.post("/accounts/signup/", {})
     assert set(response.context["form"].errors) == {"email", "password1", "password2"}

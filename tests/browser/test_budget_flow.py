@@ -38,7 +38,7 @@ def test_a_user_sets_a_budget_and_is_refused_past_it(page, alice, double, monkey
         expect(page).to_have_url(re.compile(r"/generations/"))
 
     page.goto("/generate/")
-    expect(page.get_by_test_id("budget-banner")).to_contain_text("93 % of this month's budget")
+    expect(page.get_by_test_id("budget-banner")).to_contain_text("93% of this month's budget")
     page.get_by_label("Prompt").fill("A friendly lighthouse keeper")
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_role("alert")).to_contain_text("would pass this month's budget of $0.15")

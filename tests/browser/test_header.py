@@ -136,3 +136,18 @@ def test_without_javascript_the_links_show_below_a_header_that_scrolls_away(brow
         _no_horizontal_scrolling(page)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"])
+def test_page_headings_keep_clear_of_the_sticky_header(page, alice, viewport):
+    page.set_viewport_size(viewport)
+    _log_in(page)
+    for url in ("/", "/personas/", "/usage/", "/accounts/login/"):
+        if url == "/accounts/login/":
+            page.context.clear_cookies()
+        page.goto(url)
+        gap = page.evaluate(
+            """() => document.querySelector('main h1').getBoundingClientRect().top
+                     - document.querySelector('.site-header').getBoundingClientRect().bottom"""
+        )
+        assert gap >= 16, f"{url}: the heading is {gap}px below the header"

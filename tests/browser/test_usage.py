@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 from pathlib import Path
 
@@ -78,3 +79,34 @@ def test_the_cost_column_lines_up_its_decimal_points(page, alice, frozen_now):
     )
     assert len(points) == 4
     assert max(points) - min(points) < 0.5, points
+
+
+def test_the_chart_labels_are_at_least_12_px_on_a_phone(page, alice, frozen_now):
+    """SVG text shrinks with its viewBox (8 px at 390 px wide): the labels are HTML beside the shapes."""
+    workspace = workspace_of(alice)
+    this_month = dates.month_start(frozen_now)
+    generation = make_generation(workspace, alice, created_at=this_month)
+    make_cost(generation, amount_nanousd=1_234_560_000_000, created_at=this_month)  # a wide label
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/usage/")
+    expect(page.locator("svg.chart rect.chart-bar")).to_have_count(12)
+    labels = page.eval_on_selector_all(
+        ".chart-ticks .chart-axis, .chart-months .chart-axis",
+        """els => els.filter(e => getComputedStyle(e).visibility !== 'hidden').map(e => {
+            const box = e.getBoundingClientRect();
+            return {text: e.textContent, size: parseFloat(getComputedStyle(e).fontSize),
+                    left: box.left, right: box.right, months: !!e.closest('.chart-months')};
+        })""",
+    )
+    assert labels and all(label["size"] >= 12 for label in labels), labels
+    months = [label for label in labels if label["months"]]
+    assert len(months) == 6 and months[-1]["text"] == f"{frozen_now:%b}"  # every other, this one shown
+    assert all(a["right"] <= b["left"] for a, b in itertools.pairwise(months))  # no overlap
+    assert page.locator("svg.chart text").count() == 0
+    # Nothing sticks out of the page sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -62,3 +62,43 @@ def test_it_previews_the_prompt_of_an_unsaved_persona(alice_client):
     assert "A digital illustration portrait of a person aged 30-44" in text
     assert "freelance graphic designer" in text
     assert not Persona.objects.exists()
+
+
+# Two personas may share a name: a warning beside the field, never a refusal
+
+
+def test_a_name_already_used_in_the_workspace_is_saved_with_a_warning(alice, alice_client, persona):
+    response = alice_client.post("/personas/new/", {**BEN, "name": "budget ben"})
+    assert response.status_code == 302  # not blocked
+    copy = Persona.objects.exclude(pk=persona.pk).get()
+    page = alice_client.get(response["Location"]).content.decode()
+    assert 'data-testid="name-hint"' in page
+    assert "already called “budget ben”" in page
+    # The first one is told too: it now shares its name.
+    assert 'data-testid="name-hint"' in alice_client.get(f"/personas/{persona.code}/").content.decode()
+    assert copy.name == "budget ben"
+
+
+def test_the_warning_comes_with_the_live_preview_while_typing(alice_client, persona):
+    response = alice_client.get(
+        "/personas/new/", {"preview": "1", "name": " Budget Ben "}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert 'id="prompt-preview"' in html
+    assert 'id="name-hint" class="name-hint" aria-live="polite" hx-swap-oob="innerHTML"' in html
+    assert "already called “Budget Ben”" in html
+    response = alice_client.get(
+        "/personas/new/", {"preview": "1", "name": "Careful Cora"}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert 'hx-swap-oob="innerHTML"' in html and 'data-testid="name-hint"' not in html  # the hint clears
+
+
+def test_no_warning_for_the_persona_itself_nor_another_workspace(
+    alice_client, charlie, charlie_client, persona
+):
+    assert 'data-testid="name-hint"' not in alice_client.get(f"/personas/{persona.code}/").content.decode()
+    preview = alice_client.get(f"/personas/{persona.code}/", {"preview": "1", "name": "Budget Ben"})
+    assert 'data-testid="name-hint"' not in preview.content.decode()
+    response = charlie_client.post("/personas/new/", BEN)
+    assert 'data-testid="name-hint"' not in charlie_client.get(response["Location"]).content.decode()

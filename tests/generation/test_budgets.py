@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -108,7 +109,18 @@ def test_the_banner_warns_at_80_percent(alice, alice_client, double):
     assert b"budget-banner" not in alice_client.get("/workspace/").content  # 60 %
     start(alice, key, "fal-ai/flux-2-max")
     page = alice_client.get("/generate/").content.decode()
-    assert "80 % of this month" in page
+    assert "80% of this month" in page
+
+
+def test_percentages_are_written_the_english_way_without_a_space(alice, alice_client, double):
+    key = make_key(alice, "fal")
+    _cap(alice, 5 * FLUX)
+    for _ in range(4):
+        start(alice, key, "fal-ai/flux-2-max")
+    for url in ("/", "/workspace/", "/generate/"):
+        page = alice_client.get(url).content.decode()
+        assert "80%" in page, url
+        assert re.search(r"\d[ \u00a0]%", page) is None, url  # never "80 %"
 
 
 def test_the_generate_page_shows_the_refusal(alice, alice_client, double):

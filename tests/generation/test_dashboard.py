@@ -57,7 +57,7 @@ def test_it_shows_the_budget_and_what_is_left(alice, alice_client):
     response = alice_client.get("/")
     assert value(response, "budget-cap") == "$1.00"
     assert value(response, "budget-left") == "$0.75"
-    assert b"25 % used or reserved" in response.content
+    assert b"25% used or reserved" in response.content
     assert b'data-testid="budget-banner"' not in response.content
 
 

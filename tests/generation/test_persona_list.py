@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 
 from tests.support.accounts import workspace_of
@@ -56,3 +58,59 @@ def test_it_requires_login(client):
     response = client.get("/personas/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+class LinkNames(HTMLParser):
+    """Collect each link's accessible name, roughly as a screen reader computes it: its aria-label, else
+    its text and its images' alt text, leaving out what is aria-hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []  # (href, name)
+        self.current: list[str] | None = None
+        self.href = ""
+        self.hidden_depth = 0
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "a" and "href" in attributes:
+            self.href = attributes["href"] or ""
+            label = attributes.get("aria-label")
+            self.current = [label] if label else []
+            self.depth = 0
+            return
+        if self.current is None or tag == "img":
+            if self.current is not None and not self.hidden_depth:
+                self.current.append(attributes.get("alt") or "")
+            return
+        self.depth += 1
+        if self.hidden_depth or attributes.get("aria-hidden") == "true":
+            self.hidden_depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.current is None:
+            return
+        if tag == "a":
+            self.links.append((self.href, " ".join(" ".join(self.current).split())))
+            self.current = None
+            return
+        self.depth -= 1
+        if self.hidden_depth:
+            self.hidden_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.current is not None and not self.hidden_depth:
+            self.current.append(data)
+
+
+def test_every_link_has_a_name_even_a_persona_without_an_avatar(alice, alice_client, workspace, persona):
+    make_image(make_generation(workspace, alice, persona=persona))  # Budget Ben: a picture
+    cora = make_persona(workspace, alice, name="Careful Cora")  # a letter tile
+    parser = LinkNames()
+    parser.feed(alice_client.get("/personas/").content.decode())
+    unnamed = [href for href, name in parser.links if not name]
+    assert unnamed == []
+    names = dict(reversed(parser.links))  # each persona's first link: its tile
+    assert names[f"/personas/{cora.code}/"] == "Careful Cora, no avatar yet"
+    assert names[f"/personas/{persona.code}/"] == "Latest avatar of Budget Ben"

@@ -8,8 +8,11 @@ from providers.base import ErrorKind, ProviderError
 from providers.decisions import (
     MAX_ATTEMPTS,
     Action,
+    Cancel,
+    CancelAsked,
     FalWait,
     Interrupted,
+    after_fal_cancel,
     after_fal_submit,
     after_fal_wait,
     after_interruption,
@@ -17,6 +20,7 @@ from providers.decisions import (
     backoff_delay,
     fal_must_cancel,
     is_last,
+    on_cancel,
 )
 
 K = ErrorKind
@@ -170,3 +174,51 @@ def test_the_last_attempt_and_the_backoff():
     assert backoff_delay(0, retry_after=7) == 7
     assert backoff_delay(0, retry_after=600) == 60  # Retry-After is capped
     assert all(0 <= backoff_delay(i, None) <= 30 for i in range(10))
+
+
+# A cancel from the generation's page (D32)
+
+NOTHING_SENT, STOP_WAITING = Cancel.NOTHING_SENT, Cancel.STOP_WAITING
+ASK_WORKER, TOO_LATE = Cancel.ASK_WORKER, Cancel.TOO_LATE
+
+CANCELS = [
+    # final, queued, provider cancels, calls started, stage, verdict
+    (True, False, False, 1, "", TOO_LATE),  # ended: nothing to cancel
+    (True, False, True, 1, "", TOO_LATE),
+    (False, True, False, 0, "", NOTHING_SENT),  # no worker has it: nothing was sent
+    (False, True, True, 0, "", NOTHING_SENT),
+    (False, False, False, 0, "", NOTHING_SENT),  # claimed, no call yet: the next call is refused
+    (False, False, False, 1, "provider", STOP_WAITING),  # an OpenAI call is out: possibly charged
+    (False, False, False, 2, "retrying", NOTHING_SENT),  # between retries: the last call was refused
+    (False, False, False, 1, "", STOP_WAITING),  # a call started, stage unknown: the careful answer
+    (False, False, False, 1, "checking", TOO_LATE),  # the images are back and billed
+    (False, False, True, 0, "", ASK_WORKER),  # fal: the worker cancels its requests at fal
+    (False, False, True, 1, "provider", ASK_WORKER),
+    (False, False, True, 1, "retrying", ASK_WORKER),
+    (False, False, True, 1, "checking", TOO_LATE),
+]
+
+
+@pytest.mark.parametrize(("final", "queued", "provider_cancels", "calls", "stage", "verdict"), CANCELS)
+def test_on_cancel(final, queued, provider_cancels, calls, stage, verdict):
+    asked = CancelAsked(
+        final=final, queued=queued, provider_cancels=provider_cancels, calls_started=calls, stage=stage
+    )
+    assert on_cancel(asked) is verdict
+
+
+FAL_CANCELS = [
+    # last polled status, fal's answer to the cancel (True 202, False 400 completed, None failed), action
+    ("IN_QUEUE", True, UNBILLED),  # cancelled in fal's queue: never ran, never billed
+    ("IN_PROGRESS", True, MAYBE),  # a runner had started: fal may bill the GPU time it spent
+    (None, True, MAYBE),  # status unknown: the careful answer
+    ("IN_QUEUE", False, REFETCH),  # it completed meanwhile: billed, so fetch its result
+    ("IN_PROGRESS", False, REFETCH),
+    ("IN_QUEUE", None, RESUME),  # the cancel failed: it will run and bill, so wait for it as usual
+    ("IN_PROGRESS", None, RESUME),
+]
+
+
+@pytest.mark.parametrize(("status", "cancelled", "action"), FAL_CANCELS)
+def test_after_fal_cancel(status, cancelled, action):
+    assert after_fal_cancel(status, cancelled) is action

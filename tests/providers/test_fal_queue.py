@@ -252,6 +252,32 @@ def test_it_cancels_a_queued_request_but_not_a_finished_one(bare_double: Provide
     assert fal_queue.cancel(FAL_KEY, finished, base_url=bare_double.fal_queue_url) is False
 
 
+def test_waiting_stops_when_asked_and_says_the_status_it_last_saw(bare_double: ProviderDouble) -> None:
+    bare_double.latency = 1000  # queued for longer than any test
+    handle = _submit(bare_double)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return True
+
+    with pytest.raises(fal_queue.StopRequested) as caught:
+        fal_queue.wait_for_result(
+            FAL_KEY, handle, deadline=time.monotonic() + 60, stop=stop, base_url=bare_double.fal_queue_url
+        )
+    assert caught.value.status == "IN_QUEUE"
+    assert len(asked) == 1 and bare_double.count("fal.status") == 1  # asked after each status, not before
+    assert bare_double.count("fal.cancel") == 0  # cancelling is the caller's decision
+
+
+def test_a_completed_request_is_fetched_without_asking_to_stop(bare_double: ProviderDouble) -> None:
+    handle = _submit(bare_double)
+    result = fal_queue.wait_for_result(
+        FAL_KEY, handle, deadline=time.monotonic() + 60, stop=lambda: True, base_url=bare_double.fal_queue_url
+    )
+    assert len(result.images) == 1
+
+
 @pytest.mark.parametrize("key", ["", "   "])
 def test_an_unusable_key_is_refused_without_any_request(bare_double: ProviderDouble, key: str) -> None:
     with pytest.raises(ProviderError) as caught:
