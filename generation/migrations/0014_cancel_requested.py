@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0012_generation_progress'),
+        ('generation', '0013_image_favourite'),
     ]
 
     operations = [
