@@ -139,7 +139,7 @@ def private_media(settings, tmp_path) -> None:
 
 def logged_in(user: User) -> Client:
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
     return client
 
 

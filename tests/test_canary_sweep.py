@@ -530,7 +530,7 @@ def _visit_error_pages(
     as_bob.post(f"/keys/{key.code}/delete/", expect=403)
     as_bob.post("/keys/add/", {"provider": "openai", "label": "bob", "api_key": OPENAI}, expect=403)
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    strict.force_login(alice, backend="allauth.account.auth_backends.AuthenticationBackend")
     Browser(strict, responses, routes).post(
         "/keys/add/", {"provider": "openai", "label": "no csrf", "api_key": OPENAI_REPLACEMENT}, expect=403
     )

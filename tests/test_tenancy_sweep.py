@@ -267,8 +267,8 @@ def test_every_method_the_view_accepts_is_404_for_another_workspace(
 def test_members_of_the_workspace_open_what_charlie_cannot(route, alice, bob, double):
     kwargs = build(route, alice)
     owner, member = Client(), Client()
-    owner.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
-    member.force_login(bob, backend="django.contrib.auth.backends.ModelBackend")
+    owner.force_login(alice, backend="allauth.account.auth_backends.AuthenticationBackend")
+    member.force_login(bob, backend="allauth.account.auth_backends.AuthenticationBackend")
     owner_status = owner.get(route.url(kwargs)).status_code
     if owner_status == 405:  # POST-only actions (duplicate, re-test): the owner is not refused either
         assert owner.post(route.url(kwargs), PLAUSIBLE_BODY).status_code in (200, 302)

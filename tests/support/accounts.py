@@ -17,5 +17,5 @@ def workspace_of(user: User) -> Workspace:
 def client_for(user: User) -> Client:
     """Return a test client logged in as `user`."""
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
     return client
