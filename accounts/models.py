@@ -44,7 +44,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(_("email address"), unique=True)
     # What lookups and uniqueness compare: email_key(email) (accounts/emails.py). Empty (NULL) only for an
     # account made before it existed whose key an older account already had (`report_email_collisions`).
-    email_key = models.CharField(max_length=320, unique=True, null=True, editable=False)
+    email_key = models.CharField(max_length=320, unique=True, null=True, editable=False)  # noqa: DJ001 (NULLs never collide)
     name = models.CharField(_("name"), max_length=150, blank=True)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
