@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms import BaseForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts import services
 from accounts.emails import canonical_email, email_key
@@ -38,6 +40,11 @@ class AccountAdapter(DefaultAccountAdapter):
         return saved
 
     def clean_email(self, email: str) -> str:
+        # allauth lower-cases what the field accepted, which can lengthen it ("İ" becomes two
+        # characters): check what would be stored, or PostgreSQL refuses the row (a 500).
+        stored = User._meta.get_field("email").max_length
+        if stored is not None and len(email) > stored:
+            raise ValidationError(_("This email address is too long."), code="max_length")
         return canonical_email(super().clean_email(email))
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:

@@ -8,16 +8,24 @@ app_name = "accounts"
 urlpatterns = [
     path(
         "password_change/",
-        RedirectView.as_view(pattern_name="account_change_password"),
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_change_password"
+        ),
         name="password_change",
     ),
     path(
-        "password_reset/", RedirectView.as_view(pattern_name="account_reset_password"), name="password_reset"
+        "password_reset/",
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_reset_password"
+        ),
+        name="password_reset",
     ),
     # A reset link mailed before the move: its token no longer opens anything; ask for a new one.
     path(
         "reset/<str:uidb64>/<str:token>/",
-        RedirectView.as_view(pattern_name="account_reset_password"),
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_reset_password"
+        ),
         name="password_reset_confirm",
     ),
 ]

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's two-factor pages use it
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",

@@ -38,7 +38,7 @@ from generation.models import CostRecord, Generation, Persona, Reconciliation
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
 from tests.support import canary
-from tests.support.accounts import PASSWORD, client_for, workspace_of
+from tests.support.accounts import PASSWORD, client_for, sign_in, workspace_of
 from tests.support.worker import celery_worker, forget_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
@@ -530,7 +530,7 @@ def _visit_error_pages(
     as_bob.post(f"/keys/{key.code}/delete/", expect=403)
     as_bob.post("/keys/add/", {"provider": "openai", "label": "bob", "api_key": OPENAI}, expect=403)
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice, backend="allauth.account.auth_backends.AuthenticationBackend")
+    sign_in(strict, alice)
     Browser(strict, responses, routes).post(
         "/keys/add/", {"provider": "openai", "label": "no csrf", "api_key": OPENAI_REPLACEMENT}, expect=403
     )

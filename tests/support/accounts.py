@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from allauth.account.internal.flows import login as login_flows
 from django.test import Client
 
 from accounts.models import Membership, User, Workspace
@@ -14,8 +17,25 @@ def workspace_of(user: User) -> Workspace:
     return Membership.objects.filter(user=user).order_by("created_at").first().workspace
 
 
+BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+def sign_in(client: Client, user: User) -> Client:
+    """Log `client` in as `user`, as if they had just typed their password.
+
+    django-allauth asks for the password again before two-factor changes unless the session holds a
+    recent authentication: force_login() records none, a real login does.
+    """
+    client.force_login(user, backend=BACKEND)
+    session = client.session
+    session[login_flows.AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": time.time(), "email": user.email, "reauthenticated": True}
+    ]
+    session[login_flows._AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+    session.save()
+    return client
+
+
 def client_for(user: User) -> Client:
     """Return a test client logged in as `user`."""
-    client = Client()
-    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
-    return client
+    return sign_in(Client(), user)
