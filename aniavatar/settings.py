@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's security-key list loads it (naturaltime)
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",

@@ -216,6 +216,22 @@ def test_a_recovery_code_works_once_and_only_once(alice_with_totp, totp_clock):
     assert len(RecoveryCodes(Authenticator.objects.get(type="recovery_codes")).get_unused_codes()) == 8
 
 
+# Security keys and passkeys: the list page
+
+
+def test_the_security_keys_page_opens_with_no_key_and_with_one(alice, alice_client):
+    """It was a 500: allauth's template loads `humanize`, which was not installed."""
+    empty = alice_client.get("/accounts/2fa/webauthn/")
+    assert empty.status_code == 200 and "No security keys have been added." in empty.content.decode()
+    Authenticator.objects.create(
+        user=alice,
+        type=Authenticator.Type.WEBAUTHN,
+        data={"name": "Laptop", "passwordless": True, "credential": {}},
+    )
+    listed = alice_client.get("/accounts/2fa/webauthn/")
+    assert listed.status_code == 200 and "Laptop" in listed.content.decode()
+
+
 # The canary: the secret and the recovery codes are shown where they are meant to be, and nowhere else
 
 # Pages that show the secret or the codes on purpose: enrolment, and the recovery codes' own pages.
