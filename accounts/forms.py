@@ -31,6 +31,7 @@ class LoginForm(allauth_forms.LoginForm):
         _as_typed(self, "login")
         login = self.fields["login"]
         login.label = _("Email")
+        login.widget.attrs["autofocus"] = True
         login.widget.attrs.pop("placeholder", None)
         self.fields["password"].widget.attrs.pop("placeholder", None)
         self.fields["password"].help_text = ""

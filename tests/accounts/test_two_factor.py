@@ -15,8 +15,6 @@ import html
 import logging
 import pickle
 import re
-import time
-from types import SimpleNamespace
 
 import pytest
 from allauth.mfa import app_settings as mfa_settings
@@ -32,28 +30,19 @@ from accounts.models import User
 from keys.mfa_secrets import VaultMFAAdapter
 from tests.support import canary
 from tests.support.accounts import PASSWORD
-from tests.support.clock import NOW, later
+from tests.support.clock import later
+from tests.support.totp import FROZEN, freeze, totp_code
 
 pytestmark = pytest.mark.django_db
 
 # Any fixed instant will do; the TOTP code changes every 30 seconds after it.
-FROZEN = NOW.timestamp()
 # A secret that is not the one enrolment generates (tests that do not go through the enrolment page).
 KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 @pytest.fixture
 def totp_clock(monkeypatch: pytest.MonkeyPatch) -> float:
-    """Stop the clock allauth's TOTP module reads at FROZEN (its rate limits and the cache keep theirs)."""
-    frozen = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
-    frozen.time = lambda: FROZEN
-    monkeypatch.setattr(totp_auth, "time", frozen)
-    return FROZEN
-
-
-def totp_code(secret: str, at: float = FROZEN) -> str:
-    """Return the code an authenticator app shows for the secret at that instant."""
-    return totp_auth.format_hotp_value(totp_auth.hotp_value(secret, int(at) // mfa_settings.TOTP_PERIOD))
+    return freeze(monkeypatch)
 
 
 def wrong_code(secret: str) -> str:

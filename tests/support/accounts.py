@@ -20,16 +20,18 @@ def workspace_of(user: User) -> Workspace:
 BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 
 
-def sign_in(client: Client, user: User) -> Client:
+def sign_in(client: Client, user: User, *, reauthenticated: bool = False) -> Client:
     """Log `client` in as `user`, as if they had just typed their password.
 
-    django-allauth asks for the password again before two-factor changes unless the session holds a
-    recent authentication: force_login() records none, a real login does.
+    django-allauth keeps a record of how the session signed in (force_login() leaves none). It asks for
+    the password again before two-factor changes unless the session re-entered it lately:
+    `reauthenticated` says it did.
     """
     client.force_login(user, backend=BACKEND)
     session = client.session
+    record = {"method": "password", "at": time.time(), "email": user.email}
     session[login_flows.AUTHENTICATION_METHODS_SESSION_KEY] = [
-        {"method": "password", "at": time.time(), "email": user.email, "reauthenticated": True}
+        {**record, "reauthenticated": True} if reauthenticated else record
     ]
     session[login_flows._AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
     session.save()
