@@ -10,7 +10,7 @@ from allauth.core import ratelimit
 from django import forms
 from django.conf import settings
 from django.db import IntegrityError
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts import limits
@@ -20,9 +20,11 @@ from accounts.models import User
 
 def _as_typed(form: forms.Form, name: str) -> None:
     """Put the form's `name` through as_typed before any validation (accounts/emails.py)."""
-    if form.is_bound and isinstance(form.data.get(form.add_prefix(name)), str):
-        form.data = form.data.copy()
-        form.data[form.add_prefix(name)] = as_typed(form.data[form.add_prefix(name)])
+    key = form.add_prefix(name)
+    if form.is_bound and isinstance(form.data.get(key), str):
+        data = form.data.copy() if isinstance(form.data, QueryDict) else dict(form.data)
+        data[key] = as_typed(form.data[key])
+        form.data = data
 
 
 class LoginForm(allauth_forms.LoginForm):
