@@ -1,76 +1,115 @@
+"""django-allauth's account forms with our one email normalisation (accounts/emails.py) and limits."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import forms as allauth_forms
+from allauth.account.adapter import get_adapter
+from allauth.core import ratelimit
 from django import forms
-from django.contrib.auth import authenticate, password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.conf import settings
+from django.db import IntegrityError
+from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from accounts import limits
+from accounts.emails import as_typed, canonical_email, email_key
 from accounts.models import User
 
-DUPLICATE_EMAIL = _("An account with this email already exists. Log in, or reset your password.")
+
+def _as_typed(form: forms.Form, name: str) -> None:
+    """Put the form's `name` through as_typed before any validation (accounts/emails.py)."""
+    key = form.add_prefix(name)
+    if form.is_bound and isinstance(form.data.get(key), str):
+        data = form.data.copy() if isinstance(form.data, QueryDict) else dict(form.data)
+        data[key] = as_typed(form.data[key])
+        form.data = data
 
 
-class SignupForm(forms.Form):
-    email = forms.EmailField(
-        label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
-    )
-    password1 = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 10 characters; not a common password and not all digits."),
-    )
-    password2 = forms.CharField(
-        label=_("Confirm password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+class LoginForm(allauth_forms.LoginForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _as_typed(self, "login")
+        login = self.fields["login"]
+        login.label = _("Email")
+        login.widget.attrs["autofocus"] = True
+        login.widget.attrs.pop("placeholder", None)
+        self.fields["password"].widget.attrs.pop("placeholder", None)
+        self.fields["password"].help_text = ""
+        if "remember" in self.fields:
+            self.fields["remember"].label = _("Keep me logged in on this device")
 
-    def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"].strip().lower()
-        # Lower-casing can lengthen an address ("İ" becomes two characters): check what is stored.
-        stored = User._meta.get_field("email").max_length
-        if stored is not None and len(email) > stored:
-            raise forms.ValidationError(_("This email address is too long."), code="max_length")
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(DUPLICATE_EMAIL, code="duplicate")
-        return email
+    def clean_login(self) -> str:
+        return canonical_email(super().clean_login())
+
+
+class SignupForm(allauth_forms.SignupForm):
+    """allauth's sign-up, also limited per address: each attempt costs an Argon2 hash and may send mail."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _as_typed(self, "email")
+        for name in ("email", "password1", "password2"):
+            if name in self.fields:
+                self.fields[name].widget.attrs.pop("placeholder", None)
+        if "password2" in self.fields:
+            self.fields["password2"].label = _("Confirm password")
+        if "password1" in self.fields:
+            self.fields["password1"].help_text = _(
+                "At least 10 characters; not a common password and not all digits."
+            )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
-        if password1 and password2 and password1 != password2:
-            self.add_error("password2", _("The two passwords differ."))
-        # Checked even when the two differ: both errors at once, not the weak one after the next try.
-        if password1:
-            try:
-                password_validation.validate_password(password1, User(email=cleaned.get("email", "")))
-            except forms.ValidationError as error:
-                self.add_error("password1", error)
+        cleaned: dict[str, Any] = super().clean()
+        # allauth compares the two only when the first passed its checks: a weak password typed twice
+        # differently would show one error, and the second after the next submission.
+        password1, password2 = self.data.get(self.add_prefix("password1")), cleaned.get("password2")
+        if password1 and password2 and password1 != password2 and "password2" not in self.errors:
+            self.add_error("password2", _("You must type the same password each time."))
         return cleaned
 
+    def try_save(self, request: HttpRequest) -> tuple[Any, Any]:
+        address = str(self.cleaned_data.get("email") or "")
+        if not limits.consume_per_address(
+            request, action="signup_per_address", rate=settings.SIGNUP_PER_EMAIL_LIMIT, address=address
+        ):
+            # allauth's 429 page, as for its own limits. It says this address was tried often lately,
+            # which anyone who tried it knows; not whether it has an account.
+            return None, ratelimit.respond_429(request)
+        try:
+            return super().try_save(request)
+        except IntegrityError:
+            # Two spellings of one address signed up at once: the unique email key decided; the loser is
+            # answered as a taken address is. Any other failure is not ours to hide.
+            if not User.objects.filter(email_key=email_key(address)).exists():
+                raise
+            self.account_already_exists = True
+            return super().try_save(request)
 
-class LoginForm(AuthenticationForm):
-    username = forms.EmailField(
-        label=_("Email"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
-    )
+
+class ResetPasswordForm(allauth_forms.ResetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _as_typed(self, "email")
+
+    def clean_email(self) -> str:
+        super().clean_email()
+        # allauth would go on with the address as typed: its per-address limit would then count each
+        # spelling apart. The stored spelling is what the limit counts and where the email goes.
+        return canonical_email(self.cleaned_data["email"])
 
 
-class ThrottledPasswordChangeForm(PasswordChangeForm):
-    """Django's, with the old password checked by authenticate(): wrong guesses count towards the lockout.
+class ChangePasswordForm(allauth_forms.ChangePasswordForm):
+    """allauth's, with the current password checked like a login: wrong guesses count towards the lockout.
 
-    PasswordChangeForm checks it with check_password(), which django-axes never sees, so a hijacked
-    session could guess the password without limit.
+    Its own check_password() is limited only to 5 a minute per user, so a hijacked session could guess
+    the password for ever at that pace.
     """
 
-    def __init__(self, user: User, *args: Any, request: Any = None, **kwargs: Any) -> None:
-        super().__init__(user, *args, **kwargs)
-        self.request = request
-
-    def clean_old_password(self) -> str:
-        old_password: str = self.cleaned_data["old_password"]
-        if authenticate(self.request, username=self.user.email, password=old_password) is None:
-            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
-        return old_password
+    def clean_oldpassword(self) -> str:
+        password: str = self.cleaned_data.get("oldpassword", "")
+        assert self.user is not None
+        if not get_adapter().reauthenticate(self.user, password):
+            raise get_adapter().validation_error("enter_current_password")
+        return password

@@ -7,6 +7,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from allauth.account.decorators import verified_email_required
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -74,13 +75,20 @@ def workspace_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[
 
 
 def owner_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
-    """Require the current user to own the current workspace (keys, budget)."""
+    """Require the current user to own the current workspace (keys, budget) with a verified address.
+
+    Sign-up verifies the address before the account can be used; this also holds for accounts made
+    otherwise (`createsuperuser`, the admin), which must confirm theirs before touching keys.
+    """
+
+    # allauth's: without a verified address, it mails a code and shows the page to type it on.
+    verified: Callable[..., R | HttpResponse] = verified_email_required(view)
 
     @workspace_required
     @wraps(view)
-    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> R:
+    def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         if not request.membership.is_owner:
             raise PermissionDenied("Only the workspace owner can do this.")
-        return view(request, *args, **kwargs)
+        return verified(request, *args, **kwargs)
 
     return wrapper

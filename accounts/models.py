@@ -6,9 +6,12 @@ import uuid
 from typing import Any, ClassVar, Self
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.emails import canonical_email, email_key
 
 
 class UserManager(BaseUserManager["User"]):
@@ -24,21 +27,30 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def get_by_natural_key(self, username: str | None) -> User:
-        # Any capitals log in: emails are stored lower-cased (sign-up, the admin's clean()), but people
-        # type "Dana@Example.com", and a row saved otherwise must still match.
-        return self.get(email__iexact=username)
+        # Any spelling of the address finds its account (accounts/emails.py): never `iexact`, whose
+        # PostgreSQL UPPER() also matches other addresses ("ısis" and "isis" are both "ISIS").
+        return self.get(email=canonical_email(username or ""))
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         """Create a staff superuser (for the admin)."""
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
-        return self.create_user(email, password, **extra)
+        user = self.create_user(email, password, **extra)
+        # Made from the shell by whoever runs the server: the address counts as verified (a sign-up's is
+        # confirmed by a code), so the admin can log in without mail set up.
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        return user
 
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person; logs in with an email address."""
 
     email = models.EmailField(_("email address"), unique=True)
+    # What lookups and uniqueness compare: email_key(email) (accounts/emails.py). Empty (NULL) only for an
+    # account made before it existed whose key an older account already had (`report_email_collisions`).
+    email_key = models.CharField(max_length=320, unique=True, null=True, editable=False)  # noqa: DJ001 (NULLs never collide)
     name = models.CharField(_("name"), max_length=150, blank=True)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -53,6 +65,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Store the email lower-cased, as sign-up does (the admin's forms call this)."""
         super().clean()
         self.email = type(self).objects.normalize_email(self.email).lower()
+        others = type(self).objects.exclude(pk=self.pk)
+        if self.email and others.filter(email_key=email_key(self.email)).exists():
+            raise ValidationError(
+                {"email": _("Another account already has this address, spelled otherwise.")}
+            )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A reported collision (NULL key) keeps its NULL until an operator changes its address.
+        if self._state.adding or self.email_key is not None or "email" in (kwargs.get("update_fields") or ()):
+            self.email_key = email_key(self.email)
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "email" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 

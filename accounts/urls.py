@@ -1,69 +1,31 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+"""Old account paths, kept as redirects: the pages themselves are django-allauth's (aniavatar/urls.py)."""
 
-from accounts import views
-from accounts.forms import LoginForm
+from django.urls import path
+from django.views.generic import RedirectView
 
 app_name = "accounts"
 
-# Django's form views treat PUT as POST; these pages are forms, so only GET, HEAD and POST (and OPTIONS).
-FORM_METHODS = ["get", "head", "post", "options"]
-
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path(
-        "login/",
-        views.LoginView.as_view(
-            http_method_names=FORM_METHODS,
-            template_name="accounts/login.html",
-            authentication_form=LoginForm,
-            redirect_authenticated_user=True,
-        ),
-        name="login",
-    ),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
     path(
         "password_change/",
-        views.PasswordChangeView.as_view(
-            http_method_names=FORM_METHODS,
-            template_name="accounts/password_change.html",
-            success_url=reverse_lazy("accounts:password_change_done"),
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_change_password"
         ),
         name="password_change",
     ),
     path(
-        "password_change/done/",
-        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
-        name="password_change_done",
-    ),
-    path(
         "password_reset/",
-        auth_views.PasswordResetView.as_view(
-            http_method_names=FORM_METHODS,
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/password_reset_email.txt",
-            subject_template_name="accounts/password_reset_subject.txt",
-            success_url=reverse_lazy("accounts:password_reset_done"),
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_reset_password"
         ),
         name="password_reset",
     ),
+    # A reset link mailed before the move: its token no longer opens anything; ask for a new one.
     path(
-        "password_reset/done/",
-        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
-        name="password_reset_done",
-    ),
-    path(
-        "reset/<uidb64>/<token>/",
-        views.PasswordResetConfirmView.as_view(
-            http_method_names=FORM_METHODS,
-            template_name="accounts/password_reset_confirm.html",
-            success_url=reverse_lazy("accounts:password_reset_complete"),
+        "reset/<str:uidb64>/<str:token>/",
+        RedirectView.as_view(
+            http_method_names=["get", "head", "options"], pattern_name="account_reset_password"
         ),
         name="password_reset_confirm",
-    ),
-    path(
-        "reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
-        name="password_reset_complete",
     ),
 ]

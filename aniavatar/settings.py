@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,13 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's two-factor pages use it
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "accounts",
     "keys",
     "generation",
@@ -62,9 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # django-allauth: login stages (email verification, two-factor) and its 429 answer to rate limits.
+    "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.WorkspaceMiddleware",
-    # Last, as django-axes asks: it answers locked-out logins itself.
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aniavatar.urls"
@@ -127,7 +129,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Accounts
 
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "accounts:login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -142,29 +144,84 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = [
-    # First, so a locked-out username + IP never reaches the password check.
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 
-# Login throttling (django-axes): lock a username from one IP after repeated failures, then cool off.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Sign-up, login, email verification, password reset and change, two-factor: django-allauth's account
+# and mfa apps (docs/decisions.md D31), with our forms and adapters (accounts/adapter.py). Every address
+# a form takes is first mapped to its account's stored spelling (accounts/emails.py), so allauth's exact,
+# lower-cased comparisons (lookups, uniqueness, the lockout key) see one spelling per account.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_MAX_EMAIL_ADDRESSES = 1  # the login address; no second addresses to keep apart
+ACCOUNT_PREVENT_ENUMERATION = True
+# Sign-up answers the same for a new and a taken address; so every new account confirms its address
+# (a code by email, typed on the next page) before it is used, and confirming logs in.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_SESSION_REMEMBER = None  # a "Remember me" box on the login form
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "AniAvatar: "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Failed logins (and wrong two-factor codes) per account: LOGIN_FAILURE_LIMIT in LOGIN_FAILURE_WINDOW_MINUTES,
+# keyed by the account's stored address; a password reset lifts it. The other limits bound what costs an
+# email or an Argon2 hash. Counters live in the cache (CACHES below), shared by every process.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", env_int("AXES_FAILURE_LIMIT", 5))
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", env_int("AXES_COOLOFF_MINUTES", 15))
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_FAILURE_WINDOW_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_FAILURE_WINDOW_MINUTES must be 1 or more.")
+# Sign-ups per address (ours, accounts/limits.py: allauth limits sign-up per client address only).
+SIGNUP_PER_EMAIL_LIMIT = "3/h/key"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"10/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_FAILURE_WINDOW_MINUTES}m/key",
+    "login": "30/m/ip",
+    "signup": "10/h/ip",
+    "reset_password": "5/h/ip,3/h/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
+# Two-factor: TOTP apps with single-use recovery codes, and passkeys / security keys (WebAuthn), which
+# can also sign in without a password. TOTP secrets are sealed by the key vault (keys/mfa_secrets.py).
+MFA_ADAPTER = "keys.mfa_secrets.VaultMFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "AniAvatar"
+# WebAuthn requires a secure origin; http://localhost counts as one in browsers, and tests run there.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_RATE_LIMITS = {"webauthn_login": "10/m/ip"}
 # Behind proxies every request comes from the proxy's address: the client's is the one the outermost
 # trusted proxy appended to X-Forwarded-For (accounts.throttle.client_ip). One proxy when BEHIND_TLS_PROXY.
-# (AXES_PROXY_COUNT is the name this setting had; django-axes now reserves it.)
 TRUSTED_PROXY_COUNT = env_int(
     "TRUSTED_PROXY_COUNT", env_int("AXES_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0)
 )
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or more.")
-AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
-AXES_USERNAME_CALLABLE = "accounts.throttle.axes_username"
-AXES_VERBOSE = False
+
+# Cache: rate limits, TOTP replay protection and allauth's locks must be shared by every web process.
+# Redis from CACHE_URL in production (compose); otherwise a table in the database (`make migrate` creates
+# it), so the embedded setup shares them too.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "aniavatar_cache",
+        }
+    }
 
 # Health probes: /readyz checks the database and the broker at most this often per process (aniavatar.health).
 READINESS_CACHE_SECONDS = env_int("READINESS_CACHE_SECONDS", 5)

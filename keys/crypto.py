@@ -42,6 +42,8 @@ PURPOSE_PROVIDER_KEY = "provider-key"  # a generation key: decrypted for image c
 # A read-only usage key (OpenAI Admin, fal Admin-scoped): decrypted only to read usage reports. A distinct
 # purpose in the associated data, so a usage key's ciphertext never opens as a generation key.
 PURPOSE_USAGE_KEY = "usage-report-key"
+# A two-factor secret (keys/mfa_secrets.py): opened only to check a code at sign-in.
+PURPOSE_MFA_SECRET = "mfa-secret"  # noqa: S105 (a label in the associated data, not a secret)
 
 _STORED = re.compile(r"v([1-9][0-9]{0,5}):([A-Za-z0-9_-]+)")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -117,6 +118,7 @@ def alice(db) -> User:
 @pytest.fixture
 def bob(alice: User) -> User:
     user = User.objects.create_user(email="bob@example.com", password=PASSWORD, name="Bob")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     Membership.objects.create(user=user, workspace=workspace_of(alice), role=Membership.Role.MEMBER)
     return user
 

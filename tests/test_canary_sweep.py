@@ -37,8 +37,8 @@ from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona, Reconciliation
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS
-from tests.support import canary
-from tests.support.accounts import PASSWORD, client_for, workspace_of
+from tests.support import canary, mailbox, totp
+from tests.support.accounts import PASSWORD, client_for, sign_in, workspace_of
 from tests.support.worker import celery_worker, forget_queue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.drill]
@@ -317,8 +317,9 @@ def task_results_text() -> str:
 
 
 def test_no_trace_of_any_key_in_any_sink_after_every_flow(
-    alice, bob, charlie, double, settings, tmp_path, figures
+    alice, bob, charlie, double, settings, tmp_path, figures, monkeypatch
 ):
+    totp.freeze(monkeypatch)  # the authenticator app enrolled below computes its code for that instant
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PROVIDER_TIMEOUT_SECONDS = 2
     double.hang_seconds = 3  # the `slow` fault outlasts the deadline
@@ -434,7 +435,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
     assert "generation.tasks.run_generation" in worker_log and "DEBUG" in worker_log
     assert generation_code in sinks["responses (bodies, headers, cookies)"]
     assert "PNG" in sinks["media files"] and "WEBP" in sinks["media files"]
-    assert "/accounts/reset/" in sinks["sent email"]
+    assert "/accounts/password/reset/key/" in sinks["sent email"]
 
     found = {name: canary.hits(text, CANARIES) for name, text in sinks.items()}
     summary = {
@@ -546,14 +547,15 @@ def _visit_error_pages(
     as_bob.post(f"/keys/{key.code}/delete/", expect=403)
     as_bob.post("/keys/add/", {"provider": "openai", "label": "bob", "api_key": OPENAI}, expect=403)
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    sign_in(strict, alice)
     Browser(strict, responses, routes).post(
         "/keys/add/", {"provider": "openai", "label": "no csrf", "api_key": OPENAI_REPLACEMENT}, expect=403
     )
 
 
 def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: set[str]) -> None:
-    """Sign up, reset a password through the emailed link, log in, change it, log out, the health probes."""
+    """Sign up and confirm, reset a password through the emailed link, log in, change it, open every
+    two-factor page (enrolling an authenticator app), log out; and the health probes."""
     visitor = Browser(Client(), responses, routes)
     for path in (
         "/",
@@ -561,27 +563,39 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
         "/readyz",
         "/accounts/signup/",
         "/accounts/login/",
-        "/accounts/password_reset/",
+        "/accounts/password/reset/",
     ):
         visitor.get(path)
-    visitor.post("/accounts/password_reset/", {"email": alice.email})
-    link = re.search(r"https?://[^/]+(/accounts/reset/\S+/)", mail.outbox[-1].body)[1]
+    visitor.get("/accounts/password_reset/", expect=302)  # the old path
+    visitor.post("/accounts/password/reset/", {"email": alice.email})
+    link = mailbox.link_in(mailbox.to(alice.email)[-1])
     set_password = visitor.get(link, expect=302).url
     visitor.get(set_password)
     new_password = "a brand new passphrase"
-    visitor.post(set_password, {"new_password1": new_password, "new_password2": new_password})
-    visitor.post("/accounts/login/", {"username": alice.email, "password": new_password})
-    visitor.get("/accounts/password_change/")
+    visitor.post(set_password, {"password1": new_password, "password2": new_password})
+    visitor.post("/accounts/login/", {"login": alice.email, "password": new_password})
+    visitor.get("/accounts/password/change/")
     changed = "another brand new passphrase"
     visitor.post(
-        "/accounts/password_change/",
-        {"old_password": new_password, "new_password1": changed, "new_password2": changed},
+        "/accounts/password/change/",
+        {"oldpassword": new_password, "password1": changed, "password2": changed},
     )
-    visitor.get("/accounts/password_change/done/")
+    visitor.get("/accounts/email/")
+    visitor.get("/accounts/2fa/")
+    visitor.get("/accounts/2fa/totp/activate/", expect=302)  # asks for the password again
+    visitor.post("/accounts/reauthenticate/?next=/accounts/2fa/totp/activate/", {"password": changed})
+    activate = visitor.get("/accounts/2fa/totp/activate/")
+    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7=]+)"', activate.content.decode())[1]
+    visitor.post("/accounts/2fa/totp/activate/", {"code": totp.totp_code(secret)})
+    for path in ("/accounts/2fa/", "/accounts/2fa/recovery-codes/", "/accounts/2fa/webauthn/"):
+        visitor.get(path)
+    visitor.get("/accounts/2fa/webauthn/add/")
     visitor.post("/accounts/logout/")
     visitor.post(
         "/accounts/signup/", {"email": "dora@example.com", "password1": PASSWORD, "password2": PASSWORD}
     )
+    visitor.get("/accounts/confirm-email/")
+    visitor.post("/accounts/confirm-email/", {"code": mailbox.code_in(mailbox.to("dora@example.com")[-1])})
 
 
 def _visit_admin(responses: list[tuple[str, str]], routes: set[str]) -> None:
@@ -590,8 +604,8 @@ def _visit_admin(responses: list[tuple[str, str]], routes: set[str]) -> None:
 
     User.objects.create_superuser(email="root@example.com", password=PASSWORD)
     as_root = Browser(Client(), responses, routes)
-    as_root.get("/admin/login/")
-    as_root.post("/admin/login/?next=/admin/", {"username": "root@example.com", "password": PASSWORD})
+    as_root.get("/admin/login/", expect=302)  # allauth's login, with its limits and two-factor
+    as_root.post("/accounts/login/?next=/admin/", {"login": "root@example.com", "password": PASSWORD})
     as_root.get("/admin/")
     shown = {model._meta.label for model in admin.site._registry}
     assert {"keys.ProviderKey", "keys.KeyUse", "generation.Generation"} <= shown

@@ -161,4 +161,4 @@ def test_every_colour_is_a_custom_property_of_both_schemes():
                 assert not re.search(HEX, value), f"{selectors} {name}: {value} (use a custom property)"
 
 
-FIXED = {"--primary", "--primary-dark", "--on-primary", "--danger", "--danger-dark"}
+FIXED = {"--primary", "--primary-dark", "--on-primary", "--danger", "--danger-dark", "--qr-paper"}

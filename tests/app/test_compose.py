@@ -47,6 +47,9 @@ def test_the_app_reaches_the_compose_database_and_broker(name):
         db["POSTGRES_PASSWORD"],
     )
     assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
+    # The cache (rate limits, two-factor replay protection) is Redis too, in a database of its own.
+    assert environment["CACHE_URL"].startswith("redis://redis:6379/")
+    assert environment["CACHE_URL"] != environment["CELERY_BROKER_URL"]
     assert environment["MEDIA_ROOT"] in {volume.split(":")[1] for volume in SERVICES[name]["volumes"]}
 
 

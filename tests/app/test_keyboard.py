@@ -72,7 +72,7 @@ def with_data(alice: User, double, media_root):
     return generation
 
 
-SIGNED_OUT = ["/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/"]
+SIGNED_OUT = ["/", "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
 SIGNED_IN = [
     "/",
     "/personas/",
@@ -128,9 +128,9 @@ def test_a_field_error_moves_focus_to_the_error_summary_which_links_to_the_field
 
 
 def test_a_form_error_on_log_in_focuses_the_summary_before_the_email_field(client, alice):
-    response = client.post("/accounts/login/", {"username": "alice@example.com", "password": "wrong"})
+    response = client.post("/accounts/login/", {"login": "alice@example.com", "password": "wrong"})
     page = parse(response.content)
-    assert [a.get("data-testid") or a["name"] for a in page.autofocus] == ["error-summary", "username"]
+    assert [a.get("data-testid") or a["name"] for a in page.autofocus] == ["error-summary", "login"]
     assert b"Correct the fields marked below" not in response.content  # not a field's error
 
 

@@ -6,6 +6,32 @@ the past: sessions and cookies made before the clock stopped are still valid aft
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+@contextlib.contextmanager
+def later(monkeypatch: pytest.MonkeyPatch, **delta: float) -> Iterator[None]:
+    """Run the block as if `delta` (timedelta's keywords) had passed for django-allauth's rate limits.
+
+    Its limits read `time.time()` in one module; this moves that clock only, so the windows pass
+    without waiting and without touching the rest of the process.
+    """
+    from allauth.core.internal import ratelimit
+
+    offset = dt.timedelta(**delta).total_seconds()
+    real = time.time
+    with monkeypatch.context() as patch:
+        shifted = SimpleNamespace(
+            **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+        )
+        shifted.time = lambda: real() + offset
+        patch.setattr(ratelimit, "time", shifted)
+        yield

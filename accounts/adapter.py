@@ -1,0 +1,61 @@
+"""How django-allauth's account flows fit this app (settings ACCOUNT_ADAPTER, docs/decisions.md D31).
+
+- a new account gets its personal workspace and owner membership in the same transaction;
+- every address is first mapped to its account's stored spelling (accounts/emails.py);
+- the failed-login counter is keyed by the account alone (allauth's own key adds the request's Host
+  header, which a client chooses: "example.com:1", "example.com:2", … would each get fresh tries);
+- the client address is the one our trusted proxies report (accounts/throttle.py), never a 500.
+
+TOTP secrets are sealed by the key vault: see keys/mfa_secrets.py (MFA_ADAPTER).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms import BaseForm
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from accounts import services
+from accounts.emails import canonical_email, email_key
+from accounts.models import User
+from accounts.throttle import client_ip
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(
+        self, request: HttpRequest, user: AbstractBaseUser, form: BaseForm, commit: bool = True
+    ) -> AbstractBaseUser:
+        with transaction.atomic():
+            saved = super().save_user(request, user, form, commit=commit)
+            if commit and isinstance(saved, User):
+                services.create_personal_workspace(saved)
+        return saved
+
+    def clean_email(self, email: str) -> str:
+        # allauth lower-cases what the field accepted, which can lengthen it ("İ" becomes two
+        # characters): check what would be stored, or PostgreSQL refuses the row (a 500).
+        stored = User._meta.get_field("email").max_length
+        if stored is not None and len(email) > stored:
+            raise ValidationError(_("This email address is too long."), code="max_length")
+        return canonical_email(super().clean_email(email))
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        login = str(credentials.get("email") or credentials.get("username") or "")
+        return f"login:{email_key(login)}"
+
+    def is_safe_url(self, url: str | None) -> bool:
+        # ?next= naming the login page itself would send a signed-in user round in a loop.
+        return bool(url) and urlsplit(url or "").path != reverse("account_login") and super().is_safe_url(url)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # Without any address (no REMOTE_ADDR: some test clients, a misconfigured server), one shared
+        # bucket: stricter, never a 500.
+        return client_ip(request) or "0.0.0.0"  # noqa: S104 (a counter's name, not a bind address)
