@@ -109,7 +109,7 @@ def test_a_weak_password_that_is_also_mistyped_shows_both_errors(client):
     errors = response.context["form"].errors
     assert "password1" in errors and "password2" in errors  # the weak one is not hidden by the mismatch
     page = response.content.decode()
-    assert "The two passwords differ." in page
+    assert "You must type the same password each time." in page
     assert "entirely numeric" in page
     assert not User.objects.exists()
 
