@@ -23,7 +23,7 @@ def test_a_user_sets_a_budget_and_is_refused_past_it(page, alice, double, monkey
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
 
     page.locator(".user-menu summary").click()
     page.get_by_role("link", name="Workspace and budget").click()

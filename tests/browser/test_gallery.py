@@ -21,7 +21,7 @@ def test_a_thumbnail_opens_the_viewer_arrows_move_and_escape_returns_focus(page,
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     page.goto("/gallery/")
 

@@ -32,7 +32,7 @@ def _log_in(page) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 

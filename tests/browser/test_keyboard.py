@@ -47,7 +47,7 @@ def test_escape_closes_the_account_menu(page, alice):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
     summary = page.locator(".user-menu summary")
@@ -70,5 +70,5 @@ def test_a_form_error_moves_focus_to_the_error_summary(page, alice):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_test_id("error-summary")).to_be_focused()

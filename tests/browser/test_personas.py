@@ -16,7 +16,7 @@ def test_a_user_creates_a_persona_watches_the_prompt_and_opens_the_gallery(page,
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Personas").click()
     expect(page.get_by_role("heading", name="No personas yet")).to_be_visible()
@@ -49,7 +49,7 @@ def test_typing_a_name_already_used_warns_beside_the_field_and_still_saves(page,
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.goto("/personas/new/")
 
     hint = page.locator("#name-hint")

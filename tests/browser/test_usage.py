@@ -32,7 +32,7 @@ def test_a_user_reads_the_usage_chart_filters_a_month_and_downloads_the_csv(page
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_test_id("month-spend")).to_have_text("$0.01109")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Usage").click()
@@ -65,7 +65,7 @@ def test_the_cost_column_lines_up_its_decimal_points(page, alice, frozen_now):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.goto("/usage/")
     expect(page.get_by_test_id("total-amount")).to_have_text("$12,501.0001")
     # The x of each amount's decimal point, as drawn: one value for the whole column.
@@ -92,7 +92,7 @@ def test_the_chart_labels_are_at_least_12_px_on_a_phone(page, alice, frozen_now)
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.goto("/usage/")
     expect(page.locator("svg.chart rect.chart-bar")).to_have_count(12)
     labels = page.eval_on_selector_all(
