@@ -318,7 +318,15 @@ if env_str("AWS_STORAGE_BUCKET_NAME"):
 
 # Email: the console in development, SMTP in production (Django 6.1 MAILERS).
 
-if env_str("EMAIL_HOST") or not DEBUG:
+if env_str("EMAIL_FILE_PATH"):
+    # Each email a file in that folder (load tests, staging without a mail server).
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": env_str("EMAIL_FILE_PATH")},
+        }
+    }
+elif env_str("EMAIL_HOST") or not DEBUG:
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

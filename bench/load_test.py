@@ -141,6 +141,11 @@ def running_stack(*, latency: float, keep: bool) -> Iterator[Stack]:
         "FAL_QUEUE_URL": f"http://127.0.0.1:{double_port}/fal",
         "PROVIDER_TIMEOUT_SECONDS": "30",
         "PYTHONUNBUFFERED": "1",
+        # Sign-up mails a code: each email is a file the simulated users read theirs from.
+        "EMAIL_FILE_PATH": str(folder / "mail"),
+        # Every simulated user comes from 127.0.0.1: as behind a proxy, each says its own address
+        # (X-Forwarded-For), so the per-client limits count each user, not all of them as one.
+        "TRUSTED_PROXY_COUNT": "1",
     }
     env.setdefault("DATABASE_URL", f"sqlite:///{folder / 'load.sqlite3'}")
     stack = Stack(folder, env, base_url=f"http://127.0.0.1:{web_port}")
@@ -266,9 +271,10 @@ class JourneyFailed(Exception):
 class User:
     """One simulated person with a browser's cookie jar."""
 
-    def __init__(self, base_url: str, results: Results, number: int) -> None:
-        self.results, self.number = results, number
+    def __init__(self, base_url: str, results: Results, number: int, mail: Path) -> None:
+        self.results, self.number, self.mail = results, number, mail
         self.client = httpx.Client(base_url=base_url, timeout=30, follow_redirects=False)
+        self.address = f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
 
     def _cookies(self) -> str:
         # Production settings mark the session and CSRF cookies Secure, which a client sends over HTTPS
@@ -280,7 +286,8 @@ class User:
     ) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = self.client.request(method, path, data=data, headers={"Cookie": self._cookies()})
+            headers = {"Cookie": self._cookies(), "X-Forwarded-For": self.address}
+            response = self.client.request(method, path, data=data, headers=headers)
         except httpx.HTTPError as exc:
             self.results.record(page, time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
             raise JourneyFailed(page) from None
@@ -312,6 +319,14 @@ class User:
             expect=(302,),
             data={"csrfmiddlewaretoken": token, "email": email, "password1": password, "password2": password},
         )
+        token = self.form("/accounts/confirm-email/", "GET /accounts/confirm-email/")
+        self.send(
+            "POST",
+            "/accounts/confirm-email/",
+            "POST /accounts/confirm-email/",
+            expect=(302,),
+            data={"csrfmiddlewaretoken": token, "code": self.emailed_code(email)},
+        )
         self.send("GET", "/", "GET / (dashboard)")
 
         token = self.form("/keys/", "GET /keys/")
@@ -327,6 +342,16 @@ class User:
                 "api_key": f"sk-proj-load{secrets.token_urlsafe(30)}",
             },
         )
+
+    def emailed_code(self, email: str) -> str:
+        """The sign-up code mailed to `email` (the server writes each email to a file)."""
+        for message in sorted(self.mail.glob("*.log"), key=lambda path: path.stat().st_mtime, reverse=True):
+            text = message.read_text(errors="replace")
+            found = re.search(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", text, re.MULTILINE)
+            if email in text and found:
+                return found[1]
+        self.results.record("sign-up code", 0, "no code mailed")
+        raise JourneyFailed("sign-up code")
 
     def journey(self, iteration: int) -> None:
         """Create a persona, generate, poll the status until final, open the history."""
@@ -468,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         threads = [
             # Users arrive one after another over the ramp-up, not all in the same instant.
             threading.Thread(
-                target=User(stack.base_url, results, n).run,
+                target=User(stack.base_url, results, n, stack.folder / "mail").run,
                 args=(started + args.ramp * n / args.users, until),
                 daemon=True,
             )
