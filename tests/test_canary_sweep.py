@@ -590,7 +590,31 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
     for path in ("/accounts/2fa/", "/accounts/2fa/recovery-codes/", "/accounts/2fa/webauthn/"):
         visitor.get(path)
     visitor.get("/accounts/2fa/webauthn/add/")
+    # The rest of allauth's pages, whatever they answer in this state (a page, or a redirect elsewhere).
+    for path in (
+        "/accounts/2fa/recovery-codes/generate/",
+        "/accounts/2fa/recovery-codes/download/",
+        "/accounts/2fa/reauthenticate/",
+        "/accounts/2fa/webauthn/reauthenticate/",
+        "/accounts/2fa/webauthn/login/",
+        "/accounts/2fa/totp/deactivate/",
+        "/accounts/password/set/",
+        "/accounts/reauthenticate/code/",
+        "/accounts/reauthenticate/code/confirm/",
+        "/accounts/login/code/confirm/",
+        "/accounts/password/reset/done/",
+        "/accounts/password/reset/key/done/",
+        "/accounts/password_change/",
+        "/accounts/reset/MQ/old-token/",
+        "/accounts/inactive/",
+    ):
+        visitor.get(path, expect=None)
     visitor.post("/accounts/logout/")
+    # Logging in again takes the authenticator app's code as a second step.
+    visitor.post("/accounts/login/", {"login": alice.email, "password": changed})
+    visitor.get("/accounts/2fa/authenticate/", expect=None)
+    visitor.post("/accounts/2fa/authenticate/", {"code": totp.totp_code(secret)}, expect=None)
+    visitor.post("/accounts/logout/", expect=None)
     visitor.post(
         "/accounts/signup/", {"email": "dora@example.com", "password1": PASSWORD, "password2": PASSWORD}
     )

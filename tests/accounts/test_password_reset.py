@@ -68,3 +68,8 @@ def test_a_reset_lifts_the_login_lockout(alice):
     assert b"Too many failed login attempts" in locked.content
     _reset(Client(), alice.email)
     assert Client().post("/accounts/login/", {"login": alice.email, "password": NEW}).status_code == 302
+
+
+def test_a_reset_link_mailed_before_the_move_leads_to_the_form(client):
+    response = client.get("/accounts/reset/MQ/5ac-0123456789abcdef/")
+    assert response.status_code == 302 and response.url == "/accounts/password/reset/"
