@@ -81,7 +81,7 @@ class FalJob:
     account: str = "default"
     submitted_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the double's clock
     price: tuple[int, int] = (0, 0)  # fal's price for the app when the request was queued
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=lambda: time.monotonic())  # read when made: tests set the clock
     canceled: bool = False
     result: dict[str, Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

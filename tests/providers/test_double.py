@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from PIL import Image
 
-from provider_double import FAULTS, ProviderDouble
+from provider_double import FAULTS, ProviderDouble, fal_api
 from provider_double.avatar import render_avatar
 from provider_double.openai_api import output_tokens
 from tests.support.keys import FAL_KEY, OPENAI_KEY
@@ -44,20 +45,31 @@ def test_the_control_endpoints_drive_a_double_in_another_process(bare_double: Pr
     assert bare_double.requests("openai.generate") == []
 
 
-def test_a_fal_request_moves_from_queue_to_progress_to_completed(bare_double: ProviderDouble) -> None:
-    bare_double.latency = 0.6
+def test_a_fal_request_moves_from_queue_to_progress_to_completed(
+    bare_double: ProviderDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The double's queue runs on its own clock: set it, so that no state depends on how fast we poll.
+    now = [1000.0]
+    clock = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.monotonic = lambda: now[0]
+    monkeypatch.setattr(fal_api, "time", clock)
+    bare_double.latency = 10
     submitted = httpx.post(
         f"{bare_double.fal_queue_url}/fal-ai/flux-2-pro",
         headers=FAL_AUTH,
         json={"prompt": "x", "image_size": "square"},
     ).json()
-    seen = []
-    while not seen or seen[-1] != "COMPLETED":
-        seen.append(httpx.get(submitted["status_url"], headers=FAL_AUTH).json()["status"])
-        time.sleep(0.05)
 
-    assert seen[0] == "IN_QUEUE"
-    assert "IN_PROGRESS" in seen
+    def status() -> str:
+        return httpx.get(submitted["status_url"], headers=FAL_AUTH).json()["status"]
+
+    seen = [status()]
+    now[0] += 5
+    seen.append(status())
+    now[0] += 6
+    seen.append(status())
+
+    assert seen == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
     output = httpx.get(submitted["response_url"], headers=FAL_AUTH).json()
     assert output["images"][0]["width"] == output["images"][0]["height"] == 512
     with Image.open(io.BytesIO(httpx.get(output["images"][0]["url"]).content)) as image:
