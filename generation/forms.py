@@ -220,3 +220,21 @@ class BudgetForm(forms.Form):
         """Return the cap in nano-dollars (exact: the field allows cents only), or None for no cap."""
         value = self.cleaned_data["monthly_cap_usd"]
         return None if value is None else from_usd(value)
+
+
+class LimitForm(forms.Form):
+    """A member's or a key's monthly limit in USD; empty clears it. `prefix` keeps each row's ids apart."""
+
+    limit_usd = forms.DecimalField(
+        label=_("Monthly limit (USD)"),
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        max_digits=10,
+        decimal_places=2,
+    )
+
+    def cap_nanousd(self) -> int | None:
+        """Return the limit in nano-dollars, or None for no limit."""
+        value = self.cleaned_data["limit_usd"]
+        return None if value is None else from_usd(value)
