@@ -81,12 +81,7 @@ class GenerateForm(forms.Form):
         persona.queryset = Persona.objects.for_workspace(workspace)
         self._choice("model").choices = [(m.id, self._model_label(m)) for m in self.models]
         model = self.selected_model()
-        # Only the keys of the chosen model's provider are offered (the model's htmx request re-renders
-        # this list); a key of another provider is refused in clean(), never swapped for another one.
-        self.model_keys = [key for key in keys if model is not None and key.provider == model.provider]
-        provider_key = cast(KeyChoiceField, self.fields["provider_key"])
-        provider_key.queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
-        provider_key.choices = [(k.code, provider_key.label_from_instance(k)) for k in self.model_keys]
+        self.model_keys = self._offer_keys(model)
         sizes = model.sizes if model else ()
         self._choice("size").choices = [(s, SIZE_LABELS.get(s, s)) for s in sizes]
         qualities = model.qualities if model else ()
@@ -103,6 +98,18 @@ class GenerateForm(forms.Form):
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
             self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    def _offer_keys(self, model: catalog.Model | None) -> list[ProviderKey]:
+        """Offer only the keys of the chosen model's provider, and return them.
+
+        The model's htmx request re-renders this list; without JavaScript the server refuses a key of
+        another provider in clean(), never swapping it for another one.
+        """
+        model_keys = [key for key in self.keys if model is not None and key.provider == model.provider]
+        provider_key = cast(KeyChoiceField, self.fields["provider_key"])
+        provider_key.queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in self.keys])
+        provider_key.choices = [(k.code, provider_key.label_from_instance(k)) for k in model_keys]
+        return model_keys
 
     def _choice(self, name: str) -> forms.ChoiceField:
         return cast(forms.ChoiceField, self.fields[name])
