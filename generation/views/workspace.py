@@ -70,9 +70,10 @@ def _rows(workspace: Workspace, bound: dict[str, LimitForm]) -> tuple[list[Limit
 def _subject(request: WorkspaceRequest) -> dict[str, Any]:
     """Return the member or the key a limit form names, of this workspace only (else 404)."""
     if request.POST.get("scope") == "member":
-        user = User.objects.filter(
-            memberships__workspace=request.workspace, email=request.POST.get("member", "")
-        ).first()
+        email = request.POST.get("member", "")
+        if "\x00" in email:
+            raise Http404  # no address holds NUL, and PostgreSQL refuses one in a query
+        user = User.objects.filter(memberships__workspace=request.workspace, email=email).first()
         if user is None:
             raise Http404
         return {"member": user}
