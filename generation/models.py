@@ -239,6 +239,10 @@ class CostRecord(WorkspaceOwned):
                 fields=["workspace", "created_at", "provider", "model", "images", "amount_nanousd", "id"],
                 name="cost_totals_covering",
             ),
+            # A member's or a key's spend this month, read under the lock on every submission that has
+            # a limit at that scope (budgets.status): one range of the month, not the scope's history.
+            models.Index(fields=["workspace", "created_by", "created_at"], name="cost_member_month"),
+            models.Index(fields=["workspace", "provider_key", "created_at"], name="cost_key_month"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -162,3 +162,17 @@ def test_limits_name_only_this_workspaces_members_and_keys(alice, charlie, alice
         == 404
     )
     assert not SpendLimit.objects.exists()
+
+
+def test_a_member_sees_their_limit_and_spend_but_no_forms(alice, bob, bob_client):
+    key = make_key(alice, "fal", label="Studio fal")
+    _member_limit(alice, bob, 2_000_000_000)
+    _key_limit(alice, key, 3_000_000_000)
+    page = bob_client.get("/workspace/").content.decode()
+    assert "$2.00" in page and "$3.00" in page and f"Studio fal ({key.hint})" in page
+    assert 'name="limit_usd"' not in page
+
+
+def test_limits_of_another_workspace_are_never_shown(alice, charlie, charlie_client):
+    _member_limit(alice, alice, 12_340_000_000)
+    assert b"$12.34" not in charlie_client.get("/workspace/").content
