@@ -80,9 +80,8 @@ class GenerateForm(forms.Form):
         persona = cast("forms.ModelChoiceField[Persona]", self.fields["persona"])
         persona.queryset = Persona.objects.for_workspace(workspace)
         self._choice("model").choices = [(m.id, self._model_label(m)) for m in self.models]
-        provider_key = cast(KeyChoiceField, self.fields["provider_key"])
-        provider_key.queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in keys])
         model = self.selected_model()
+        self.model_keys = self._offer_keys(model)
         sizes = model.sizes if model else ()
         self._choice("size").choices = [(s, SIZE_LABELS.get(s, s)) for s in sizes]
         qualities = model.qualities if model else ()
@@ -99,6 +98,18 @@ class GenerateForm(forms.Form):
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
             self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    def _offer_keys(self, model: catalog.Model | None) -> list[ProviderKey]:
+        """Offer only the keys of the chosen model's provider, and return them.
+
+        The model's htmx request re-renders this list; without JavaScript the server refuses a key of
+        another provider in clean(), never swapping it for another one.
+        """
+        model_keys = [key for key in self.keys if model is not None and key.provider == model.provider]
+        provider_key = cast(KeyChoiceField, self.fields["provider_key"])
+        provider_key.queryset = ProviderKey.objects.filter(pk__in=[k.pk for k in self.keys])
+        provider_key.choices = [(k.code, provider_key.label_from_instance(k)) for k in model_keys]
+        return model_keys
 
     def _choice(self, name: str) -> forms.ChoiceField:
         return cast(forms.ChoiceField, self.fields[name])
@@ -131,13 +142,37 @@ class GenerateForm(forms.Form):
             self.add_error("quality", _("Choose a quality."))
         if not model.backgrounds:
             cleaned["background"] = ""
-        key = cleaned.get("provider_key")
-        if key is None or key.provider != model.provider:
-            key = next((k for k in self.keys if k.provider == model.provider), None)
-        if key is None:
-            self.add_error("model", _("Add a key for this model's provider first."))
-        cleaned["provider_key"] = key
+        cleaned["provider_key"] = self._chosen_key(model, cleaned.get("provider_key"))
         return cleaned
+
+    def _chosen_key(self, model: catalog.Model, key: ProviderKey | None) -> ProviderKey | None:
+        """Return the key the user chose, or the provider's only key when the form did not ask.
+
+        Never another key than the one chosen: a key of another provider is an error on the key field.
+        """
+        provider = providers.get(model.provider).label
+        if not self.model_keys:
+            self.add_error("model", _("Add a key for this model's provider first."))
+            return None
+        if key is None and len(self.model_keys) == 1:
+            return self.model_keys[0]  # the page shows no key list when there is one key: nothing to choose
+        if key is None:
+            self.add_error("provider_key", _("Choose which %(provider)s key pays.") % {"provider": provider})
+        elif key.provider != model.provider:
+            self.add_error(
+                "provider_key",
+                _(
+                    "%(label)s is a key for %(theirs)s; %(model)s runs on %(provider)s. Choose one of its keys."
+                )
+                % {
+                    "label": key.label,
+                    "theirs": key.provider_label,
+                    "model": model.label,
+                    "provider": provider,
+                },
+            )
+            return None
+        return key
 
 
 class PersonaForm(PersonaModelForm):
@@ -191,4 +226,22 @@ class BudgetForm(forms.Form):
     def cap_nanousd(self) -> int | None:
         """Return the cap in nano-dollars (exact: the field allows cents only), or None for no cap."""
         value = self.cleaned_data["monthly_cap_usd"]
+        return None if value is None else from_usd(value)
+
+
+class LimitForm(forms.Form):
+    """A member's or a key's monthly limit in USD; empty clears it. `prefix` keeps each row's ids apart."""
+
+    limit_usd = forms.DecimalField(
+        label=_("Monthly limit (USD)"),
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        max_digits=10,
+        decimal_places=2,
+    )
+
+    def cap_nanousd(self) -> int | None:
+        """Return the limit in nano-dollars, or None for no limit."""
+        value = self.cleaned_data["limit_usd"]
         return None if value is None else from_usd(value)

@@ -203,6 +203,14 @@ class CostRecord(WorkspaceOwned):
         NOT_BILLED = "not_billed", _("Not billed (from the provider's report)")
 
     generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="cost")
+    # Which key paid: the generation's key, and its label and hint copied when the record is written, so
+    # the history still names the key after it is deleted (the link then is NULL). The member who paid
+    # is `created_by` (the generation's).
+    provider_key = models.ForeignKey(
+        "keys.ProviderKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    key_label = models.CharField(max_length=100, blank=True)
+    key_hint = models.CharField(max_length=40, blank=True)
     provider = models.CharField(max_length=20)
     model = models.CharField(max_length=100)
     usage = models.JSONField(default=dict)  # tokens (OpenAI) or output sizes and megapixels (fal)
@@ -231,6 +239,10 @@ class CostRecord(WorkspaceOwned):
                 fields=["workspace", "created_at", "provider", "model", "images", "amount_nanousd", "id"],
                 name="cost_totals_covering",
             ),
+            # A member's or a key's spend this month, read under the lock on every submission that has
+            # a limit at that scope (budgets.status): one range of the month, not the scope's history.
+            models.Index(fields=["workspace", "created_by", "created_at"], name="cost_member_month"),
+            models.Index(fields=["workspace", "provider_key", "created_at"], name="cost_key_month"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -240,6 +252,13 @@ class CostRecord(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.model}: {format_usd(self.amount_nanousd)}"
+
+    @property
+    def key_display(self) -> str:
+        """Return the key that paid as pages name keys ("Studio fal (3f8a…9f0e)"), or "" if unknown."""
+        if not self.key_label and not self.key_hint:
+            return ""
+        return f"{self.key_label} ({self.key_hint})" if self.key_hint else self.key_label
 
     @property
     def amount_display(self) -> str:
@@ -310,6 +329,67 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace}: {format_usd(self.monthly_cap_nanousd) if self.monthly_cap_nanousd else 'no cap'}"
+
+
+class SpendLimit(models.Model):
+    """A monthly limit (UTC months) on one member's or one key's spend in a workspace; no row: no limit.
+
+    The workspace's own cap is `Budget`. All three are checked by `budgets.check_and_lock`, under the
+    workspace row's lock (docs/architecture.md §7, docs/decisions.md D33).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    provider_key = models.ForeignKey(
+        "keys.ProviderKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    monthly_cap_nanousd = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(member__isnull=True, provider_key__isnull=False)
+                | Q(member__isnull=False, provider_key__isnull=True),
+                name="spend_limit_one_scope",
+            ),
+            models.CheckConstraint(condition=Q(monthly_cap_nanousd__gte=0), name="spend_limit_not_negative"),
+            models.UniqueConstraint(
+                fields=["workspace", "member"], condition=Q(member__isnull=False), name="one_limit_per_member"
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "provider_key"],
+                condition=Q(provider_key__isnull=False),
+                name="one_limit_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id or self.provider_key_id}: {format_usd(self.monthly_cap_nanousd)}"
+
+
+class LimitAlert(models.Model):
+    """An email sent to the owners because a limit passed 80 % in a month: at most one per limit a month."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=40)  # "workspace", "member:<user id>" or "key:<key id>"
+    month = models.DateField()  # the first day of the UTC month
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "scope", "month"], name="one_alert_per_limit_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.month:%Y-%m}"
 
 
 class UnavailableModel(models.Model):

@@ -360,10 +360,16 @@ def _record_charge(
             locked.quote_nanousd,
             generation.model,
         )
+    # Who paid: the member, and the key named as it is now (kept if the key is deleted later).
+    keys = ProviderKey.objects.filter(pk=generation.provider_key_id) if generation.provider_key_id else None
+    key = keys.values("pk", "label", "hint").first() if keys is not None else None
     record = CostRecord.objects.create(
         workspace=generation.workspace,
         created_by_id=locked.created_by_id,  # NULL if the member left meanwhile
         generation=locked,
+        provider_key_id=key["pk"] if key else None,  # NULL if the key was deleted meanwhile
+        key_label=key["label"] if key else "",
+        key_hint=key["hint"] if key else "",
         provider=generation.provider,
         model=generation.model,
         usage=outcome.usage,

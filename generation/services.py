@@ -76,7 +76,8 @@ def start_generation(
 ) -> Generation:
     """Create a queued generation with its quote reserved, and enqueue it once committed.
 
-    Raises GenerationRefused, or budgets.BudgetExceeded when the quote does not fit in the month's cap.
+    Raises GenerationRefused, or budgets.BudgetExceeded when the quote does not fit in the month's cap
+    or in the member's or the key's monthly limit.
     """
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
@@ -86,8 +87,8 @@ def start_generation(
     width, height = catalog.parse_size(size)
     with transaction.atomic():
         # Checked and reserved in one transaction under the workspace's row lock: concurrent
-        # submissions cannot together pass the cap.
-        budgets.check_and_lock(workspace, quote.amount_nanousd)
+        # submissions cannot together pass the workspace's cap, the member's limit or the key's.
+        checked = budgets.check_and_lock(workspace, quote.amount_nanousd, member=user, key=provider_key)
         generation = Generation.objects.create(
             workspace=workspace,
             created_by=user,
@@ -107,6 +108,7 @@ def start_generation(
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,
         )
+        budgets.alert_owners(workspace, checked, quote.amount_nanousd)
         # Ids only, and only after commit: the worker must find the row, and never sees a secret. Robust:
         # if the broker is down, the row is already committed with its reservation; the user is sent to
         # it (queued) instead of an error page that invites a second, doubly reserved request, and the

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from generation import catalog
-from generation.models import Budget, CostRecord, Generation, Persona
+from generation.models import Budget, CostRecord, Generation, Persona, SpendLimit
 from generation.usage.roll_ups import roll_up
 from keys.models import ProviderKey
 from tests.support.accounts import PASSWORD, sign_in, workspace_of
@@ -365,6 +365,30 @@ def test_the_budget_answers_any_input_with_a_new_cap_or_a_field_error(alice, ali
     before = list(Budget.objects.values())
     response = alice_client.post("/workspace/", data)
     assert_answered(response, stored=list(Budget.objects.values()) != before)
+
+
+@bounded
+@pytest.mark.drill
+@given(
+    data=form(
+        scope=field("member", "key"),
+        member=field("bob@example.com"),
+        key=field(),
+        limit_usd=field("10", "0.50", "", "1000000", "1000000.01"),
+    )
+)
+def test_a_limit_answers_any_input_with_a_new_limit_a_field_error_or_not_found(
+    alice, bob, alice_client, data
+):
+    def rows() -> list[object]:
+        return [*SpendLimit.objects.values(), *Budget.objects.values()]  # another scope is the budget's form
+
+    before = rows()
+    response = alice_client.post("/workspace/", data)
+    if response.status_code == 404:  # a member or key this workspace does not have
+        assert rows() == before
+        return
+    assert_answered(response, stored=rows() != before)
 
 
 # Filters in query strings (gallery, usage history and its CSV)

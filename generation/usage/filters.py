@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -29,10 +30,11 @@ class Filters:
     model: str = ""
     member: str = ""  # the member's email address
     period: str = "all"  # for file names: "2026-11", "2026-11-03_2026-11-10", "all"
+    key: str = ""  # the code of the key that paid (records only: the roll-ups do not keep the key)
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.start or self.end or self.provider or self.model or self.member)
+        return bool(self.start or self.end or self.provider or self.model or self.member or self.key)
 
     @property
     def period_label(self) -> str:
@@ -58,6 +60,12 @@ class Filters:
             qs = qs.filter(model=self.model)
         if self.member:
             qs = qs.filter(created_by__email=self.member)
+        if self.key:
+            # Cost records only (`records`): callers read records instead of roll-ups when a key is chosen.
+            try:
+                qs = qs.filter(provider_key__code=UUID(self.key))
+            except ValueError:
+                return qs.none()
         return qs
 
 
@@ -121,7 +129,7 @@ class MonthField(_CalendarField):
 
 
 class EqualityField(forms.Field):
-    """A provider, model or member email to match exactly; blank matches everything.
+    """A provider, model, member email or key code to match exactly; blank matches everything.
 
     Never an error: a value no row holds matches nothing, NUL included (see `Filters.narrow`).
     """
@@ -148,6 +156,7 @@ class FilterForm(forms.Form):
     provider = EqualityField(label=gettext_lazy("Provider"))
     model = EqualityField(label=gettext_lazy("Model"))
     member = EqualityField(label=gettext_lazy("Member"))
+    key = EqualityField(label=gettext_lazy("Key"))
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
@@ -171,7 +180,7 @@ class FilterForm(forms.Form):
         self.is_valid()
         start, end, period = self._period()
         data = self.cleaned_data
-        return Filters(start, end, data["provider"], data["model"], data["member"], period)
+        return Filters(start, end, data["provider"], data["model"], data["member"], period, data["key"])
 
     def _period(self) -> tuple[dt.datetime | None, dt.datetime | None, str]:
         if any(self.has_error(name) for name in ("month", "from", "to")):

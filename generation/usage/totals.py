@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 
 from accounts.models import Workspace
 from generation.dates import add_months, month_start
@@ -116,7 +116,8 @@ def _groups(workspace: Workspace, filters: Filters) -> list[Total]:
             key = (row["provider"], row["model"])
             groups[key] = groups.get(key, Total()).plus(_total(row), provider=key[0], model=key[1])
 
-    whole = _whole_months(filters)
+    # The roll-ups do not keep the key: with a key chosen, the period's records are read instead.
+    whole = None if filters.key else _whole_months(filters)
     if whole is None:
         add(records(workspace, filters).values("provider", "model").annotate(**record_sums()).order_by())
     else:
@@ -167,8 +168,17 @@ class MonthSpend(Total):
         return self.amount_nanousd + self.unknown_quotes_nanousd
 
 
-def month_spend(workspace: Workspace, *, now: dt.datetime | None = None) -> MonthSpend:
+def month_spend(
+    workspace: Workspace,
+    *,
+    member_id: int | None = None,
+    key_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> MonthSpend:
     """Return what the workspace was charged since its UTC month began: the one "spent this month".
+
+    Narrowed to one scope when asked: a member's charges (`member_id`, the records' `created_by`) or a
+    key's (`key_id`, the records' `provider_key`), for their monthly limits (`budgets.status`).
 
     The budget (`budgets.status`, which `budgets.check_and_lock` runs under the workspace row's lock)
     and the dashboard both read this, so the cap and the page cannot disagree. It reads the cost
@@ -190,6 +200,10 @@ def month_spend(workspace: Workspace, *, now: dt.datetime | None = None) -> Mont
     generations for the quotes.
     """
     month = CostRecord.objects.for_workspace(workspace).filter(created_at__gte=month_start(now))
+    if member_id is not None:
+        month = month.filter(created_by_id=member_id)
+    if key_id is not None:
+        month = month.filter(provider_key_id=key_id)
     total = _total(month.aggregate(**record_sums()))
     quotes = 0
     if total.unknown:
@@ -219,13 +233,24 @@ class Month:
 def monthly(workspace: Workspace, filters: Filters, *, now: dt.datetime | None = None) -> list[Month]:
     """Return the last twelve UTC months' totals, oldest first; the period filter does not apply."""
     first = add_months(month_start(now), 1 - CHART_MONTHS)
-    rows = (
-        _months(workspace, filters)
-        .filter(month__gte=first.date())
-        .values("month")
-        .annotate(**_roll_up_sums())
-        .order_by("month")
-    )
+    rows: Iterable[Mapping[str, Any]]
+    if filters.key:  # the roll-ups do not keep the key: the records of the twelve months, per UTC month
+        rows = (
+            records(workspace, filters)
+            .filter(created_at__gte=first)
+            .annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+            .values("month")
+            .annotate(**record_sums())
+            .order_by("month")
+        )
+    else:
+        rows = (
+            _months(workspace, filters)
+            .filter(month__gte=first.date())
+            .values("month")
+            .annotate(**_roll_up_sums())
+            .order_by("month")
+        )
     found = {(row["month"].year, row["month"].month): row for row in rows}
     months = []
     for i in range(CHART_MONTHS):

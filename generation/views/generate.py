@@ -193,6 +193,14 @@ def _progress(generation: Generation, now: datetime) -> tuple[str, str]:
     return _("Sending the request to the provider…"), _("Starting")
 
 
+def _paid_with(generation: Generation, cost: CostRecord | None) -> str:
+    """Return the key that paid as recorded (kept after the key is deleted), else the key it runs with."""
+    if cost is not None and cost.key_display:
+        return cost.key_display
+    key = generation.provider_key
+    return f"{key.label} ({key.hint})" if key is not None else ""
+
+
 def _detail_context(generation: Generation) -> dict[str, Any]:
     now = timezone.now()
     # From the click to the end: the time a person waited, the queue included (started_at is when a
@@ -202,6 +210,7 @@ def _detail_context(generation: Generation) -> dict[str, Any]:
     name = generation.persona_name or _("Generation")
     cost = CostRecord.objects.filter(generation=generation).first()
     return {
+        "paid_with": _paid_with(generation, cost),
         "generation": generation,
         "images": list(generation.images.all()) if generation.status == Generation.Status.SUCCEEDED else [],
         "cost": cost,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -17,6 +18,7 @@ from generation.reconciliation import selectors as reconciliations
 from generation.usage import chart, export, totals
 from generation.usage import history as paging
 from generation.usage.filters import FilterForm, Filters, parse_filters
+from keys.models import ProviderKey
 
 
 def _cursor(value: str | None) -> UUID | None:
@@ -26,7 +28,7 @@ def _cursor(value: str | None) -> UUID | None:
         return None
 
 
-def _choices(request: WorkspaceRequest, filters: Filters) -> dict[str, list[str]]:
+def _choices(request: WorkspaceRequest, filters: Filters) -> dict[str, Any]:
     """Return the filter options: catalog providers and models (retired ones too) and current members."""
     models = catalog.load().models.values()
     members = (
@@ -38,6 +40,13 @@ def _choices(request: WorkspaceRequest, filters: Filters) -> dict[str, list[str]
         "providers": sorted({m.provider for m in models} | ({filters.provider} - {""})),
         "models": sorted({m.id for m in models} | ({filters.model} - {""})),
         "members": sorted(set(members) | ({filters.member} - {""})),
+        "keys": [
+            (str(code), f"{label} ({hint})")
+            for code, label, hint in ProviderKey.objects.for_workspace(request.workspace)
+            .filter(kind=ProviderKey.Kind.GENERATE)
+            .order_by("provider", "label")
+            .values_list("code", "label", "hint")
+        ],
     }
 
 

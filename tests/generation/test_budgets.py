@@ -162,12 +162,27 @@ def test_another_workspace_budget_is_never_shown(alice, charlie_client):
     assert b"$12.34" not in charlie_client.get("/workspace/").content
 
 
+def _limit(scope: str, owner, key, cap: int) -> str:
+    """Set a cap of `cap` at one scope; return the words its refusals name it by."""
+    workspace = workspace_of(owner)
+    if scope == "workspace":
+        _cap(owner, cap)
+        return "this month's budget"
+    if scope == "member":
+        budgets.set_limit(workspace=workspace, user=owner, member=owner, cap_nanousd=cap)
+        return f"the monthly limit for {owner.email}"
+    budgets.set_limit(workspace=workspace, user=owner, key=key, cap_nanousd=cap)
+    return f"the monthly limit on the key {key.label} ({key.hint})"
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_submissions_never_pass_the_cap(alice, double):
-    """50 threads submit at once against a cap that fits exactly 7 of them."""
-    # PostgreSQL serializes them with SELECT … FOR UPDATE; SQLite with BEGIN IMMEDIATE.
+@pytest.mark.parametrize("scope", ["workspace", "member", "key"])
+def test_concurrent_submissions_never_pass_the_cap(alice, double, scope):
+    """50 threads submit at once against a cap (of the workspace, a member or a key) that fits exactly 7."""
+    # PostgreSQL serializes them with SELECT … FOR UPDATE on the workspace row, whatever the scope;
+    # SQLite with BEGIN IMMEDIATE.
     key = make_key(alice, "fal")
-    _cap(alice, 7 * FLUX + FLUX // 2)
+    name = _limit(scope, alice, key, 7 * FLUX + FLUX // 2)
     barrier = threading.Barrier(50)
     accepted, refused, errors = [], [], []
 
@@ -189,6 +204,8 @@ def test_concurrent_submissions_never_pass_the_cap(alice, double):
         thread.join()
     assert errors == []
     assert len(accepted) == 7 and len(refused) == 43
-    assert all("would pass this month's budget" in message for message in refused)
-    status = budgets.status(workspace_of(alice))
+    assert all(f"would pass {name} of" in message for message in refused)
+    status = budgets.status(
+        workspace_of(alice), member=alice if scope == "member" else None, key=key if scope == "key" else None
+    )
     assert status.spent_nanousd + status.reserved_nanousd == 7 * FLUX <= status.cap_nanousd

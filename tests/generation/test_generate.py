@@ -330,3 +330,44 @@ def test_generate_again_checks_the_workspace(alice, charlie, charlie_client, dou
     make_key(charlie, "openai")
     generation = make_generation(workspace_of(alice), alice, prompt="Alice's secret prompt")
     assert charlie_client.get("/generate/", {"again": str(generation.code)}).status_code == 404
+
+
+SECOND_FAL = "5d1c0b2a-9e8f-4a7b-8c6d-5e4f3a2b1c0d:7f6e5d4c3b2a19081726354453627180"
+FLUX_POST = {"model": "fal-ai/flux-2-max", "prompt": "x", "size": "1024x1024", "n": "1"}
+
+
+def test_a_key_of_another_provider_is_an_error_never_swapped(alice, alice_client, double, enqueued):
+    """Before: an OpenAI key chosen for a fal model was silently replaced by the workspace's fal key."""
+    openai = make_key(alice, "openai", label="Team OpenAI")
+    make_key(alice, "fal")
+    response = alice_client.post("/generate/", {**FLUX_POST, "provider_key": str(openai.code)})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="id_provider_key_error"' in page
+    assert "Team OpenAI is a key for OpenAI; Flux 2 Max runs on fal.ai" in page.replace("&#x27;", "'")
+    assert not Generation.objects.exists() and enqueued == []
+
+
+def test_the_key_list_follows_the_model(alice, alice_client, double):
+    openai = make_key(alice, "openai", label="Team OpenAI")
+    first = make_key(alice, "fal", label="Studio fal")
+    second = make_key(alice, "fal", SECOND_FAL, label="Personal fal")
+    page = alice_client.get("/generate/", {"model": "fal-ai/flux-2-max"}, HTTP_HX_REQUEST="true")
+    options = page.content.decode()
+    assert str(first.code) in options and str(second.code) in options
+    assert str(openai.code) not in options  # not offered for a fal model
+
+
+def test_the_chosen_key_is_the_one_that_pays(alice, alice_client, double, enqueued):
+    make_key(alice, "fal", label="Studio fal")
+    second = make_key(alice, "fal", SECOND_FAL, label="Personal fal")
+    alice_client.post("/generate/", {**FLUX_POST, "provider_key": str(second.code)})
+    assert Generation.objects.get().provider_key == second
+
+
+def test_with_two_keys_of_the_provider_a_missing_choice_is_an_error(alice, alice_client, double, enqueued):
+    make_key(alice, "fal", label="Studio fal")
+    make_key(alice, "fal", SECOND_FAL, label="Personal fal")
+    response = alice_client.post("/generate/", FLUX_POST)
+    assert 'id="id_provider_key_error"' in response.content.decode()
+    assert not Generation.objects.exists()

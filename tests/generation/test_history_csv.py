@@ -59,6 +59,8 @@ def test_it_exports_one_row_per_record_with_prices_request_ids_and_exact_amounts
         "time_utc": "2026-11-20T09:30:00+00:00",
         "generation": str(record.generation.code),
         "member": "alice@example.com",
+        "key_label": "",  # this record was made without a key
+        "key_hint": "",
         "persona": "Ben",
         "status": "succeeded",
         "provider": "openai",

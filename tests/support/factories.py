@@ -87,6 +87,10 @@ def make_cost(
             if generation.provider == "fal"
             else {"input_tokens": 42, "output_tokens": 272}
         )
+    key = generation.provider_key if generation.provider_key_id else None
+    fields.setdefault("provider_key", key)
+    fields.setdefault("key_label", key.label if key else "")
+    fields.setdefault("key_hint", key.hint if key else "")
     record = CostRecord(
         workspace=generation.workspace,
         generation=generation,
