@@ -147,7 +147,8 @@ def _status(client, generation: Generation) -> str:
         ({"stage": "checking"}, "checking and storing them", "Checking images – Generation"),
     ],
 )
-def test_the_status_partial_and_the_title_say_each_stage(alice, alice_client, state, says, title):
+def test_the_status_partial_and_the_title_say_each_stage(alice, alice_client, frozen_now, state, says, title):
+    # The clock stands still: "retrying in 4 s" is counted from the same instant the retry was set at.
     generation = _at(alice, **state)
     html = _status(alice_client, generation)
     assert says in html
