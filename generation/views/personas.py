@@ -39,7 +39,7 @@ def _name_taken(request: WorkspaceRequest, form: PersonaForm, persona: Persona |
     A warning beside the field, never a refusal: two people may well share a first name.
     """
     name = str(form.data.get("name", "") if form.is_bound else (persona.name if persona else "")).strip()
-    if not name or "\x00" in name or len(name) > Persona._meta.get_field("name").max_length:
+    if not name or "\x00" in name or len(name) > (Persona._meta.get_field("name").max_length or 0):
         return ""  # no stored name holds NUL (PostgreSQL refuses one in a query) or is that long
     others = Persona.objects.for_workspace(request.workspace).filter(name__iexact=name)
     if persona is not None:
