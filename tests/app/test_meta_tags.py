@@ -47,6 +47,6 @@ def test_signed_in_pages_are_not_indexed(alice_client, path):
     assert _meta(html, "description") == []
 
 
-@pytest.mark.parametrize("path", ["/accounts/password_reset/", "/no-such-page/"])
+@pytest.mark.parametrize("path", ["/accounts/password/reset/", "/no-such-page/"])
 def test_other_signed_out_pages_are_not_indexed(client, path):
     assert _meta(client.get(path).content.decode(), "robots") == ["noindex"]
