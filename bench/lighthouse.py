@@ -138,12 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("CELERY_BROKER_URL", None)
     processes: list[subprocess.Popen] = []
     try:
-        quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+        def start(command: list[str]) -> None:
+            processes.append(
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+
+        def run(command: list[str]) -> None:
+            subprocess.run(
+                command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+
         double = [PYTHON, "-m", "provider_double", "--host", "127.0.0.1", "--port", str(double_port)]
-        processes.append(subprocess.Popen(double, **quiet))  # type: ignore[call-overload]
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], check=True, **quiet)  # type: ignore[call-overload]
+        start(double)
+        run([PYTHON, "manage.py", "migrate", "--noinput"])
         wait_for(f"http://127.0.0.1:{double_port}/v1/models", 401, "the provider double")
-        subprocess.run([PYTHON, "manage.py", "seed_demo"], check=True, **quiet)  # type: ignore[call-overload]
+        run([PYTHON, "manage.py", "seed_demo"])
         seeded = subprocess.run(
             [PYTHON, "manage.py", "shell", "-c", SEED],
             cwd=ROOT,
@@ -154,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         data = json.loads(seeded.stdout.strip().splitlines()[-1])
         gunicorn = [PYTHON, "-m", "gunicorn", "aniavatar.wsgi", "-w", "2", "-b", f"127.0.0.1:{web_port}"]
-        processes.append(subprocess.Popen(gunicorn, **quiet))  # type: ignore[call-overload]
+        start(gunicorn)
         wait_for(f"{base}/healthz", 200, "gunicorn")
         signed_in = {
             "Dashboard": "/",

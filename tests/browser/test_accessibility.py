@@ -120,6 +120,10 @@ class Walk:
                 self.problems.append(f"{name}: focused {spot['what']!r} is under the header ({key}): {spot}")
 
 
+def _shows_errors(page) -> None:
+    expect(page.locator(".form-errors, .errorlist, .field-errors, [role=alert]").first).to_be_visible()
+
+
 def _sign_up(page, email: str) -> None:
     page.goto("/accounts/signup/")
     page.get_by_label("Email").fill(email)
@@ -153,10 +157,11 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         page.get_by_label("Email").fill("alice@example.com")
         page.get_by_label("Password").fill("not the password")
         page.get_by_role("button", name="Log in", exact=True).click()
-        expect(page.locator(".errorlist, [role=alert]").first).to_be_visible()
+        _shows_errors(page)
         walk.check("login-error")
         walk.check("sign-up", "/accounts/signup/", shot=True)
         page.get_by_role("button", name="Sign up").click()
+        _shows_errors(page)
         walk.check("sign-up-error")
         walk.check("password-reset", "/accounts/password/reset/")
         walk.check("not-found-signed-out", "/no-such-page/", status=404)
@@ -179,6 +184,7 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         walk.check("usage-empty", "/usage/")
         walk.check("keys-empty", "/keys/")
         page.locator("#add-key").get_by_role("button", name="Check and save").click()
+        _shows_errors(page)
         walk.check("keys-form-error")
         walk.check("workspace", "/workspace/", shot=True)
         walk.check("two-factor", "/accounts/2fa/")
@@ -212,6 +218,7 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         walk.check("gallery-image", f"/gallery/{image.code}/", shot=True)
         walk.check("usage", "/usage/", shot=True)
         walk.check("usage-filter-error", "/usage/?month=2026-13")
+        _shows_errors(page)
         walk.check("keys", "/keys/", shot=True)
     finally:
         context.close()
