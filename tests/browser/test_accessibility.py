@@ -220,7 +220,16 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         walk.check("usage-filter-error", "/usage/?month=2026-13")
         _shows_errors(page)
         walk.check("keys", "/keys/", shot=True)
+
+        # The header's switch: data-theme="dark" on <html> (a cookie, static/js/head.js) wins over a light
+        # system setting; the usage page, the one with the most colours, in that dark.
+        page.emulate_media(color_scheme="light")
+        if width == "phone":
+            page.get_by_role("button", name="Menu").click()
+        page.get_by_label("Colour scheme").select_option("dark")
+        walk.check("usage-dark-by-switch", "/usage/")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     finally:
         context.close()
-    assert walk.checked == 32
+    assert walk.checked == 33
     assert not walk.problems, f"{len(walk.problems)} problems:\n" + "\n".join(walk.problems)
