@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             "\n".join(["", "Audits that did not pass:", *problems]) if problems else "\nEvery audit passed."
         )
         print("(On noindex pages the SEO audits is-crawlable and meta-description fail by design.)")
-        log(f"reports in {out}")
+        if args.out:
+            log(f"reports in {out}")
         return 0
     finally:
         for process in processes:
