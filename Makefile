@@ -88,6 +88,12 @@ clean:
 
 # Load test: USERS simulated users (default 10) for DURATION seconds (default 60) against gunicorn, a
 # worker and the provider double on loopback; prints p50/p95 per page and exits 1 on any error.
+# Lighthouse 12 (mobile) on the main pages, signed out and in, against gunicorn with the demo's data;
+# prints accessibility, best-practices and SEO scores (README "Accessibility"). Needs Node 20 and Chromium.
+.PHONY: lighthouse
+lighthouse: $(STAMP)
+	$(BIN)/python bench/lighthouse.py
+
 .PHONY: load
 load: $(STAMP)
 	$(BIN)/python bench/load_test.py --users $(or $(USERS),10) --duration $(or $(DURATION),60)
