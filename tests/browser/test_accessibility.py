@@ -13,6 +13,7 @@ them all. The walk is about two minutes for both widths; the matrix runs in CI's
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import tempfile
@@ -25,8 +26,8 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from generation.models import Generation
-from tests.support.accounts import client_for, workspace_of
+from generation.models import Generation, Reconciliation
+from tests.support.accounts import PASSWORD, client_for, workspace_of
 from tests.support.factories import make_cost, make_generation, make_image, make_persona
 from tests.support.keys import make_key, store_key
 
@@ -188,6 +189,15 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         walk.check("keys-form-error")
         walk.check("workspace", "/workspace/", shot=True)
         walk.check("two-factor", "/accounts/2fa/")
+        walk.check("email-addresses", "/accounts/email/")
+        # Adding a factor asks for the password again, then shows the authenticator app's QR code.
+        page.goto("/accounts/2fa/totp/activate/")
+        expect(page).to_have_url(re.compile(r"/accounts/reauthenticate/"))
+        walk.check("reauthenticate")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page).to_have_url(re.compile(r"/accounts/2fa/totp/activate/$"))
+        walk.check("two-factor-activate")
         walk.check("change-password", "/accounts/password/change/")
         walk.check("not-found", "/no-such-page/", status=404)
 
@@ -220,6 +230,22 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         walk.check("usage-filter-error", "/usage/?month=2026-13")
         _shows_errors(page)
         walk.check("keys", "/keys/", shot=True)
+        running = make_generation(
+            workspace, alice, persona=persona, status=Generation.Status.RUNNING, stage="provider"
+        )
+        walk.check("generation-running", f"/generations/{running.code}/")
+        walk.check("persona-delete", f"/personas/{persona.code}/delete/")
+        walk.check("gallery-image-delete", f"/gallery/{image.code}/delete/")
+        run = Reconciliation.objects.create(
+            workspace=workspace,
+            created_by=alice,
+            provider="openai",
+            start=datetime.date(2026, 11, 1),
+            end=datetime.date(2026, 11, 8),
+            status=Reconciliation.Status.DONE,
+        )
+        run.lines.create(workspace=workspace, day=run.start, kind="money", subject="gpt-image-2")
+        walk.check("reconciliation", f"/usage/reconciliations/{run.code}/")
 
         # The header's switch: data-theme="dark" on <html> (a cookie, static/js/head.js) wins over a light
         # system setting; the usage page, the one with the most colours, in that dark.
@@ -231,5 +257,5 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     finally:
         context.close()
-    assert walk.checked == 33
+    assert walk.checked == 40
     assert not walk.problems, f"{len(walk.problems)} problems:\n" + "\n".join(walk.problems)
