@@ -1,4 +1,4 @@
-"""The workspace page: the monthly budget (owner sets it) and who is a member."""
+"""The workspace page: the monthly budget (owner and admins set it) and who is a member (teams:members manages them)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from accounts.models import Membership
 from generation import budgets
@@ -24,11 +25,17 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
         initial["monthly_cap_usd"] = to_usd(current.cap_nanousd)
     form = BudgetForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
-        if not request.membership.is_owner:
-            raise PermissionDenied(_("Only the workspace owner can change the budget."))
+        if not request.membership.is_admin:
+            raise PermissionDenied(_("Only the workspace owner and admins can change the budget."))
         if form.is_valid():
             cap = form.cap_nanousd()
             budgets.set_cap(workspace=request.workspace, user=request.user, cap_nanousd=cap)
+            audit.record(
+                request.workspace,
+                request.user,
+                audit.Action.BUDGET_CHANGED,
+                _("no cap") if cap is None else format_usd(cap),
+            )
             if cap is None:
                 messages.success(request, _("The monthly budget is cleared: no cap."))
             else:
@@ -40,5 +47,5 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
     return render(
         request,
         "generation/workspace.html",
-        {"form": form, "budget": current, "members": members, "is_owner": request.membership.is_owner},
+        {"form": form, "budget": current, "members": members, "is_admin": request.membership.is_admin},
     )
