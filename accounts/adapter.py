@@ -44,13 +44,12 @@ class AccountAdapter(DefaultAccountAdapter):
                 invitation = invitation_in_session(request, saved.email)
                 if invitation is not None:
                     teams.accept(invitation, saved)
+                    # The link proved this address: allauth stores it verified (setup_user_email, right
+                    # after this) and logs the new account in without mailing a code.
+                    self.stash_verified_email(request, saved.email)
                     request.session[WORKSPACE_SESSION_KEY] = str(invitation.workspace.code)
                     request.session.pop(INVITATION_SESSION_KEY, None)
         return saved
-
-    def is_email_verified(self, request: HttpRequest, email: str) -> bool:
-        # Asked when a sign-up's address is stored: the invitation the visitor opened proves it.
-        return invitation_in_session(request, email) is not None or super().is_email_verified(request, email)
 
     def clean_email(self, email: str) -> str:
         # allauth lower-cases what the field accepted, which can lengthen it ("İ" becomes two
