@@ -590,6 +590,8 @@ def _visit_team_pages(
     as_alice.get("/workspace/new/")
     as_alice.post("/workspace/new/", {"name": "Client: Canary"})
     as_alice.post("/workspace/leave/")  # the owner cannot: said on the page
+    as_alice.get("/workspace/delete/")
+    as_alice.post("/workspace/delete/", {"name": "Client: Canary"})
     as_alice.post("/workspace/switch/", {"workspace": str(workspace_of(alice).code)})
 
 

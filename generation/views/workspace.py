@@ -9,9 +9,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from accounts import audit
-from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
+from accounts.http import WorkspaceRequest, owner_only, require_form_methods, workspace_required
+from accounts.middleware import SESSION_KEY as WORKSPACE_SESSION_KEY
 from accounts.models import Membership
-from generation import budgets
+from generation import budgets, workspaces
 from generation.forms import BudgetForm
 from generation.money import format_usd, to_usd
 
@@ -49,3 +50,25 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
         "generation/workspace.html",
         {"form": form, "budget": current, "members": members, "is_admin": request.membership.is_admin},
     )
+
+
+@require_form_methods
+@owner_only
+def delete_workspace(request: WorkspaceRequest) -> HttpResponse:
+    """The owner deletes the workspace: typing its name, after being offered the usage CSV."""
+    error = ""
+    try:
+        workspaces.check_deletable(request.workspace, request.user)
+    except workspaces.CannotDelete as exc:
+        error = exc.message
+    if request.method == "POST" and not error:
+        if request.POST.get("name", "").strip() != request.workspace.name:
+            error = _("Type the workspace's name exactly to delete it.")
+        else:
+            name = request.workspace.name
+            workspaces.delete_workspace(request.workspace, request.user)
+            request.session.pop(WORKSPACE_SESSION_KEY, None)
+            messages.success(request, _("Deleted %(name)s and everything in it.") % {"name": name})
+            return redirect("home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "generation/workspace_delete.html", {"error": error}, status=status)
