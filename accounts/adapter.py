@@ -4,7 +4,10 @@
 - every address is first mapped to its account's stored spelling (accounts/emails.py);
 - the failed-login counter is keyed by the account alone (allauth's own key adds the request's Host
   header, which a client chooses: "example.com:1", "example.com:2", … would each get fresh tries);
-- the client address is the one our trusted proxies report (accounts/throttle.py), never a 500.
+- the client address is the one our trusted proxies report (accounts/throttle.py), never a 500;
+- a sign-up from an invitation link (accounts/team_views.py keeps the invitation in the session) needs
+  no code: holding the link proves the invited address, so that address counts as verified, and the new
+  account joins the workspace at once (and starts in it).
 
 TOTP secrets are sealed by the key vault: see keys/mfa_secrets.py (MFA_ADAPTER).
 """
@@ -23,9 +26,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from accounts import services
+from accounts import services, teams
 from accounts.emails import canonical_email, email_key
-from accounts.models import User
+from accounts.middleware import SESSION_KEY as WORKSPACE_SESSION_KEY
+from accounts.models import Invitation, User
 from accounts.throttle import client_ip
 
 
@@ -37,6 +41,14 @@ class AccountAdapter(DefaultAccountAdapter):
             saved = super().save_user(request, user, form, commit=commit)
             if commit and isinstance(saved, User):
                 services.create_personal_workspace(saved)
+                invitation = invitation_in_session(request, saved.email)
+                if invitation is not None:
+                    teams.accept(invitation, saved)
+                    # The link proved this address: allauth stores it verified (setup_user_email, right
+                    # after this) and logs the new account in without mailing a code.
+                    self.stash_verified_email(request, saved.email)
+                    request.session[WORKSPACE_SESSION_KEY] = str(invitation.workspace.code)
+                    request.session.pop(INVITATION_SESSION_KEY, None)
         return saved
 
     def clean_email(self, email: str) -> str:
@@ -59,3 +71,18 @@ class AccountAdapter(DefaultAccountAdapter):
         # Without any address (no REMOTE_ADDR: some test clients, a misconfigured server), one shared
         # bucket: stricter, never a 500.
         return client_ip(request) or "0.0.0.0"  # noqa: S104 (a counter's name, not a bind address)
+
+
+# The invitation whose link this browser opened (its id, never its token): accounts/team_views.py.
+INVITATION_SESSION_KEY = "invitation_id"
+
+
+def invitation_in_session(request: HttpRequest, email: str) -> Invitation | None:
+    """Return the pending invitation this session opened, if it is for `email` (any spelling)."""
+    pk = request.session.get(INVITATION_SESSION_KEY)
+    if pk is None:
+        return None
+    invitation = Invitation.objects.select_related("workspace").filter(pk=pk).first()
+    if invitation is None or not invitation.is_pending or invitation.email_key != email_key(email):
+        return None
+    return invitation

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import limits
 from accounts.emails import as_typed, canonical_email, email_key
-from accounts.models import User
+from accounts.models import Membership, User
 
 
 def _as_typed(form: forms.Form, name: str) -> None:
@@ -113,3 +113,34 @@ class ChangePasswordForm(allauth_forms.ChangePasswordForm):
         if not get_adapter().reauthenticate(self.user, password):
             raise get_adapter().validation_error("enter_current_password")
         return password
+
+
+# Teams (accounts/team_views.py)
+
+
+class InviteForm(forms.Form):
+    email = forms.CharField(label=_("Email address"), max_length=254)
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[(Membership.Role.MEMBER, _("Member")), (Membership.Role.ADMIN, _("Admin"))],
+        initial=Membership.Role.MEMBER,
+        help_text=_(
+            "Admins manage keys, the budget, members and invitations; members generate and see usage."
+        ),
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(
+        choices=[(Membership.Role.MEMBER, _("Member")), (Membership.Role.ADMIN, _("Admin"))]
+    )
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("For example the client's name."))
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if not name:
+            raise forms.ValidationError(_("Enter a name."))
+        return name

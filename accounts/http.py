@@ -74,21 +74,33 @@ def workspace_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[
     return wrapper
 
 
-def owner_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
-    """Require the current user to own the current workspace (keys, budget) with a verified address.
-
-    Sign-up verifies the address before the account can be used; this also holds for accounts made
-    otherwise (`createsuperuser`, the admin), which must confirm theirs before touching keys.
-    """
-
+def _role_required[R: HttpResponseBase](
+    view: Callable[..., R], allowed: Callable[[Membership], bool], refusal: str
+) -> Callable[..., R | HttpResponse]:
     # allauth's: without a verified address, it mails a code and shows the page to type it on.
     verified: Callable[..., R | HttpResponse] = verified_email_required(view)
 
     @workspace_required
     @wraps(view)
     def wrapper(request: WorkspaceRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
-        if not request.membership.is_owner:
-            raise PermissionDenied("Only the workspace owner can do this.")
+        if not allowed(request.membership):
+            raise PermissionDenied(refusal)
         return verified(request, *args, **kwargs)
 
     return wrapper
+
+
+def admin_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
+    """Require the current user to be an owner or admin of the current workspace, with a verified address.
+
+    Keys, the budget, members and invitations (docs/decisions.md D33). The role is checked on the
+    server for every request: a member who posts an admin form gets a 403 and nothing changes. Sign-up
+    verifies the address before the account can be used; this also holds for accounts made otherwise
+    (`createsuperuser`, the admin), which must confirm theirs before touching keys.
+    """
+    return _role_required(view, lambda m: m.is_admin, "Only the workspace's owner or admins can do this.")
+
+
+def owner_only[R: HttpResponseBase](view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
+    """Require the current user to own the current workspace (transfer ownership, delete the workspace)."""
+    return _role_required(view, lambda m: m.is_owner, "Only the workspace owner can do this.")

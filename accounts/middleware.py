@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
@@ -22,8 +23,12 @@ def _current_membership(request: HttpRequest) -> Membership | None:
         membership = memberships.filter(workspace__code=chosen).first()
         if membership:
             return membership
-    # Default: the oldest workspace the user owns (the personal one made at sign-up).
-    return memberships.order_by("-role", "created_at").first()  # "owner" sorts after "member"
+    # Default (nothing chosen, or a workspace they no longer belong to): the oldest one they own (the
+    # personal one made at sign-up), else the oldest they joined. A removed member's next request lands here.
+    owned_first = Case(
+        When(role=Membership.Role.OWNER, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return memberships.order_by(owned_first, "created_at").first()
 
 
 class WorkspaceMiddleware:

@@ -101,10 +101,19 @@ class Workspace(models.Model):
 
 
 class Membership(models.Model):
+    """A user's place in a workspace, with a role (docs/decisions.md D33).
+
+    owner: everything, including transferring ownership and deleting the workspace; admin: keys, budget,
+    members and invitations (never the owner's membership); member: personas, generation, gallery, usage.
+    Removing a membership never deletes the user: what they made stays attributed to them.
+    """
+
     class Role(models.TextChoices):
         OWNER = "owner", _("Owner")
+        ADMIN = "admin", _("Admin")
         MEMBER = "member", _("Member")
 
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -121,6 +130,80 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.role == self.Role.OWNER
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this member may manage keys, the budget, members and invitations (owner or admin)."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class Invitation(models.Model):
+    """An invitation to join a workspace, mailed as a single-use link `/invitations/<token>/`.
+
+    Only the SHA-256 of the token is stored: the link cannot be rebuilt from the database. Re-sending
+    makes a new token (the old link stops working). Pending = not accepted, not revoked, not expired.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))  # as typed (mail goes there)
+    email_key = models.CharField(max_length=320, editable=False)  # accounts/emails.py email_key
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "email_key"], name="invitation_workspace_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace} ({self.role})"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and not self.is_expired
+
+
+class AuditEntry(models.Model):
+    """One thing someone did to a workspace's members, invitations, keys or budget (the /workspace/log/ page)."""
+
+    class Action(models.TextChoices):
+        INVITATION_SENT = "invitation_sent", _("Invitation sent")
+        INVITATION_RESENT = "invitation_resent", _("Invitation re-sent")
+        INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
+        INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
+        MEMBER_JOINED = "member_joined", _("Member joined")
+        MEMBER_REMOVED = "member_removed", _("Member removed")
+        MEMBER_LEFT = "member_left", _("Member left")
+        ROLE_CHANGED = "role_changed", _("Role changed")
+        OWNERSHIP_TRANSFERRED = "ownership_transferred", _("Ownership transferred")
+        WORKSPACE_CREATED = "workspace_created", _("Workspace created")
+        KEY_ADDED = "key_added", _("Key added")
+        KEY_REPLACED = "key_replaced", _("Key replaced")
+        KEY_DELETED = "key_deleted", _("Key deleted")
+        BUDGET_CHANGED = "budget_changed", _("Budget changed")
+        LIMIT_CHANGED = "limit_changed", _("Spend limit changed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_entries")
+    actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    subject = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="audit_workspace_newest")]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.subject}"
 
 
 class WorkspaceQuerySet[M: models.Model](models.QuerySet[M]):

@@ -182,6 +182,12 @@ if LOGIN_FAILURE_LIMIT < 1 or LOGIN_FAILURE_WINDOW_MINUTES < 1:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_FAILURE_WINDOW_MINUTES must be 1 or more.")
 # Sign-ups per address (ours, accounts/limits.py: allauth limits sign-up per client address only).
 SIGNUP_PER_EMAIL_LIMIT = "3/h/key"
+# Invitations (accounts/limits.py): links sent per inviter and per invited address; wrong or stale
+# invitation links opened per client address (a token is 256 random bits: this only keeps guessing noisy).
+INVITATIONS_PER_INVITER_LIMIT = "30/h/user"
+INVITATIONS_PER_ADDRESS_LIMIT = "5/h/key"
+INVITATION_GUESS_LIMIT = "20/h/ip"
+INVITATION_DAYS = 7
 ACCOUNT_RATE_LIMITS = {
     "login_failed": f"10/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_FAILURE_WINDOW_MINUTES}m/key",
     "login": "30/m/ip",

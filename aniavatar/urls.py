@@ -31,6 +31,7 @@ urlpatterns = [
     # Sign-up, login, email verification, password reset and change, two-factor: django-allauth.
     path("accounts/", include(_form_methods_only(list(allauth_urls.urlpatterns)))),
     path("accounts/", include("accounts.urls")),
+    path("", include("accounts.team_urls")),
     path("keys/", include("keys.urls")),
     path("", include("generation.urls")),
     path("admin/", admin.site.urls),

@@ -1,4 +1,4 @@
-"""Monthly budgets and spend limits that hold under concurrency (docs/architecture.md §7, D33).
+"""Monthly budgets and spend limits that hold under concurrency (docs/architecture.md §7, D34).
 
 Three scopes, each optional: the workspace's cap (`Budget`), a member's limit and a key's limit
 (`SpendLimit`). `status` is the one spend function: it takes the scope (the workspace, or one member or

@@ -335,7 +335,7 @@ class SpendLimit(models.Model):
     """A monthly limit (UTC months) on one member's or one key's spend in a workspace; no row: no limit.
 
     The workspace's own cap is `Budget`. All three are checked by `budgets.check_and_lock`, under the
-    workspace row's lock (docs/architecture.md §7, docs/decisions.md D33).
+    workspace row's lock (docs/architecture.md §7, docs/decisions.md D34).
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")

@@ -21,6 +21,7 @@ urlpatterns = [
     path("gallery/<uuid:code>/favourite/", gallery.favourite, name="favourite"),
     path("gallery/<uuid:code>/delete/", gallery.delete, name="delete-image"),
     path("workspace/", workspace.workspace_settings, name="workspace"),
+    path("workspace/delete/", workspace.delete_workspace, name="delete-workspace"),
     path("images/<uuid:code>/", images.image_file, name="image"),
     path("images/<uuid:code>/thumb/", images.image_thumbnail, name="thumbnail"),
     path("usage/", history.history, name="history"),

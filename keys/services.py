@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 import providers
+from accounts import audit
 from accounts.models import User, Workspace
 from keys import crypto
 from keys.models import KeyUse, ProviderKey
@@ -356,6 +357,7 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
     label = (label or "").strip()[:100] or _default_label(provider)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
     _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint})")
     logger.info(
         "provider key %s added to workspace %s (%s, %s) by user %s",
         key.code,
@@ -383,6 +385,7 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
     label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
     _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint}, usage key)")
     logger.info(
         "usage key %s added to workspace %s (%s, %s) by user %s",
         key.code,
@@ -412,6 +415,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -
     except VaultError:
         key.label = saved_label  # nothing was saved: the page goes on showing the stored name
         raise
+    audit.record(key.workspace, user, audit.Action.KEY_REPLACED, f"{key.label} ({key.hint})")
     logger.info("provider key %s replaced by user %s (%s)", key.code, user.pk, key.status)
     return key
 
@@ -477,8 +481,9 @@ def retest_key(key: ProviderKey, *, user: User) -> Verdict:
 
 def delete_key(key: ProviderKey, *, user: User) -> None:
     """Delete a key; its audit rows stay (with the label and hint copied)."""
-    code = key.code
+    code, workspace, subject = key.code, key.workspace, f"{key.label} ({key.hint})"
     key.delete()
+    audit.record(workspace, user, audit.Action.KEY_DELETED, subject)
     logger.info("provider key %s deleted by user %s", code, user.pk)
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 import providers
-from accounts.http import WorkspaceRequest, owner_required, workspace_required
+from accounts.http import WorkspaceRequest, admin_required, workspace_required
 from keys import services
 from keys.forms import AddKeyForm, AddUsageKeyForm, ReplaceKeyForm
 from keys.models import KeyUse, ProviderKey
@@ -72,13 +72,13 @@ def _rows(request: WorkspaceRequest, kind: str) -> list[KeyRow]:
 def _list_page(
     request: WorkspaceRequest, form: AddKeyForm | None, usage_form: AddUsageKeyForm | None = None
 ) -> HttpResponse:
-    is_owner = request.membership.is_owner
+    is_admin = request.membership.is_admin
     context = {
         "rows": _rows(request, ProviderKey.Kind.GENERATE),
         "usage_rows": _rows(request, ProviderKey.Kind.USAGE),
         "form": form,
-        "usage_form": usage_form or (AddUsageKeyForm() if is_owner else None),
-        "is_owner": is_owner,
+        "usage_form": usage_form or (AddUsageKeyForm() if is_admin else None),
+        "is_admin": is_admin,
         "adapters": providers.all_adapters(),
         "usage_key_kinds": " or ".join(
             adapter.usage_key_description
@@ -107,13 +107,13 @@ def _announce(request: WorkspaceRequest, key: ProviderKey, verb: str) -> None:
 @require_GET
 @workspace_required
 def key_list(request: WorkspaceRequest) -> HttpResponse:
-    return _list_page(request, AddKeyForm() if request.membership.is_owner else None)
+    return _list_page(request, AddKeyForm() if request.membership.is_admin else None)
 
 
 @never_cache
 @sensitive_post_parameters("api_key")
 @require_http_methods(["GET", "POST"])
-@owner_required
+@admin_required
 def add_key(request: WorkspaceRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("keys:list")
@@ -138,7 +138,7 @@ def add_key(request: WorkspaceRequest) -> HttpResponse:
 @never_cache
 @sensitive_post_parameters("usage-api_key")
 @require_http_methods(["GET", "POST"])
-@owner_required
+@admin_required
 def add_usage_key(request: WorkspaceRequest) -> HttpResponse:
     """Add a read-only usage key (Usage reports section); it can never generate."""
     if request.method != "POST":
@@ -162,7 +162,7 @@ def add_usage_key(request: WorkspaceRequest) -> HttpResponse:
 
 
 @never_cache
-@owner_required
+@admin_required
 def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
     if request.method != "POST":
@@ -190,7 +190,7 @@ def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 @never_cache
 @sensitive_post_parameters("api_key")
 @require_http_methods(["GET", "POST"])
-@owner_required
+@admin_required
 def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
     data = request.POST if request.method == "POST" else None
@@ -212,7 +212,7 @@ def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@owner_required
+@admin_required
 def delete_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     key = _get_key(request, code)
     if request.method == "POST":

@@ -32,7 +32,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import get_resolver, resolve
 
-from accounts.models import User
+from accounts.models import Invitation, Membership, User
 from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona, Reconciliation
 from keys.models import KeyUse, ProviderKey
@@ -389,6 +389,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
 
         _visit_pages(as_alice, finished, persona)
         _visit_error_pages(alice, bob, charlie, finished, openai_key, responses, routes)
+        _visit_team_pages(alice, bob, charlie, responses, routes)
         _visit_admin(responses, routes)
 
         for key in ProviderKey.objects.filter(workspace=workspace_of(alice)):
@@ -558,6 +559,47 @@ def _visit_error_pages(
     Browser(strict, responses, routes).post(
         "/keys/add/", {"provider": "openai", "label": "no csrf", "api_key": OPENAI_REPLACEMENT}, expect=403
     )
+
+
+def _visit_team_pages(
+    alice: User, bob: User, charlie: User, responses: list[tuple[str, str]], routes: set[str]
+) -> None:
+    """Members and invitations (invite, re-send, revoke, join by the link, roles, removal), the audit log,
+    a client workspace and switching back; another tenant's 404 and a member's 403 on them."""
+    as_alice = Browser(client_for(alice), responses, routes)
+    as_alice.get("/workspace/members/")
+    as_alice.post("/workspace/members/invite/", {"email": "tess@example.com", "role": "member"})
+    as_alice.post("/workspace/members/invite/", {"email": "ezra@example.com", "role": "admin"})
+    ezra = Invitation.objects.get(email="ezra@example.com")
+    as_alice.post(f"/workspace/invitations/{ezra.code}/resend/")
+    as_alice.post(f"/workspace/invitations/{ezra.code}/revoke/")
+    visitor = Browser(Client(), responses, routes)
+    visitor.get(mailbox.link_in(mailbox.to("tess@example.com")[-1]))
+    visitor.post(
+        "/accounts/signup/", {"email": "tess@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    tess = Membership.objects.get(user__email="tess@example.com", workspace=workspace_of(alice))
+    as_alice.post(f"/workspace/members/{tess.code}/role/", {"role": "admin"})
+    Browser(client_for(charlie), responses, routes).post(
+        f"/workspace/members/{tess.code}/remove/", expect=404
+    )
+    Browser(client_for(bob), responses, routes).post(f"/workspace/members/{tess.code}/remove/", expect=403)
+    as_alice.post(f"/workspace/members/{tess.code}/transfer/")
+    as_dora = Browser(client_for(tess.user), responses, routes)
+    as_dora.post(
+        "/workspace/switch/", {"workspace": str(tess.workspace.code)}
+    )  # a new session: her own first
+    as_dora.post(
+        f"/workspace/members/{Membership.objects.get(user=alice, workspace=tess.workspace).code}/transfer/"
+    )
+    as_alice.post(f"/workspace/members/{tess.code}/remove/")
+    as_alice.get("/workspace/log/")
+    as_alice.get("/workspace/new/")
+    as_alice.post("/workspace/new/", {"name": "Client: Canary"})
+    as_alice.post("/workspace/leave/")  # the owner cannot: said on the page
+    as_alice.get("/workspace/delete/")
+    as_alice.post("/workspace/delete/", {"name": "Client: Canary"})
+    as_alice.post("/workspace/switch/", {"workspace": str(workspace_of(alice).code)})
 
 
 def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: set[str]) -> None:

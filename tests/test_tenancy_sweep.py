@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import django.utils.timezone
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -28,7 +29,8 @@ from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.utils.html import escape
 
-from accounts.models import User
+from accounts.models import Invitation, Membership, User
+from accounts.teams import hash_token
 from generation.models import CostRecord, Generation
 from generation.usage.roll_ups import roll_up
 from tests.support.accounts import sign_in, workspace_of
@@ -166,6 +168,34 @@ def _passkey(alice: User) -> Any:
     ).pk
 
 
+def _membership(alice: User) -> Any:
+    # A member of alice's workspace (not bob, whom other tests sign in): removing or promoting them must
+    # need alice's workspace.
+    dana = User.objects.create_user(email=f"dana-{uuid.uuid4().hex[:8]}@example.com", password="x")
+    return Membership.objects.create(
+        user=dana, workspace=workspace_of(alice), role=Membership.Role.MEMBER
+    ).code
+
+
+def _invitation(alice: User) -> Invitation:
+    return Invitation.objects.create(
+        workspace=workspace_of(alice),
+        email="dave@example.com",
+        email_key="dave@example.com",
+        invited_by=alice,
+        expires_at=django.utils.timezone.now() + datetime.timedelta(days=7),
+        token_hash=hash_token(f"token-{uuid.uuid4().hex}"),
+    )
+
+
+def _invitation_link(alice: User) -> str:
+    # The link's token; only its hash is stored, so the builder makes one it knows.
+    token = f"sweep-{uuid.uuid4().hex}"
+    invitation = _invitation(alice)
+    Invitation.objects.filter(pk=invitation.pk).update(token_hash=hash_token(token))
+    return token
+
+
 Builder = Callable[[User], Any]
 BUILDERS: dict[str, Builder] = {
     "generation:persona": _persona,
@@ -183,15 +213,33 @@ BUILDERS: dict[str, Builder] = {
     "keys:replace": _key,
     "keys:delete": _key,
     "generation:reconciliation": _reconciliation,
+    "teams:change-role": _membership,
+    "teams:remove-member": _membership,
+    "teams:transfer": _membership,
+    "teams:revoke-invitation": lambda alice: _invitation(alice).code,
+    "teams:resend-invitation": lambda alice: _invitation(alice).code,
+    "teams:invitation": _invitation_link,
     "mfa_edit_webauthn": _passkey,
     "mfa_remove_webauthn": _passkey,
 }
 
-# A user's own things, not the workspace's: a colleague gets the 404 a stranger gets.
-PERSONAL = {"mfa_edit_webauthn", "mfa_remove_webauthn"}
+# A user's own things, not the workspace's: a colleague gets the 404 a stranger gets. An invitation link
+# is its invitee's: anyone else signed in gets the 404 of a wrong link (its workspace's owner and admins
+# see what they sent).
+PERSONAL = {"mfa_edit_webauthn", "mfa_remove_webauthn", "teams:invitation"}
 
-# Pages only the workspace owner may open: bob (a member) is refused with a 403, alice gets them.
-OWNER_ONLY = {"keys:retest", "keys:replace", "keys:delete"}
+# Pages only the workspace's owner and admins may open: bob (a member) is refused with a 403, alice
+# gets them. (The POST-only ones among teams:* are checked for bob in tests/accounts/test_teams.py.)
+ADMIN_ONLY = {
+    "keys:retest",
+    "keys:replace",
+    "keys:delete",
+    "teams:change-role",
+    "teams:remove-member",
+    "teams:transfer",
+    "teams:revoke-invitation",
+    "teams:resend-invitation",
+}
 
 
 def build(route: Route, alice: User) -> dict[str, Any]:
@@ -315,7 +363,7 @@ def test_members_of_the_workspace_open_what_charlie_cannot(route, alice, bob, do
         assert owner.post(route.url(kwargs), PLAUSIBLE_BODY).status_code in (200, 302)
         return
     assert owner_status == 200, f"GET {route.route} as alice: {owner_status}"
-    expected = 403 if route.name in OWNER_ONLY else 404 if route.name in PERSONAL else 200
+    expected = 403 if route.name in ADMIN_ONLY else 404 if route.name in PERSONAL else 200
     assert member.get(route.url(kwargs)).status_code == expected, f"GET {route.route} as bob"
 
 
@@ -383,6 +431,7 @@ LIST_PAGES = {
     "generation:generate": "persona",
     "keys:list": "label",
     "generation:workspace": "email",
+    "teams:members": "email",
     "generation:history": "persona",
     "generation:history-csv": "generation",
 }

@@ -67,7 +67,7 @@ def history(request: WorkspaceRequest) -> HttpResponse:
         "months": months,
         "chart": chart.chart(months),
         "reconciliations": reconciliations.sections(request.workspace),
-        "is_owner": request.membership.is_owner,
+        "is_admin": request.membership.is_admin,
         **_choices(request, filters),
     }
     return render(request, "generation/history.html", context)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 import providers
-from accounts.http import WorkspaceRequest, owner_required, workspace_required
+from accounts.http import WorkspaceRequest, admin_required, workspace_required
 from generation import tasks
 from generation.reconciliation import selectors, service
 from keys.models import ProviderKey
@@ -41,7 +41,7 @@ class ReconcileForm(forms.Form):
 
 
 @require_POST
-@owner_required
+@admin_required
 def reconcile_now(request: WorkspaceRequest) -> HttpResponse:
     form = ReconcileForm(request.POST)
     if not form.is_valid():
@@ -73,7 +73,7 @@ def reconciliation_detail(request: WorkspaceRequest, code: UUID) -> HttpResponse
         "run": run,
         "provider_label": providers.get(run.provider).label,
         "lines": selectors.lines_of(run),
-        "is_owner": request.membership.is_owner,
+        "is_admin": request.membership.is_admin,
     }
     return render(request, "generation/reconciliation.html", context)
 
@@ -87,7 +87,7 @@ def _code(value: str | None) -> UUID:
 
 
 @require_POST
-@owner_required
+@admin_required
 def choose_key_match(request: WorkspaceRequest) -> HttpResponse:
     """Record which provider key id is one of the workspace's generation keys (or forget the match)."""
     run = get_object_or_404(selectors.runs(request.workspace), code=_code(request.POST.get("run")))

@@ -1,5 +1,5 @@
-"""The workspace page: the monthly budget, each member's and each key's monthly limit (the owner sets
-them; docs/decisions.md D33), and who is a member."""
+"""The workspace page: the monthly budget, each member's and each key's monthly limit (the owner and admins
+set them; docs/decisions.md D34), and who is a member (teams:members manages them); deleting the workspace."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
+from accounts import audit
+from accounts.http import WorkspaceRequest, owner_only, require_form_methods, workspace_required
+from accounts.middleware import SESSION_KEY as WORKSPACE_SESSION_KEY
 from accounts.models import Membership, User, Workspace
-from generation import budgets
+from generation import budgets, workspaces
 from generation.forms import BudgetForm, LimitForm
 from generation.money import format_usd, to_usd
 from keys.models import ProviderKey
@@ -101,6 +103,12 @@ def _save_limit(request: WorkspaceRequest) -> tuple[HttpResponse | None, dict[st
         return None, {name: form}
     cap = form.cap_nanousd()
     budgets.set_limit(workspace=request.workspace, user=request.user, cap_nanousd=cap, **subject)
+    audit.record(
+        request.workspace,
+        request.user,
+        audit.Action.LIMIT_CHANGED,
+        f"{scope.title}: " + (_("no limit") if cap is None else format_usd(cap)),
+    )
     if cap is None:
         messages.success(request, _("%(limit)s is cleared: no limit.") % {"limit": scope.title.capitalize()})
     else:
@@ -116,6 +124,9 @@ def _save_budget(request: WorkspaceRequest, form: BudgetForm) -> HttpResponse | 
         return None
     cap = form.cap_nanousd()
     budgets.set_cap(workspace=request.workspace, user=request.user, cap_nanousd=cap)
+    audit.record(
+        request.workspace, request.user, audit.Action.BUDGET_CHANGED, _("no cap") if cap is None else format_usd(cap)
+    )
     if cap is None:
         messages.success(request, _("The monthly budget is cleared: no cap."))
     else:
@@ -134,8 +145,8 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
     form = BudgetForm(request.POST if request.method == "POST" and not limiting else None, initial=initial)
     bound: dict[str, LimitForm] = {}
     if request.method == "POST":
-        if not request.membership.is_owner:
-            raise PermissionDenied(_("Only the workspace owner can change the budget and the limits."))
+        if not request.membership.is_admin:
+            raise PermissionDenied(_("Only the workspace owner and admins can change the budget and the limits."))
         done, bound = _save_limit(request) if limiting else (_save_budget(request, form), {})
         if done is not None:
             return done
@@ -148,6 +159,28 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
             "budget": current,
             "members": members,
             "keys": keys,
-            "is_owner": request.membership.is_owner,
+            "is_admin": request.membership.is_admin,
         },
     )
+
+
+@require_form_methods
+@owner_only
+def delete_workspace(request: WorkspaceRequest) -> HttpResponse:
+    """The owner deletes the workspace: typing its name, after being offered the usage CSV."""
+    error = ""
+    try:
+        workspaces.check_deletable(request.workspace, request.user)
+    except workspaces.CannotDelete as exc:
+        error = exc.message
+    if request.method == "POST" and not error:
+        if request.POST.get("name", "").strip() != request.workspace.name:
+            error = _("Type the workspace's name exactly to delete it.")
+        else:
+            name = request.workspace.name
+            workspaces.delete_workspace(request.workspace, request.user)
+            request.session.pop(WORKSPACE_SESSION_KEY, None)
+            messages.success(request, _("Deleted %(name)s and everything in it.") % {"name": name})
+            return redirect("home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "generation/workspace_delete.html", {"error": error}, status=status)

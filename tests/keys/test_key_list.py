@@ -48,7 +48,7 @@ def test_members_see_keys_but_no_actions(alice, bob_client):
     key = store_key(alice, "openai")
     body = bob_client.get("/keys/").content.decode()
     assert key.hint in body
-    assert "Only the workspace owner can add" in body
+    assert "Only the workspace owner and admins can add" in body
     for name in ("retest", "replace", "delete"):
         assert f"/keys/{key.code}/{name}/" not in body
     assert 'name="api_key"' not in body
