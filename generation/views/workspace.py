@@ -125,7 +125,10 @@ def _save_budget(request: WorkspaceRequest, form: BudgetForm) -> HttpResponse | 
     cap = form.cap_nanousd()
     budgets.set_cap(workspace=request.workspace, user=request.user, cap_nanousd=cap)
     audit.record(
-        request.workspace, request.user, audit.Action.BUDGET_CHANGED, _("no cap") if cap is None else format_usd(cap)
+        request.workspace,
+        request.user,
+        audit.Action.BUDGET_CHANGED,
+        _("no cap") if cap is None else format_usd(cap),
     )
     if cap is None:
         messages.success(request, _("The monthly budget is cleared: no cap."))
@@ -146,7 +149,9 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
     bound: dict[str, LimitForm] = {}
     if request.method == "POST":
         if not request.membership.is_admin:
-            raise PermissionDenied(_("Only the workspace owner and admins can change the budget and the limits."))
+            raise PermissionDenied(
+                _("Only the workspace owner and admins can change the budget and the limits.")
+            )
         done, bound = _save_limit(request) if limiting else (_save_budget(request, form), {})
         if done is not None:
             return done
