@@ -222,7 +222,7 @@ def check_and_lock(
 
     Call inside atomic. The caps are the workspace's, `member`'s and `key`'s; every scope is checked
     under the one workspace row lock, so a burst cannot pass any of them. Return the statuses checked
-    (before this quote), for `alert_owners`.
+    (before this quote), for `alert_managers`.
     """
     assert transaction.get_connection().in_atomic_block, "check_and_lock must run inside a transaction"
     Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").first()
@@ -235,14 +235,16 @@ def check_and_lock(
     return checked
 
 
-def alert_owners(
+def alert_managers(
     workspace: Workspace,
     checked: Sequence[BudgetStatus],
     quote_nanousd: int,
     *,
     now: dt.datetime | None = None,
 ) -> None:
-    """Email the owners once per limit per month when this request takes a limit past 80 % (inside atomic).
+    """Email the owner and the admins once per limit per month when a request takes a limit past 80 %.
+
+    Called inside the caller's atomic block.
 
     Counted like the cap: spend + reservations, this request's included. The alert row is written in
     the caller's transaction (under the workspace lock); the email goes after the commit.
@@ -260,12 +262,12 @@ def alert_owners(
         )
         if created:
             subject, body = _alert_mail(workspace, current, quote_nanousd)
-            owners = list(
-                Membership.objects.filter(workspace=workspace, role=Membership.Role.OWNER).values_list(
-                    "user__email", flat=True
-                )
+            managers = list(
+                Membership.objects.filter(
+                    workspace=workspace, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN]
+                ).values_list("user__email", flat=True)
             )
-            transaction.on_commit(functools.partial(_send, subject, body, owners), robust=True)
+            transaction.on_commit(functools.partial(_send, subject, body, managers), robust=True)
 
 
 def _alert_mail(workspace: Workspace, current: BudgetStatus, quote_nanousd: int) -> tuple[str, str]:

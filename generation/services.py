@@ -108,7 +108,7 @@ def start_generation(
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,
         )
-        budgets.alert_owners(workspace, checked, quote.amount_nanousd)
+        budgets.alert_managers(workspace, checked, quote.amount_nanousd)
         # Ids only, and only after commit: the worker must find the row, and never sees a secret. Robust:
         # if the broker is down, the row is already committed with its reservation; the user is sent to
         # it (queued) instead of an error page that invites a second, doubly reserved request, and the

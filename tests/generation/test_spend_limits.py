@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
+from accounts.models import Membership
+from accounts.services import create_account
 from generation import budgets, pipeline
 from generation.models import Generation, LimitAlert, SpendLimit
 from tests.support.accounts import workspace_of
@@ -88,9 +90,11 @@ def test_the_generate_page_shows_the_limit_beside_the_button(alice, bob, bob_cli
     assert not Generation.objects.exists()
 
 
-def test_owners_get_one_email_when_a_limit_passes_80_percent(
+def test_the_owner_and_admins_get_one_email_when_a_limit_passes_80_percent(
     alice, bob, double, django_capture_on_commit_callbacks
 ):
+    dana = create_account(email="dana@example.com", password="a long passphrase 42")
+    Membership.objects.create(user=dana, workspace=workspace_of(alice), role=Membership.Role.ADMIN)
     key = make_key(alice, "fal", label="Studio fal")
     _key_limit(alice, key, 5 * FLUX)
     with django_capture_on_commit_callbacks(execute=True):
@@ -102,7 +106,7 @@ def test_owners_get_one_email_when_a_limit_passes_80_percent(
         start(bob, key, "fal-ai/flux-2-max")  # 100 %: the same limit, the same month: no second email
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
-    assert email.to == [alice.email]  # the owner, not the member
+    assert sorted(email.to) == [alice.email, dana.email]  # the owner and the admin, not the member
     assert "the monthly limit on the key Studio fal" in email.subject and "80%" in email.subject
     assert usd(5 * FLUX) in email.body
     assert LimitAlert.objects.get().scope == f"key:{key.pk}"
