@@ -1,5 +1,6 @@
 """In real Chromium: an owner invites a colleague, who signs up from the emailed link (no code: the link
-proves the address), works in the owner's workspace without key actions, and is removed (issue 16)."""
+proves the address), generates an avatar with the workspace's shared key without key actions, shows up
+under their own name in the owner's usage, and is removed: their next request is refused (issue 16)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,27 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Membership, User
+from generation.models import Generation
 from tests.support import mailbox
 from tests.support.accounts import PASSWORD, workspace_of
 from tests.support.factories import make_persona
 from tests.support.keys import make_key
+from tests.support.worker import celery_worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
-def test_an_invited_colleague_signs_up_from_the_link_and_is_removed(page, browser, live_server, alice):
+@pytest.fixture
+def worker(double, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PROVIDER_TIMEOUT_SECONDS = 20
+    with celery_worker(tmp_path) as running:
+        yield running
+
+
+def test_an_invited_colleague_signs_up_generates_with_the_shared_key_and_is_removed(
+    page, browser, live_server, alice, worker
+):
     make_key(alice, "fal", label="Studio fal key")
     persona = make_persona(workspace_of(alice), alice, name="Harbour Pilot")
 
@@ -62,10 +75,35 @@ def test_an_invited_colleague_signs_up_from_the_link_and_is_removed(page, browse
     colleague.goto(f"/personas/{persona.code}/")
     expect(colleague.get_by_role("heading", name="Harbour Pilot")).to_be_visible()
 
-    # The owner removes them; their next request no longer reaches the workspace.
+    # ... yet generates with the shared key: the avatar is the workspace's, charged to that key.
+    colleague.goto(f"/generate/?persona={persona.code}")
+    colleague.get_by_label("Model").select_option(label="Flux 2 Max — fal.ai")
+    colleague.get_by_role("button", name="Generate").click()
+    expect(colleague).to_have_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
+    code = colleague.url.rstrip("/").rsplit("/", 1)[-1]
+    expect(colleague.locator("[data-status]")).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(colleague.get_by_role("img", name=re.compile("Avatar 1 for Harbour Pilot"))).to_be_visible()
+
+    # The owner sees that request in usage, under the colleague's name and the shared key.
+    page.goto("/usage/")
+    row = page.get_by_test_id("usage-records").locator(f'tr[data-generation="{code}"]')
+    expect(row.locator('td[data-label="Member"]')).to_have_text("nadia@example.com")
+    expect(row.get_by_test_id("key")).to_contain_text("Studio fal key")
+    expect(row).to_contain_text("Harbour Pilot")
+
+    # The colleague fills in another request; meanwhile the owner removes them.
+    colleague.goto(f"/generate/?persona={persona.code}")
+    colleague.get_by_label("Model").select_option(label="Flux 2 Max — fal.ai")
     page.goto("/workspace/members/")
     page.get_by_role("button", name="Remove nadia@example.com").click()
     expect(page.get_by_text("Removed nadia@example.com from this workspace.")).to_be_visible()
+
+    # Their next request is refused and starts nothing on the workspace's key.
+    colleague.get_by_role("button", name="Generate").click()
+    # The request now lands in their own workspace, which has no key: nothing is generated.
+    expect(colleague.get_by_text("Add a provider key first")).to_be_visible()
+    expect(colleague).to_have_url(re.compile(r"/generate/$"))
+    assert Generation.objects.filter(workspace=workspace_of(alice)).count() == 1
     response = colleague.goto(f"/personas/{persona.code}/")
     assert response is not None and response.status == 404
     colleague.goto("/")
