@@ -9,12 +9,17 @@ from urllib.parse import urlencode
 
 from allauth.account.decorators import verified_email_required
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import resolve_url
+from django.shortcuts import redirect, resolve_url
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.teams import has_two_factor
 
 if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
@@ -50,13 +55,28 @@ def workspace_required[R: HttpResponseBase](view: Callable[..., R]) -> Callable[
     """Require a signed-in user with a workspace (every tenant page).
 
     The decorated view returns what `view` returns (a page, a file, a stream) or a redirect to log in.
+    When the workspace requires two-factor sign-in (its owner's choice, D33) and the user has neither an
+    authenticator app nor a passkey, it redirects to /accounts/2fa/ instead (allauth's pages, not behind
+    this decorator, so there is no loop).
     """
 
     @login_required
     @wraps(view)
-    def member(request: AppRequest, *args: Any, **kwargs: Any) -> R:
+    def member(request: AppRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         if not request.membership:
             raise PermissionDenied("You are not a member of any workspace.")
+        workspace = request.membership.workspace
+        if workspace.require_two_factor and not has_two_factor(request.user):
+            messages.warning(
+                request,
+                _(
+                    "%(name)s requires two-factor sign-in: set up an authenticator app or a passkey to continue."
+                )
+                % {"name": workspace.name},
+            )
+            if getattr(request, "htmx", None):
+                return HttpResponseClientRedirect(reverse("mfa_index"))
+            return redirect("mfa_index")
         return view(request, *args, **kwargs)
 
     @wraps(view)

@@ -95,6 +95,9 @@ class Workspace(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by the owner (D33): members without an authenticator app or passkey are sent to /accounts/2fa/
+    # from every workspace page (accounts/http.py `workspace_required`).
+    require_two_factor = models.BooleanField(_("require two-factor sign-in"), default=False)
 
     def __str__(self) -> str:
         return self.name
@@ -191,6 +194,7 @@ class AuditEntry(models.Model):
         KEY_DELETED = "key_deleted", _("Key deleted")
         BUDGET_CHANGED = "budget_changed", _("Budget changed")
         LIMIT_CHANGED = "limit_changed", _("Spend limit changed")
+        TWO_FACTOR_CHANGED = "two_factor_changed", _("Two-factor requirement changed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_entries")
     actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")

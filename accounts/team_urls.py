@@ -9,6 +9,7 @@ app_name = "teams"
 urlpatterns = [
     path("workspace/members/", team_views.members, name="members"),
     path("workspace/members/invite/", team_views.invite, name="invite"),
+    path("workspace/members/two-factor/", team_views.require_two_factor, name="require-two-factor"),
     path("workspace/members/<uuid:code>/role/", team_views.change_role, name="change-role"),
     path("workspace/members/<uuid:code>/remove/", team_views.remove_member, name="remove-member"),
     path("workspace/members/<uuid:code>/transfer/", team_views.transfer_ownership, name="transfer"),

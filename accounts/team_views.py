@@ -59,6 +59,7 @@ def _members_page(
         "form": form or (InviteForm() if is_admin else None),
         "is_admin": is_admin,
         "is_owner": request.membership.is_owner,
+        "require_two_factor": request.workspace.require_two_factor,
         "me": request.membership,
         "role_choices": RoleForm.base_fields["role"].choices,  # type: ignore[attr-defined]
         "now": timezone.now(),
@@ -199,6 +200,26 @@ def transfer_ownership(request: WorkspaceRequest, code: UUID) -> HttpResponse:
             request,
             _("%(email)s now owns this workspace; you are an admin.") % {"email": membership.user.email},
         )
+    return redirect("teams:members")
+
+
+@require_POST
+@owner_only
+def require_two_factor(request: WorkspaceRequest) -> HttpResponse:
+    """Require two-factor sign-in in the current workspace (`required=on`), or stop requiring it."""
+    required = request.POST.get("required") == "on"
+    try:
+        changed = teams.set_require_two_factor(request.membership, required=required)
+    except teams.TeamError as exc:
+        messages.error(request, exc.message)
+    else:
+        if changed and required:
+            messages.success(
+                request,
+                _("Two-factor sign-in is now required: members without it are asked to set it up."),
+            )
+        elif changed:
+            messages.success(request, _("Two-factor sign-in is no longer required."))
     return redirect("teams:members")
 
 

@@ -15,7 +15,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -232,6 +236,49 @@ def transfer_ownership(owner: Membership, to: Membership) -> None:
         audit.record(
             owner.workspace, owner.user, Action.OWNERSHIP_TRANSFERRED, f"{owner.user.email} → {to.user.email}"
         )
+
+
+# Two-factor sign-in
+
+# What counts as two-factor: an authenticator app or a passkey. Recovery codes alone do not (they back up
+# one of those, and allauth deletes them with the last one).
+TWO_FACTOR_TYPES = [t for t in Authenticator.Type if t != Authenticator.Type.RECOVERY_CODES]
+
+
+def has_two_factor(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether `user` signs in with a second factor (allauth's MFA: an authenticator app or a passkey)."""
+    return bool(is_mfa_enabled(user, types=TWO_FACTOR_TYPES))
+
+
+def set_require_two_factor(owner: Membership, *, required: bool) -> bool:
+    """Require (or stop requiring) two-factor sign-in in the owner's workspace; return whether it changed.
+
+    The owner must have two-factor before requiring it: otherwise every workspace page, this one
+    included, would send them to /accounts/2fa/ at once.
+    """
+    if not owner.is_owner:
+        raise TeamError(_("Only the workspace owner can do this."))
+    if required and not has_two_factor(owner.user):
+        raise TeamError(
+            _(
+                "Turn on two-factor sign-in for your own account first (an authenticator app or a "
+                "passkey): once it is required, nobody without it can open this workspace's pages."
+            )
+        )
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().get(pk=owner.workspace_id)
+        if workspace.require_two_factor == required:
+            return False
+        workspace.require_two_factor = required
+        workspace.save(update_fields=["require_two_factor"])
+        owner.workspace.require_two_factor = required
+        audit.record(
+            workspace,
+            owner.user,
+            Action.TWO_FACTOR_CHANGED,
+            "required" if required else "no longer required",
+        )
+    return True
 
 
 # Workspaces

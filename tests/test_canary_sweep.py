@@ -593,6 +593,7 @@ def _visit_team_pages(
         f"/workspace/members/{Membership.objects.get(user=alice, workspace=tess.workspace).code}/transfer/"
     )
     as_alice.post(f"/workspace/members/{tess.code}/remove/")
+    as_alice.post("/workspace/members/two-factor/", {"required": "on"})  # refused: alice has no two-factor
     as_alice.get("/workspace/log/")
     as_alice.get("/workspace/new/")
     as_alice.post("/workspace/new/", {"name": "Client: Canary"})
