@@ -8,7 +8,6 @@ relying party id allauth sends is the request's host, "localhost".
 from __future__ import annotations
 
 import re
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +17,7 @@ from allauth.mfa.totp.internal import auth as totp_auth
 from playwright.sync_api import expect
 
 from tests.support.accounts import PASSWORD
-from tests.support.clock import NOW
+from tests.support.clock import NOW, time_module
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,9 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def totp_clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """Stop allauth's TOTP clock (the live server runs in this process) at NOW; move it with `.now`."""
     clock = SimpleNamespace(now=NOW.timestamp())
-    frozen = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
-    frozen.time = lambda: clock.now
-    monkeypatch.setattr(totp_auth, "time", frozen)
+    monkeypatch.setattr(totp_auth, "time", time_module(time=lambda: clock.now))
     return clock
 
 

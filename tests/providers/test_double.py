@@ -6,8 +6,6 @@ import io
 import signal
 import subprocess
 import sys
-import time
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ from PIL import Image
 from provider_double import FAULTS, ProviderDouble, fal_api
 from provider_double.avatar import render_avatar
 from provider_double.openai_api import output_tokens
+from tests.support.clock import time_module
 from tests.support.keys import FAL_KEY, OPENAI_KEY
 
 FAL_AUTH = {"Authorization": f"Key {FAL_KEY}"}
@@ -50,9 +49,7 @@ def test_a_fal_request_moves_from_queue_to_progress_to_completed(
 ) -> None:
     # The double's queue runs on its own clock: set it, so that no state depends on how fast we poll.
     now = [1000.0]
-    clock = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
-    clock.monotonic = lambda: now[0]
-    monkeypatch.setattr(fal_api, "time", clock)
+    monkeypatch.setattr(fal_api, "time", time_module(monotonic=lambda: now[0]))
     bare_double.latency = 10
     submitted = httpx.post(
         f"{bare_double.fal_queue_url}/fal-ai/flux-2-pro",

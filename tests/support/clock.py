@@ -9,12 +9,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import pytest
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def time_module(**replaced: Callable[[], float]) -> SimpleNamespace:
+    """Return a stand-in for the `time` module with some functions replaced (e.g. `time=lambda: …`).
+
+    Set it as one module's `time` attribute to move that module's clock alone, not the whole process's.
+    """
+    names = {name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+    return SimpleNamespace(**{**names, **replaced})
 
 
 @contextlib.contextmanager
@@ -29,9 +38,5 @@ def later(monkeypatch: pytest.MonkeyPatch, **delta: float) -> Iterator[None]:
     offset = dt.timedelta(**delta).total_seconds()
     real = time.time
     with monkeypatch.context() as patch:
-        shifted = SimpleNamespace(
-            **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
-        )
-        shifted.time = lambda: real() + offset
-        patch.setattr(ratelimit, "time", shifted)
+        patch.setattr(ratelimit, "time", time_module(time=lambda: real() + offset))
         yield

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
-
 import pytest
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.totp.internal import auth as totp_auth
 
-from tests.support.clock import NOW
+from tests.support.clock import NOW, time_module
 
 FROZEN = NOW.timestamp()
 
 
 def freeze(monkeypatch: pytest.MonkeyPatch) -> float:
     """Stop the clock allauth's TOTP module reads at FROZEN (its rate limits and the cache keep theirs)."""
-    frozen = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
-    frozen.time = lambda: FROZEN
-    monkeypatch.setattr(totp_auth, "time", frozen)
+    monkeypatch.setattr(totp_auth, "time", time_module(time=lambda: FROZEN))
     return FROZEN
 
 
