@@ -45,7 +45,7 @@ migrate: $(STAMP)
 run: migrate
 	@echo "AniAvatar is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@DEBUG=$${DEBUG:-true} bash -c 'trap "kill 0" INT TERM EXIT; \
-		MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --concurrency 8 --loglevel INFO & \
+		MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
 		wait'
 
@@ -58,7 +58,7 @@ demo: migrate
 		bash -c 'trap "kill 0" INT TERM EXIT; \
 		$(BIN)/python -m provider_double --port $(DEMO_PORT) --latency 3 & \
 		$(BIN)/python manage.py seed_demo && \
-		{ MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --concurrency 8 --loglevel INFO & \
+		{ MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & wait; }'
 
 test: $(STAMP)

@@ -307,20 +307,40 @@ STORAGES: dict[str, dict[str, Any]] = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-if env_str("AWS_STORAGE_BUCKET_NAME"):
-    # Private bucket; views redirect to short-lived signed URLs after the workspace check.
-    STORAGES["default"] = {
+# Seconds a signed S3 URL stays valid: a page's <img> fetches it at once, so one minute is plenty, and a
+# URL that leaked (a shared screenshot of the address bar, a proxy log) is dead soon after.
+AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 60)
+if AWS_QUERYSTRING_EXPIRE < 10:
+    raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE must be at least 10 seconds.")
+
+
+def s3_storage(bucket: str, *, endpoint_url: str | None, region_name: str | None) -> dict[str, Any]:
+    """Return the STORAGES entry of a private S3 bucket (any S3-compatible server)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "region_name": region_name,
             "default_acl": "private",
             "querystring_auth": True,
-            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
+            "querystring_expire": AWS_QUERYSTRING_EXPIRE,
             "file_overwrite": False,
+            # Signature v4 signs the region into the URL: what every S3-compatible server accepts.
+            "signature_version": "s3v4",
         },
     }
+
+
+if env_str("AWS_STORAGE_BUCKET_NAME"):
+    # Private bucket; views redirect to short-lived signed URLs after the workspace check
+    # (generation.storage). Credentials come from boto3's usual places (AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, or the instance's role).
+    STORAGES["default"] = s3_storage(
+        env_str("AWS_STORAGE_BUCKET_NAME"),
+        endpoint_url=env_str("AWS_S3_ENDPOINT_URL") or None,
+        region_name=env_str("AWS_S3_REGION_NAME") or None,
+    )
 
 # Email: the console in development, SMTP in production (Django 6.1 MAILERS).
 
@@ -381,7 +401,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_POOL = "threads"
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 8)
+# Threads per worker process, each a generation in flight (a provider call of 10–60 s). On PostgreSQL
+# 64: a waiting thread holds no connection (generation.pipeline hands it back to the pool before every
+# provider call), so 64 or more share DATABASE_POOL_SIZE connections, and a team's burst fits one process
+# (bench concurrency: 200 in flight, D35). On SQLite 8: one file, one writer at a time; more threads
+# only queue on its lock.
+CELERY_WORKER_CONCURRENCY = env_int(
+    "CELERY_WORKER_CONCURRENCY",
+    64 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" else 8,
+)
+if CELERY_WORKER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("CELERY_WORKER_CONCURRENCY must be at least 1.")
 # How many of a worker's threads may finish generations at once after their provider calls (check
 # images, make thumbnails, the final transaction; files are written outside): about the worker's cores
 # (bench: concurrency).

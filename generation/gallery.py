@@ -7,7 +7,7 @@ its cost record and the month's roll-up stay, so usage and totals do not change.
 
 from __future__ import annotations
 
-import logging
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 from uuid import UUID
@@ -18,9 +18,8 @@ from django.http import QueryDict
 from django.utils.translation import gettext as _
 
 from accounts.models import Workspace
+from generation import storage
 from generation.models import GeneratedImage
-
-logger = logging.getLogger(__name__)
 
 # Longer than any persona name (100) and than a search anyone types; a prompt is matched by a fragment.
 MAX_SEARCH = 200
@@ -116,11 +115,5 @@ def delete_image(image: GeneratedImage) -> None:
     files = [(field.storage, field.name) for field in (image.file, image.thumbnail) if field.name]
     image.delete()
 
-    def remove_files() -> None:
-        for storage, name in files:
-            try:
-                storage.delete(name)
-            except OSError:  # the row is gone; a stray file is only disk space, never shown
-                logger.warning("could not delete image file %s", name, exc_info=True)
-
-    transaction.on_commit(remove_files)
+    # Once the row is gone; a file that cannot be deleted (logged) is only space, never shown.
+    transaction.on_commit(functools.partial(storage.delete_all, files))

@@ -27,8 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -36,7 +34,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 import providers
-from generation import catalog
+from generation import catalog, storage
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from generation.usage.roll_ups import roll_up, settle_unknown
@@ -53,6 +51,10 @@ KEY_MISMATCH_MESSAGE = (
     "and nothing was charged. Choose one of this workspace's keys and try again."
 )
 OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
+STORAGE_FAILED_MESSAGE = (
+    "The provider made the images, but our file storage failed while saving them, so none were kept. "
+    "The provider's charge is recorded below; try again."
+)
 NOTHING_CHARGED_MESSAGE = (
     "The worker stopped before this generation finished. Nothing was charged; try again."
 )
@@ -233,8 +235,11 @@ def _call_provider(
 
 
 def _store_files(generation: Generation, images: list[CheckedImage]) -> list[GeneratedImage]:
-    """Write verified images and their thumbnails under unguessable names; return unsaved rows."""
-    rows = []
+    """Write verified images and their thumbnails under unguessable names; return unsaved rows.
+
+    All of them or none: raise StorageFailed with nothing left in the storage.
+    """
+    rows, files = [], []
     for index, checked in enumerate(images):
         ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[checked.content_type]
         name = secrets.token_urlsafe(24)
@@ -249,17 +254,17 @@ def _store_files(generation: Generation, images: list[CheckedImage]) -> list[Gen
             size_bytes=len(checked.data),
             sha256=checked.sha256,
         )
-        row.file.save(f"{name}.{ext}", ContentFile(checked.data), save=False)
-        row.thumbnail.save(f"{name}.thumb.webp", ContentFile(checked.thumbnail), save=False)
+        files += [
+            (row.file, f"{name}.{ext}", checked.data),
+            (row.thumbnail, f"{name}.thumb.webp", checked.thumbnail),
+        ]
         rows.append(row)
+    storage.save_all(files)
     return rows
 
 
 def _delete_files(rows: list[GeneratedImage]) -> None:
-    for row in rows:
-        for f in (row.file, row.thumbnail):
-            if f.name:
-                default_storage.delete(f.name)
+    storage.delete_all((f.storage, f.name) for row in rows for f in (row.file, row.thumbnail) if f.name)
 
 
 def finish(
@@ -515,6 +520,19 @@ def _conclude(
         return _settle(generation, attempt, key, model, outcome, checked, rejected)
     except LostLease:
         raise
+    except storage.StorageFailed:
+        # The images were made (and billed) but could not be kept: the storage wrote none of them.
+        logger.exception(
+            "generation %s: the file storage failed after the provider answered", generation.code
+        )
+        return finish(
+            generation,
+            attempt,
+            status=Generation.Status.FAILED,
+            message=STORAGE_FAILED_MESSAGE,
+            outcome=outcome,
+            model=model,
+        )
     except Exception:
         if not (outcome.billed or outcome.possibly_billed):
             raise

@@ -3,7 +3,8 @@
 alice owns a workspace, bob is a member of it, charlie is another tenant. `double` is the provider
 double with the app pointed at it; `bare_double` is the same double with the app's settings left alone.
 Passwords get a fast hasher unless a test is marked `argon2`; `frozen_now` stops the app's clock;
-`figures` reports a drill's figures. The hooks run the suite on xdist workers (pyproject addopts).
+`figures` reports a drill's figures; `s3_bucket` puts the app's files in a bucket on moto's S3 server.
+The hooks run the suite on xdist workers (pyproject addopts).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from provider_double import ProviderDouble
 from tests.support import clock
 from tests.support.accounts import PASSWORD, client_for, workspace_of
 from tests.support.factories import make_persona
+from tests.support.s3 import S3Server
+from tests.support.s3 import s3_server as run_s3_server
 
 # Parallel runs (pytest-xdist): each worker process gets its own var folder (SQLite databases, the
 # filesystem broker's folders, media) and its own default Celery queue, so that no worker reads another's
@@ -159,6 +162,23 @@ def media_root(settings, tmp_path: Path) -> Path:
     """Keep every file a test stores in its own temporary directory."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+# S3: moto's real S3 API server on loopback, one per test process; each test gets a bucket of its own.
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with run_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, settings) -> str:
+    """Store the app's files (default storage) in a new, empty bucket on the S3 server; return its name."""
+    bucket = s3_server.new_bucket()
+    settings.STORAGES = s3_server.storages(bucket, settings.STORAGES)
+    return bucket
 
 
 # The provider double: one server per test process, reset around each test

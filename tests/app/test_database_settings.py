@@ -1,4 +1,4 @@
-"""How DATABASE_URL, DATABASE_POOL_SIZE and WORKER_FINISH_SLOTS are read (in a fresh process each)."""
+"""How DATABASE_URL, DATABASE_POOL_SIZE, WORKER_FINISH_SLOTS and the worker's threads are read (a fresh process each)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ SHOW = "import json; from django.conf import settings; print(json.dumps(settings
 
 
 def _run(script: str, **env: str) -> subprocess.CompletedProcess[str]:
-    ours = {"DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_CONN_MAX_AGE", "WORKER_FINISH_SLOTS"}
+    ours = {
+        "DATABASE_URL",
+        "DATABASE_POOL_SIZE",
+        "DATABASE_CONN_MAX_AGE",
+        "WORKER_FINISH_SLOTS",
+        "CELERY_WORKER_CONCURRENCY",
+    }
     environ = {k: v for k, v in os.environ.items() if k not in ours}
     environ.update(DJANGO_SETTINGS_MODULE="aniavatar.settings", DEBUG="true", **env)
     return subprocess.run(
@@ -70,3 +76,23 @@ def test_sizes_that_cannot_work_are_refused_at_start(name, value, message):
     result = _run("pass", DATABASE_URL="postgres://app@db:5432/app", **{name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+CONCURRENCY = "from aniavatar.celery import app; print(app.conf.worker_concurrency)"
+
+
+@pytest.mark.parametrize(
+    ("url", "threads"),
+    [("postgres://app@db:5432/app", "64"), ("sqlite:///{tmp}/db.sqlite3", "8")],
+)
+def test_a_worker_holds_64_generations_on_postgresql_and_8_on_sqlite(url, threads, tmp_path):
+    # PostgreSQL: a waiting thread holds no connection, so 64 share the pool; SQLite has one writer.
+    result = _run(CONCURRENCY, DATABASE_URL=url.format(tmp=tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == threads
+
+
+def test_the_worker_threads_are_configurable_and_at_least_one():
+    assert _run(CONCURRENCY, CELERY_WORKER_CONCURRENCY="200").stdout.split()[-1] == "200"
+    refused = _run(CONCURRENCY, CELERY_WORKER_CONCURRENCY="0")
+    assert refused.returncode != 0 and "CELERY_WORKER_CONCURRENCY must be at least 1" in refused.stderr
