@@ -1,4 +1,7 @@
-"""Start a real Celery worker process (threads pool) on the test database and the configured broker."""
+"""Start a real Celery worker process (threads pool) on the test database and the configured broker.
+
+`app_env` is the environment such a process gets (a web process started by a test uses it too).
+"""
 
 from __future__ import annotations
 
@@ -22,13 +25,31 @@ from aniavatar.celery import app
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _database_url() -> str:
+def database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or ""
     auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else (f"{user}@" if user else "")
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def app_env(queue: str, **extra_env: str) -> dict[str, str]:
+    """Return the environment of an app process (worker or web) on this test's database and settings."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_QUEUE": queue,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
+        "FAL_QUEUE_URL": settings.FAL_QUEUE_URL,
+        "FAL_PLATFORM_URL": settings.FAL_PLATFORM_URL,
+        "PROVIDER_TIMEOUT_SECONDS": str(settings.PROVIDER_TIMEOUT_SECONDS),
+        "LOG_LEVEL": "DEBUG",
+        **extra_env,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
 
 
 class Worker:
@@ -102,19 +123,7 @@ class Worker:
 def celery_worker(tmp_path: Path, **extra_env: str) -> Iterator[Worker]:
     """Run a worker on a queue of its own (so test runs sharing a broker never mix messages)."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_QUEUE": queue,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
-        "FAL_QUEUE_URL": settings.FAL_QUEUE_URL,
-        "FAL_PLATFORM_URL": settings.FAL_PLATFORM_URL,
-        "PROVIDER_TIMEOUT_SECONDS": str(settings.PROVIDER_TIMEOUT_SECONDS),
-        "LOG_LEVEL": "DEBUG",
-        **extra_env,
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = app_env(queue, **extra_env)
     original_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     worker = Worker(queue, env, tmp_path / f"worker-{queue}.log")
