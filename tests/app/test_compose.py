@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = ["migrate", "web", "worker", "beat"]  # built from this repository's Dockerfile
+S3_SERVICES = ["s3", "s3-bucket"]  # the optional profile: an S3-compatible store and its bucket
 SECRETS = ["SECRET_KEY", "ANIAVATAR_MASTER_KEYS", "ANIAVATAR_FINGERPRINT_KEY", "EMAIL_HOST_PASSWORD"]
 
 
 def test_it_runs_postgresql_redis_and_the_app():
-    assert set(SERVICES) == {"db", "redis", *APP_SERVICES}
+    assert set(SERVICES) == {"db", "redis", *APP_SERVICES, *S3_SERVICES}
     assert SERVICES["db"]["image"].startswith("postgres:")
     assert SERVICES["redis"]["image"].startswith("redis:")
     for name in APP_SERVICES:
@@ -98,11 +99,46 @@ def test_web_is_published_on_the_loopback_only():
     (published,) = SERVICES["web"]["ports"]
     assert published.startswith("127.0.0.1:")
     assert published.endswith(":8000")
-    for name in ("db", "redis", "migrate", "worker", "beat"):
+    for name in ("db", "redis", "migrate", "worker", "beat", "s3-bucket"):
         assert "ports" not in SERVICES[name], name
+    (store,) = SERVICES["s3"]["ports"]  # the TLS proxy serves it under its public name
+    assert store.startswith("127.0.0.1:") and store.endswith(":9000")
 
 
 def test_data_lives_in_named_volumes():
-    assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata", "media"}
+    assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata", "media", "s3data"}
+    assert "s3data:/data" in SERVICES["s3"]["volumes"]
     assert "pgdata:/var/lib/postgresql/data" in SERVICES["db"]["volumes"]
     assert "redisdata:/data" in SERVICES["redis"]["volumes"]
+
+
+def test_s3_is_an_optional_profile_the_app_does_not_need():
+    # `docker compose up` without the profile starts no S3 service, and nothing else waits for one.
+    for name in S3_SERVICES:
+        assert SERVICES[name]["profiles"] == ["s3"], name
+    for name in ["db", "redis", *APP_SERVICES]:
+        assert "profiles" not in SERVICES[name], name
+        assert not set(S3_SERVICES) & set(SERVICES[name].get("depends_on", {})), name
+    assert "mc ready local" in " ".join(SERVICES["s3"]["healthcheck"]["test"])
+    assert SERVICES["s3-bucket"]["depends_on"] == {"s3": {"condition": "service_healthy"}}
+
+
+def test_the_s3_profile_takes_its_credentials_and_bucket_from_the_env_file_the_settings_read():
+    settings_source = (ROOT / "aniavatar" / "settings.py").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for name in S3_SERVICES:
+        assert SERVICES[name]["env_file"] == ".env"
+        assert "environment" not in SERVICES[name]  # no credential written into the file
+        command = " ".join(SERVICES[name]["entrypoint"])
+        assert "$$AWS_ACCESS_KEY_ID" in command and "$$AWS_SECRET_ACCESS_KEY" in command
+    assert "s3/$$AWS_STORAGE_BUCKET_NAME" in " ".join(SERVICES["s3-bucket"]["entrypoint"])
+    for variable in (
+        "AWS_STORAGE_BUCKET_NAME",
+        "AWS_S3_ENDPOINT_URL",
+        "AWS_S3_REGION_NAME",
+        "AWS_QUERYSTRING_EXPIRE",
+    ):
+        assert f'"{variable}"' in settings_source, variable
+        assert f"\n{variable}=" in example, variable
+    # boto3 reads the credentials from the environment; the example leaves them empty.
+    assert "\nAWS_ACCESS_KEY_ID=\n" in example and "\nAWS_SECRET_ACCESS_KEY=\n" in example
