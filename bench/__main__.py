@@ -16,7 +16,7 @@ import time
 
 from bench.harness import Report, World, log
 
-BENCHMARKS = ("pipeline", "concurrency", "pages", "csv", "vault", "double")
+BENCHMARKS = ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             run_concurrency(
                 world, report, n=200 // scale, concurrency=50 // scale, runs=1 if args.quick else 3
             )
+        if "team" in names:
+            from bench.pipeline import run_team
+
+            run_team(world, report, n=200 // scale, concurrency=200 // scale, runs=1 if args.quick else 2)
         if "pages" in names or "csv" in names:
             from bench.pages import run_csv, run_pages, seed
 

@@ -6,6 +6,8 @@ Two changes to `python -m provider_double`, both so that the figures measure our
   real provider's does not. With `--images photos` the image is a real photograph (bench/portrait.jpg,
   Grace Hopper, a public-domain US Navy portrait) scaled to the requested size: a 1024×1024 PNG of
   1.25 MB, as real providers return, instead of the double's flat drawing of 22 KB.
+- `--spread LOW HIGH` draws each OpenAI request's latency from LOW to HIGH seconds (uniformly, seeded),
+  as real providers' answers spread out, instead of the same `--latency` for all.
 - Each OpenAI image request appends "<x-request-id> <ms> <arrived>" to the timings file: the time the
   double spent answering, its latency included, so a benchmark can subtract the provider's time from a
   generation's, and the Unix time the request arrived, so it can tell the time before the call from after.
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import random
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--timings", type=Path, required=True)
     parser.add_argument("--images", choices=("drawings", "photos"), default="drawings")
+    parser.add_argument("--spread", type=float, nargs=2, metavar=("LOW", "HIGH"))
+    parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)
+    spread = random.Random(args.seed)
 
     lock = threading.Lock()
     timings = args.timings.open("a", buffering=1)
@@ -114,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     def timed_generate(double: ProviderDouble, req: Incoming) -> Reply:
         arrived, started = time.time(), time.perf_counter()
         reply = generate(double, req)
+        if args.spread and reply.status == 200:
+            with lock:
+                reply.delay = spread.uniform(*args.spread)
         ms = (time.perf_counter() - started + reply.delay) * 1000
         with lock:
             timings.write(f"{reply.headers.get('x-request-id', '-')} {ms:.3f} {arrived:.6f}\n")
@@ -121,9 +131,12 @@ def main(argv: list[str] | None = None) -> None:
 
     openai_api.render_avatar = rendered_once(_render_photo if args.images == "photos" else render_avatar)
     openai_api.generate = timed_generate
+    # A burst of 200 connections at once: the listen backlog of 5 would drop most SYNs and add 1 s retries.
+    ThreadingHTTPServer.request_queue_size = 1024
     double = ProviderDouble("127.0.0.1", args.port, latency=args.latency)
     double.start()
-    print(f"bench double on {double.url}: {args.images}, latency {args.latency} s", flush=True)
+    latency = f"{args.spread[0]:g}–{args.spread[1]:g}" if args.spread else f"{args.latency:g}"
+    print(f"bench double on {double.url}: {args.images}, latency {latency} s", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

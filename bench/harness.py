@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,8 +31,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_DATABASE = "aniavatar_bench"
-BENCH_REDIS_DB = 14  # the test suite uses 15 (.ci/run)
+# Another database name or Redis database number with BENCH_DATABASE / BENCH_REDIS_DB (two benches at once).
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "aniavatar_bench")
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))  # the test suite uses 15 (.ci/run)
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", BENCH_DATABASE):
+    raise SystemExit(f"BENCH_DATABASE must be a plain PostgreSQL name, not {BENCH_DATABASE!r}")
 PASSWORD = "bench passphrase 42"  # noqa: S105 (the bench's own throwaway accounts)
 
 
@@ -331,11 +335,18 @@ class World:
     # Processes
 
     @contextlib.contextmanager
-    def double(self, *, latency: float, images: str = "drawings") -> Iterator[Double]:
-        """Run the provider double (bench.double: images rendered once, per-request timings)."""
+    def double(
+        self, *, latency: float, images: str = "drawings", spread: tuple[float, float] | None = None
+    ) -> Iterator[Double]:
+        """Run the provider double (bench.double: images rendered once, per-request timings).
+
+        With `spread` (low, high) each answer takes from low to high seconds instead of `latency`.
+        """
         timings = self.tmp / f"double-timings-{secrets.token_hex(3)}.txt"
         args = [sys.executable, "-m", "bench.double", "--port", str(self.double_port), "--images", images]
         args += ["--latency", str(latency), "--timings", str(timings)]
+        if spread is not None:
+            args += ["--spread", str(spread[0]), str(spread[1])]
         process = self.processes.start("double", args, self.env("double"))
         try:
             self.processes.wait_until("double", process, lambda: _accepts(self.double_port), timeout=30)
@@ -344,11 +355,15 @@ class World:
             self.processes.stop(process)
 
     @contextlib.contextmanager
-    def worker(self, *, concurrency: int) -> Iterator[subprocess.Popen[bytes]]:
-        """Run a Celery worker (threads pool) on the bench queue, as `make run` and compose do."""
-        name = f"worker-{concurrency}"
+    def worker(self, *, concurrency: int | None) -> Iterator[subprocess.Popen[bytes]]:
+        """Run a Celery worker (threads pool) on the bench queue, as `make run` and compose do.
+
+        `concurrency` None: the settings' default (CELERY_WORKER_CONCURRENCY), as compose runs it.
+        """
+        name = f"worker-{concurrency or 'default'}"
         args = [sys.executable, "-m", "celery", "-A", "aniavatar", "worker", "--pool", "threads"]
-        args += ["--concurrency", str(concurrency), "--loglevel", "INFO", "-Q", self.queue]
+        args += ["--concurrency", str(concurrency)] if concurrency else []
+        args += ["--loglevel", "INFO", "-Q", self.queue]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{self.queue}@%h"]
         # As the Dockerfile sets it: two malloc arenas instead of one per allocating thread.
         process = self.processes.start(name, args, self.env("worker", MALLOC_ARENA_MAX="2"))

@@ -8,6 +8,11 @@ the thumbnail, the files, and the final transaction.
 `concurrency`: 200 generations submitted at once to one worker process with 50 threads while the double
 takes 2 s per image: the makespan against the ideal ceil(200 / 50) × 2 s (the median of three such
 bursts), with the worker's memory and the database connections sampled throughout.
+
+`team`: issue 20's worker sized for a team. 200 generations in flight in one worker process (200
+threads), each answer a 1 MP photograph arriving after 15–25 s (seeded, spread as real providers' are):
+the makespan against the ideal, the last answer's arrival plus one generation's own finishing time (its
+answer → final measured alone, before the bursts), the worker's peak RSS and the connections.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.harness import (
     BENCH_DATABASE,
@@ -258,3 +264,100 @@ def run_concurrency(
     if world.postgres:
         report.add("concurrency", "peak_pg_connections", sampler.peak_connections)
         report.add("concurrency", "peak_pg_connections_worker", sampler.peak_worker_connections)
+
+
+TEAM_SPREAD = (15.0, 25.0)  # seconds a provider takes to answer, drawn per request
+
+
+def _answer_to_final_ms(rows: list[tuple[Any, ...]], calls: dict[str, tuple[float, float]]) -> list[float]:
+    """Return each row's time from its answer's arrival to its final state (rows: status, started, finished, requests)."""
+    after = []
+    for _, _started, finished, requests in rows:
+        ms, arrived = calls.get((requests or [{}])[0].get("request_id", ""), (None, None))
+        if ms is not None and arrived is not None:
+            after.append((finished.timestamp() - arrived) * 1000 - ms)
+    return after
+
+
+def run_team(
+    world: World,
+    report: Report,
+    *,
+    n: int = 200,
+    concurrency: int = 200,
+    spread: tuple[float, float] = TEAM_SPREAD,
+    runs: int = 2,
+    alone: int = 10,
+) -> None:
+    """Measure `n` photograph generations in flight at once in one worker of `concurrency` threads."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from generation.models import Generation
+
+    fields = ("status", "started_at", "finished_at", "provider_requests")
+    with world.worker(concurrency=concurrency) as worker:
+        user, key = _account("team@bench.example")
+        # One generation's own finishing time: answer → final with nothing else running (photographs,
+        # the double answering at once), the median of `alone` one after another.
+        with world.double(latency=0, images="photos") as double:
+            pks = []
+            for _ in range(alone + 1):
+                generation = _start(user, key)
+                _wait_final([generation.pk], timeout=60, poll=0.02)
+                pks.append(generation.pk)
+            rows = list(Generation.objects.filter(pk__in=pks[1:]).values_list(*fields))
+            finish_alone_ms = statistics.median(_answer_to_final_ms(rows, double.provider_calls()))
+        idle_rss = tree_rss_mib(worker.pid)
+        ratios, ideals, makespans, dispatch, rows = [], [], [], [], []
+        with (
+            world.double(latency=0, images="photos", spread=spread) as double,
+            Sampler(world, worker.pid) as sampler,
+        ):
+            cpu_before = cpu_seconds(worker.pid)
+            for run in range(1, runs + 1):
+                log(
+                    f"team: run {run} of {runs}: {n} photographs in flight, {concurrency} threads, {spread[0]:g}–{spread[1]:g} s each"
+                )
+                with transaction.atomic():
+                    burst_pks = [_start(user, key).pk for _ in range(n)]
+                    burst = timezone.now()
+                _wait_final(burst_pks, timeout=120 + spread[1] * 2, poll=0.2)
+                burst_rows = list(Generation.objects.filter(pk__in=burst_pks).values_list(*fields))
+                calls = double.provider_calls()
+                ids = {(r[3] or [{}])[0].get("request_id", "") for r in burst_rows}
+                mine = [calls[i] for i in ids if i in calls]
+                last_answer = max(arrived + ms / 1000 for ms, arrived in mine) - burst.timestamp()
+                ideal = last_answer + finish_alone_ms / 1000
+                makespan = (max(r[2] for r in burst_rows) - burst).total_seconds()
+                ideals.append(ideal)
+                makespans.append(makespan)
+                ratios.append(makespan / ideal)
+                dispatch.append(max(arrived for _, arrived in mine) - burst.timestamp())
+                rows += burst_rows
+            calls = double.provider_calls()
+            worker_cpu = cpu_seconds(worker.pid) - cpu_before
+
+    after = _answer_to_final_ms(rows, calls)
+    failed = sum(1 for status, *_ in rows if status != Generation.Status.SUCCEEDED)
+    ratio = statistics.median(ratios)
+    report.add("team", "generations", len(rows))
+    report.add("team", "failed", failed, target=0)
+    report.add("team", "runs", runs)
+    report.add("team", "threads", concurrency)
+    report.add("team", "finish_alone_ms", finish_alone_ms)
+    report.add("team", "ideal_s", statistics.median(ideals))
+    report.add("team", "makespan_s", statistics.median(makespans))
+    report.add("team", "makespan_ratio", ratio, target=1.15)
+    report.add("team", "makespan_ratio_fastest", min(ratios))
+    report.add("team", "makespan_ratio_slowest", max(ratios))
+    report.add("team", "last_request_at_provider_s", max(dispatch))
+    report.add("team", "answer_to_final_p50_ms", percentile(after, 50))
+    report.add("team", "answer_to_final_p95_ms", percentile(after, 95))
+    report.add("team", "answer_to_final_max_ms", max(after) if after else float("nan"))
+    report.add("team", "worker_cpu_ms_per_generation", worker_cpu * 1000 / len(rows))
+    report.add("team", "worker_idle_rss_mib", idle_rss)
+    report.add("team", "worker_peak_rss_mib", sampler.peak_rss_mib, target=300)
+    if world.postgres:
+        report.add("team", "peak_pg_connections", sampler.peak_connections)
+        report.add("team", "peak_pg_connections_worker", sampler.peak_worker_connections)

@@ -28,7 +28,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
 def test_it_lists_the_benchmarks():
     result = _bench("--help")
     assert result.returncode == 0
-    for name in ("pipeline", "concurrency", "pages", "csv", "vault", "double"):
+    for name in ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double"):
         assert name in result.stdout
 
 
