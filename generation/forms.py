@@ -67,6 +67,8 @@ class GenerateForm(forms.Form):
     n = forms.TypedChoiceField(
         label=_("Number of images"), coerce=int, choices=[(i, str(i)) for i in range(1, 5)], initial=1
     )
+    # Offered only for models whose provider streams partial images (generation.previews.offered).
+    previews = forms.BooleanField(label=_("Show previews while drawing"), required=False, initial=True)
 
     def __init__(self, *args: Any, workspace: Any, keys: list[ProviderKey], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

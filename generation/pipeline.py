@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 import providers
-from generation import catalog
+from generation import catalog, previews
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from generation.usage.roll_ups import roll_up, settle_unknown
@@ -176,6 +176,7 @@ def _request_for(generation: Generation, model: catalog.Model) -> ImageRequest:
         output_format=model.output_format,
         n=generation.n,
         safety_identifier=_safety_identifier(generation),
+        partial_images=generation.partial_images,
     )
 
 
@@ -224,6 +225,7 @@ def _call_provider(
         log_name=str(generation.code),
         on_progress=on_progress,
         cancel_requested=cancel_requested,
+        on_partial=previews.sink(generation, attempt) if generation.partial_images else None,
     )
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
     return adapter.run(secret, call)
@@ -290,7 +292,7 @@ def finish(
             if lease_expired_before is not None:
                 owned = owned.filter(lease_expires_at__lt=lease_expired_before)
             # Only what the charge needs: the row is written back below with the fields that change.
-            locked = owned.only("created_by_id", "quote_nanousd", "cancel_requested_at").first()
+            locked = owned.only("created_by_id", "quote_nanousd", "cancel_requested_at", "preview").first()
             if locked is None:
                 raise LostLease
             for row in rows:
@@ -310,6 +312,7 @@ def finish(
                 "reserved_nanousd",
                 "lease_expires_at",
             ]
+            _drop_preview(locked, changed)
             adapter = providers.get(generation.provider)
             if outcome is not None and outcome.request_ids and not adapter.resumable:
                 # A resumable adapter saved its requests as it made them; the others' ids are kept here.
@@ -321,6 +324,15 @@ def finish(
     except LostLease:
         return False
     return True
+
+
+def _drop_preview(locked: Generation, changed: list[str]) -> None:
+    """Forget the generation's live preview as it ends, and delete its file once that is committed."""
+    name = locked.preview.name
+    if name:
+        locked.preview = ""  # a FileField takes a name
+        changed.append("preview")
+        transaction.on_commit(lambda: previews.discard(name))
 
 
 def _too_late_to_cancel(locked: Generation, status: str, outcome: Outcome | None, message: str) -> str:

@@ -11,17 +11,20 @@ from typing import Protocol, cast
 from uuid import UUID
 
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseBase, HttpResponseRedirect
 from django.utils.cache import patch_cache_control
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
+from generation import previews
 from generation.models import GeneratedImage
-from generation.scoping import get_image
+from generation.scoping import get_generation, get_image
 
 # Files never change under a code, so browsers may keep them; "private" keeps shared caches out.
 MAX_AGE = 24 * 3600
+# A live preview is replaced within seconds and deleted when its generation ends (D35).
+PREVIEW_MAX_AGE = 60
 # Shorter than the signed URL's lifetime (AWS_QUERYSTRING_EXPIRE, 300 s by default).
 REDIRECT_MAX_AGE = 60
 # Only raster types we produced; anything else is sent as an opaque download, never rendered.
@@ -74,3 +77,18 @@ def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
 def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     return _serve(image.thumbnail, "image/webp", download_name(image, "thumb.webp"), download=False)
+
+
+@require_safe
+@workspace_required
+def generation_preview(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
+    """The latest partial image of a running generation (D35); 404 once it has ended or before any came."""
+    generation = get_generation(request, code)
+    if not generation.preview.name or generation.is_final:
+        raise Http404("No preview")
+    try:
+        response = _serve(generation.preview, previews.content_type(generation), "preview", download=False)
+    except FileNotFoundError:
+        raise Http404("No preview") from None  # replaced or deleted between the read and the open
+    patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
+    return response
