@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 import providers
@@ -38,6 +39,20 @@ class KeyChoiceField(KeyChoiceFieldBase):
 
     def label_from_instance(self, obj: ProviderKey) -> str:
         return f"{obj.label} ({obj.hint})"
+
+
+# Sent beside the previews checkbox, so that "not ticked" can be told from "not on the page".
+PREVIEWS_SHOWN = "previews_shown"
+
+
+def with_previews_default(data: QueryDict) -> QueryDict:
+    """Return the form's data as re-rendered after a change (GET): previews ticked when the page had no
+    checkbox (another provider's model was chosen), as on a new form."""
+    if PREVIEWS_SHOWN in data:
+        return data
+    data = data.copy()
+    data["previews"] = "on"
+    return data
 
 
 class GenerateForm(forms.Form):

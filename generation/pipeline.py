@@ -187,24 +187,26 @@ def _call_provider(
     """Decrypt the key and let the provider's adapter make the request; raise KeyUnavailable."""
     # A request made or waited on is at the provider: said in the renewal made anyway, no extra query.
     at_provider: dict[str, Any] = {"stage": Generation.Stage.PROVIDER, "stage_detail": "", "retry_at": None}
-    shown = [Generation.Stage.STARTING]  # the stage last written by this attempt
+    # The stage and detail last written by this attempt.
+    shown: list[tuple[str, str]] = [(Generation.Stage.STARTING, "")]
 
     def before_call() -> None:
         _renew_lease(generation, attempt, calling=True, attempts=F("attempts") + 1, **at_provider)
-        shown[0] = Generation.Stage.PROVIDER
+        shown[0] = (Generation.Stage.PROVIDER, "")
 
     def keep_alive() -> None:
         _renew_lease(generation, attempt, **at_provider)
-        shown[0] = Generation.Stage.PROVIDER
+        shown[0] = (Generation.Stage.PROVIDER, "")
 
     def on_progress(stage: Stage, detail: str, retry_at: datetime | None) -> None:
-        # Written only when it changes: "at the provider" right after a renewal costs nothing. A retry's
-        # wait renews the lease too (it may be long).
-        value = Generation.Stage(stage.value)
-        if value == shown[0] and value != Generation.Stage.RETRYING:
+        # Written only when it changes: "at the provider" right after a renewal costs nothing, and so does
+        # the provider's status polled again unchanged (fal: IN_QUEUE:2). A retry's wait renews the lease
+        # too (it may be long).
+        value, detail = Generation.Stage(stage.value), detail[:30]
+        if (value, detail) == shown[0] and value != Generation.Stage.RETRYING:
             return
-        _renew_lease(generation, attempt, stage=value, stage_detail=detail[:30], retry_at=retry_at)
-        shown[0] = value
+        _renew_lease(generation, attempt, stage=value, stage_detail=detail, retry_at=retry_at)
+        shown[0] = (value, detail)
 
     def save_requests(entries: list[dict[str, Any]]) -> None:
         _renew_lease(generation, attempt, provider_requests=entries)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from generation import budgets, dates, money, previews, pricing, services
-from generation.forms import GenerateForm
+from generation.forms import GenerateForm, with_previews_default
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
 from keys import services as vault
@@ -153,7 +153,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
         # The persona changed: offer its prompt (the user may still edit it).
         return render(request, "generation/generate.html#prompt", {"form": _form(request)})
     else:
-        form = _form(request, request.GET if request.GET.get("model") else None)
+        form = _form(request, with_previews_default(request.GET) if request.GET.get("model") else None)
     context = {
         "form": form,
         **_quote_context(request, form),
@@ -169,7 +169,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_required
 def quote(request: WorkspaceRequest) -> HttpResponse:
-    form = _form(request, request.GET)
+    form = _form(request, with_previews_default(request.GET))
     return render(request, "generation/generate.html#quote", {"form": form, **_quote_context(request, form)})
 
 
