@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--timings", type=Path, required=True)
     parser.add_argument("--images", choices=("drawings", "photos"), default="drawings")
+    parser.add_argument(
+        "--partials",
+        default="",
+        help="when streamed partial images are sent: fractions of the latency, e.g. 0.3,0.6",
+    )
     args = parser.parse_args(argv)
 
     lock = threading.Lock()
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     openai_api.render_avatar = rendered_once(_render_photo if args.images == "photos" else render_avatar)
     openai_api.generate = timed_generate
     double = ProviderDouble("127.0.0.1", args.port, latency=args.latency)
+    if args.partials:
+        double.partial_at = tuple(float(part) for part in args.partials.split(","))
     double.start()
     print(f"bench double on {double.url}: {args.images}, latency {args.latency} s", flush=True)
     try:
