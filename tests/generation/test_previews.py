@@ -3,14 +3,18 @@ the page shows it, and it is gone when the generation ends; fal's queue position
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from generation import catalog, pipeline, previews, services
 from generation.models import CostRecord, GeneratedImage, Generation
 from providers.base import ProviderImage
 from tests.support.accounts import client_for, workspace_of
+from tests.support.factories import png_bytes
 from tests.support.generation import start
 from tests.support.keys import make_key
 
@@ -121,11 +125,11 @@ def test_a_stream_broken_mid_way_ends_possibly_charged_once_and_leaves_no_previe
 def test_a_preview_arriving_after_the_generation_ended_is_not_kept(alice, double, settings):
     key = make_key(alice, "openai")
     generation = _with_previews(alice, key)
-    claimed = pipeline.claim(generation.pk, attempt := __import__("uuid").uuid4())
+    claimed = pipeline.claim(generation.pk, attempt := uuid.uuid4())
     assert claimed is not None
     services.cancel_generation(claimed)  # the page ends an OpenAI call at once (D32)
 
-    kept = previews.store(claimed, attempt, ProviderImage(_png(), "image/png"))
+    kept = previews.store(claimed, attempt, ProviderImage(png_bytes(1024, 1024), "image/png"))
 
     assert kept is False and _preview_files(Path(settings.MEDIA_ROOT)) == []
     assert Generation.objects.get(pk=generation.pk).preview.name == ""
@@ -184,7 +188,21 @@ def test_the_page_shows_fals_queue_position_and_status_as_they_change(alice, dou
     assert Generation.objects.get(pk=generation.pk).status == "succeeded"
 
 
-def _png() -> bytes:
-    from tests.support.factories import png_bytes
+def test_the_sweep_removes_the_preview_of_a_generation_whose_worker_vanished(
+    alice, double, settings, django_capture_on_commit_callbacks
+):
+    key = make_key(alice, "openai")
+    generation = _with_previews(alice, key)
+    claimed = pipeline.claim(generation.pk, attempt := uuid.uuid4())
+    assert claimed is not None
+    assert previews.store(claimed, attempt, ProviderImage(png_bytes(1024, 1024), "image/png"))
+    assert len(_preview_files(Path(settings.MEDIA_ROOT))) == 1
+    # The worker died mid-call: its lease runs out.
+    Generation.objects.filter(pk=generation.pk).update(attempts=1, lease_expires_at=timezone.now())
 
-    return png_bytes(1024, 1024)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.sweep_stale_generations(now=timezone.now() + dt.timedelta(seconds=1))
+
+    generation.refresh_from_db()
+    assert generation.status == "failed" and generation.preview.name == ""
+    assert _preview_files(Path(settings.MEDIA_ROOT)) == []
