@@ -88,7 +88,7 @@ def store(generation: Generation, attempt: uuid.UUID, image: ProviderImage) -> b
 
 
 def discard(name: str) -> None:
-    """Delete a preview file (never raises: a file left behind is removed by nothing worse than a log)."""
+    """Delete a preview file; a failure is logged, never raised (the generation goes on or has ended)."""
     if not name:
         return
     try:
