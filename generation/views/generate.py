@@ -117,7 +117,6 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         "model_info": model,
         "adapter": adapter,
         "previews_offered": previews.offered(adapter),
-        "preview_partials": partials,
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,
