@@ -430,6 +430,11 @@ FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run")
 # OPENAI_BASE_URL.
 FAL_PLATFORM_URL = env_str("FAL_PLATFORM_URL", "https://api.fal.ai/v1")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 180)
+# Live previews: partial images asked of a provider that streams them (OpenAI: 1 to 3, each billed
+# about 100 output tokens) when the person asked for previews.
+PREVIEW_PARTIAL_IMAGES = env_int("PREVIEW_PARTIAL_IMAGES", 2)
+if not 1 <= PREVIEW_PARTIAL_IMAGES <= 3:
+    raise ImproperlyConfigured("PREVIEW_PARTIAL_IMAGES must be between 1 and 3.")
 
 # Logging: every handler masks key-shaped strings (providers.redaction).
 

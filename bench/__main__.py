@@ -16,7 +16,7 @@ import time
 
 from bench.harness import Report, World, log
 
-BENCHMARKS = ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double")
+BENCHMARKS = ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double", "previews")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench.double import run_render
 
             run_render(report, n=max(1, 20 // scale))
+        if "previews" in names:
+            from bench.previews import run_previews
+
+            # Quick: one run of a 2 s call after the warm-up, to check the harness (not for figures).
+            run_previews(world, report, runs=1 if args.quick else 10, latency=2.0 if args.quick else 20.0)
     except KeyboardInterrupt:
         log("interrupted")
         return 130

@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", choices=("drawings", "photos"), default="drawings")
     parser.add_argument("--spread", type=float, nargs=2, metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument(
+        "--partials",
+        default="",
+        help="when streamed partial images are sent: fractions of the latency, e.g. 0.3,0.6",
+    )
     args = parser.parse_args(argv)
     spread = random.Random(args.seed)
 
@@ -134,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     # A burst of 200 connections at once: the listen backlog of 5 would drop most SYNs and add 1 s retries.
     ThreadingHTTPServer.request_queue_size = 1024
     double = ProviderDouble("127.0.0.1", args.port, latency=args.latency)
+    if args.partials:
+        double.partial_at = tuple(float(part) for part in args.partials.split(","))
     double.start()
     latency = f"{args.spread[0]:g}–{args.spread[1]:g}" if args.spread else f"{args.latency:g}"
     print(f"bench double on {double.url}: {args.images}, latency {latency} s", flush=True)

@@ -336,17 +336,25 @@ class World:
 
     @contextlib.contextmanager
     def double(
-        self, *, latency: float, images: str = "drawings", spread: tuple[float, float] | None = None
+        self,
+        *,
+        latency: float,
+        images: str = "drawings",
+        spread: tuple[float, float] | None = None,
+        partial_at: Sequence[float] = (),
     ) -> Iterator[Double]:
         """Run the provider double (bench.double: images rendered once, per-request timings).
 
-        With `spread` (low, high) each answer takes from low to high seconds instead of `latency`.
+        With `spread` (low, high) each answer takes from low to high seconds instead of `latency`; a
+        streamed call sends its partial images at the `partial_at` fractions of the latency.
         """
         timings = self.tmp / f"double-timings-{secrets.token_hex(3)}.txt"
         args = [sys.executable, "-m", "bench.double", "--port", str(self.double_port), "--images", images]
         args += ["--latency", str(latency), "--timings", str(timings)]
         if spread is not None:
             args += ["--spread", str(spread[0]), str(spread[1])]
+        if partial_at:
+            args += ["--partials", ",".join(str(at) for at in partial_at)]
         process = self.processes.start("double", args, self.env("double"))
         try:
             self.processes.wait_until("double", process, lambda: _accepts(self.double_port), timeout=30)

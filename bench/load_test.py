@@ -44,7 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 FINAL = {"succeeded", "failed", "canceled"}
-POLL_SECONDS = 1.0  # the page's htmx polling is every 2 s; a little faster finds the end sooner
+POLL_SECONDS = 1.0  # as the page's htmx polling (every second while a generation runs)
 GENERATION_DEADLINE = 60.0
 
 

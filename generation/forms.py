@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 import providers
@@ -40,6 +41,20 @@ class KeyChoiceField(KeyChoiceFieldBase):
         return f"{obj.label} ({obj.hint})"
 
 
+# Sent beside the previews checkbox, so that "not ticked" can be told from "not on the page".
+PREVIEWS_SHOWN = "previews_shown"
+
+
+def with_previews_default(data: QueryDict) -> QueryDict:
+    """Return the form's data as re-rendered after a change (GET): previews ticked when the page had no
+    checkbox (another provider's model was chosen), as on a new form."""
+    if PREVIEWS_SHOWN in data:
+        return data
+    data = data.copy()
+    data["previews"] = "on"
+    return data
+
+
 class GenerateForm(forms.Form):
     """Validation of a generation request against the catalog and the workspace's keys."""
 
@@ -67,6 +82,8 @@ class GenerateForm(forms.Form):
     n = forms.TypedChoiceField(
         label=_("Number of images"), coerce=int, choices=[(i, str(i)) for i in range(1, 5)], initial=1
     )
+    # Offered only for models whose provider streams partial images (generation.previews.offered).
+    previews = forms.BooleanField(label=_("Show previews while drawing"), required=False, initial=True)
 
     def __init__(self, *args: Any, workspace: Any, keys: list[ProviderKey], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -120,6 +120,12 @@ class Generation(WorkspaceOwned):
     # generation keeps running until its worker has cancelled its requests at fal and finished it.
     # Once set, the worker starts no new provider call for it.
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Live previews (docs/decisions.md D36): partial images asked of the provider (0: none), and the
+    # latest one that arrived, kept privately while the generation runs and deleted when it ends. It is
+    # never a GeneratedImage, so it never appears in the gallery.
+    partial_images = models.PositiveSmallIntegerField(default=0)
+    preview = models.FileField(upload_to="previews/", max_length=255, blank=True)
+    previews_received = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 import providers
-from generation import catalog, storage
+from generation import catalog, previews, storage
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
 from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
 from generation.usage.roll_ups import roll_up, settle_unknown
@@ -178,6 +178,7 @@ def _request_for(generation: Generation, model: catalog.Model) -> ImageRequest:
         output_format=model.output_format,
         n=generation.n,
         safety_identifier=_safety_identifier(generation),
+        partial_images=generation.partial_images,
     )
 
 
@@ -188,24 +189,26 @@ def _call_provider(
     """Decrypt the key and let the provider's adapter make the request; raise KeyUnavailable."""
     # A request made or waited on is at the provider: said in the renewal made anyway, no extra query.
     at_provider: dict[str, Any] = {"stage": Generation.Stage.PROVIDER, "stage_detail": "", "retry_at": None}
-    shown = [Generation.Stage.STARTING]  # the stage last written by this attempt
+    # The stage and detail last written by this attempt.
+    shown: list[tuple[str, str]] = [(Generation.Stage.STARTING, "")]
 
     def before_call() -> None:
         _renew_lease(generation, attempt, calling=True, attempts=F("attempts") + 1, **at_provider)
-        shown[0] = Generation.Stage.PROVIDER
+        shown[0] = (Generation.Stage.PROVIDER, "")
 
     def keep_alive() -> None:
         _renew_lease(generation, attempt, **at_provider)
-        shown[0] = Generation.Stage.PROVIDER
+        shown[0] = (Generation.Stage.PROVIDER, "")
 
     def on_progress(stage: Stage, detail: str, retry_at: datetime | None) -> None:
-        # Written only when it changes: "at the provider" right after a renewal costs nothing. A retry's
-        # wait renews the lease too (it may be long).
-        value = Generation.Stage(stage.value)
-        if value == shown[0] and value != Generation.Stage.RETRYING:
+        # Written only when it changes: "at the provider" right after a renewal costs nothing, and so does
+        # the provider's status polled again unchanged (fal: IN_QUEUE:2). A retry's wait renews the lease
+        # too (it may be long).
+        value, detail = Generation.Stage(stage.value), detail[:30]
+        if (value, detail) == shown[0] and value != Generation.Stage.RETRYING:
             return
-        _renew_lease(generation, attempt, stage=value, stage_detail=detail[:30], retry_at=retry_at)
-        shown[0] = value
+        _renew_lease(generation, attempt, stage=value, stage_detail=detail, retry_at=retry_at)
+        shown[0] = (value, detail)
 
     def save_requests(entries: list[dict[str, Any]]) -> None:
         _renew_lease(generation, attempt, provider_requests=entries)
@@ -226,6 +229,7 @@ def _call_provider(
         log_name=str(generation.code),
         on_progress=on_progress,
         cancel_requested=cancel_requested,
+        on_partial=previews.sink(generation, attempt) if generation.partial_images else None,
     )
     secret = vault.decrypt_for_provider_call(key, generation_code=generation.code)
     return adapter.run(secret, call)
@@ -295,7 +299,7 @@ def finish(
             if lease_expired_before is not None:
                 owned = owned.filter(lease_expires_at__lt=lease_expired_before)
             # Only what the charge needs: the row is written back below with the fields that change.
-            locked = owned.only("created_by_id", "quote_nanousd", "cancel_requested_at").first()
+            locked = owned.only("created_by_id", "quote_nanousd", "cancel_requested_at", "preview").first()
             if locked is None:
                 raise LostLease
             for row in rows:
@@ -315,6 +319,7 @@ def finish(
                 "reserved_nanousd",
                 "lease_expires_at",
             ]
+            _drop_preview(locked, changed)
             adapter = providers.get(generation.provider)
             if outcome is not None and outcome.request_ids and not adapter.resumable:
                 # A resumable adapter saved its requests as it made them; the others' ids are kept here.
@@ -326,6 +331,15 @@ def finish(
     except LostLease:
         return False
     return True
+
+
+def _drop_preview(locked: Generation, changed: list[str]) -> None:
+    """Forget the generation's live preview as it ends, and delete its file once that is committed."""
+    name = locked.preview.name
+    if name:
+        locked.preview = ""  # a FileField takes a name
+        changed.append("preview")
+        transaction.on_commit(lambda: previews.discard(name))
 
 
 def _too_late_to_cancel(locked: Generation, status: str, outcome: Outcome | None, message: str) -> str:

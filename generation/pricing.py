@@ -15,8 +15,14 @@ from providers.adapter import Quote
 __all__ = ["Quote", "quote"]
 
 
-def quote(model: Model, *, size: str, quality: str | None, n: int, prompt: str) -> Quote:
-    """Return the price before the click from the model's provider: exact, or a true upper bound."""
+def quote(
+    model: Model, *, size: str, quality: str | None, n: int, prompt: str, partial_images: int = 0
+) -> Quote:
+    """Return the price before the click from the model's provider: exact, or a true upper bound.
+
+    `partial_images`: streamed previews asked for (generation.previews.partial_images), priced too."""
     width, height = parse_size(size)
     adapter = providers.get(model.provider)
-    return adapter.quote(model, width=width, height=height, quality=quality, n=n, prompt=prompt)
+    return adapter.quote(
+        model, width=width, height=height, quality=quality, n=n, prompt=prompt, partial_images=partial_images
+    )

@@ -10,6 +10,7 @@ from django.utils import timezone
 import providers
 from accounts.models import User, Workspace
 from generation import budgets, catalog, pipeline, pricing, tasks
+from generation import previews as generation_previews
 from generation.models import Generation, Persona
 from keys.models import ProviderKey
 from providers.decisions import Cancel, CancelAsked, on_cancel
@@ -73,8 +74,12 @@ def start_generation(
     background: str = "",
     n: int = 1,
     persona: Persona | None = None,
+    previews: bool = False,
 ) -> Generation:
     """Create a queued generation with its quote reserved, and enqueue it once committed.
+
+    `previews`: show partial images while the provider draws, where its adapter streams them (each
+    adds to the price; the quote counts them).
 
     Raises GenerationRefused, or budgets.BudgetExceeded when the quote does not fit in the month's cap
     or in the member's or the key's monthly limit.
@@ -83,7 +88,10 @@ def start_generation(
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
     if provider_key.is_usage_key:
         raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
-    quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
+    partials = preview_partials(model, previews=previews, n=n)
+    quote = pricing.quote(
+        model, size=size, quality=quality or None, n=n, prompt=prompt, partial_images=partials
+    )
     width, height = catalog.parse_size(size)
     with transaction.atomic():
         # Checked and reserved in one transaction under the workspace's row lock: concurrent
@@ -104,6 +112,7 @@ def start_generation(
             background=background,
             output_format=model.output_format,
             n=n,
+            partial_images=partials,
             quote_nanousd=quote.amount_nanousd,
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,
@@ -116,6 +125,11 @@ def start_generation(
         transaction.on_commit(lambda: tasks.run_generation.delay(generation.pk), robust=True)
     logger.info("generation %s queued: %s x%d", generation.code, model.id, n)
     return generation
+
+
+def preview_partials(model: catalog.Model, *, previews: bool, n: int) -> int:
+    """Return the partial images a generation asks for (0 when its provider streams none)."""
+    return generation_previews.partial_images(providers.get(model.provider), wanted=previews, n=n)
 
 
 # Cancelling (docs/decisions.md D32)

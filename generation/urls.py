@@ -15,6 +15,7 @@ urlpatterns = [
     path("generations/<uuid:code>/", generate.generation_detail, name="detail"),
     path("generations/<uuid:code>/status/", generate.generation_status, name="status"),
     path("generations/<uuid:code>/cancel/", generate.cancel_generation, name="cancel"),
+    path("generations/<uuid:code>/preview/", images.generation_preview, name="preview"),
     path("gallery/", gallery.gallery, name="gallery"),
     path("gallery/download/", gallery.download, name="gallery-download"),
     path("gallery/<uuid:code>/", gallery.image_viewer, name="gallery-image"),

@@ -149,7 +149,7 @@ def _submit_fault_reply(fault: str | None, app_id: str) -> Reply | None:
             return _detail(503, "Service temporarily unavailable.")
         case "unknown_model":
             return _detail(404, f"Application '{app_id}' not found.")
-        case "reset":
+        case "reset" | "stream_break":  # fal streams nothing: a stream that breaks is a reset
             return Reply(reset=True)
     return None
 

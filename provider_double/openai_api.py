@@ -6,15 +6,26 @@ invalid_key 401, forbidden 403 (org not verified), insufficient_quota 429, moder
 gateway_timeout 504, unknown_model 404, malformed (200, body not JSON), bad_base64 (200 with its usage,
 image data not base64), non_image / truncated / wrong_size (bad bytes inside valid JSON), slow (answers
 after `hang_seconds`), reset (TCP reset).
+
+`stream: true` with `partial_images` N (0–3) answers with server-sent events: N
+`image_generation.partial_image` events at the double's `partial_at` fractions of its latency, then
+`image_generation.completed` (one per image) with the usage, each partial billed
+`PARTIAL_IMAGE_TOKENS` more output tokens. The `stream_break` fault resets the connection right after
+the first partial (or, without streaming, instead of answering): the request is billed all the same.
 """
 
 from __future__ import annotations
 
 import base64
+import io
+import json
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 from .avatar import render_avatar
 from .ledger import Billed, openai_price
@@ -45,6 +56,8 @@ GPT_IMAGE_2_TOKENS_1024 = {"low": 196, "medium": 1756, "high": 7024}
 EXTRA_QUALITY_FACTOR = {"xhigh": 1.5, "max": 2.0}
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+# Extra output tokens billed per streamed partial image ("about 100", docs/providers.md).
+PARTIAL_IMAGE_TOKENS = 100
 
 
 def is_gpt_image_2(model: str) -> bool:
@@ -138,7 +151,7 @@ def fault_reply(fault: str | None, api_key: str, model: str) -> Reply | None:
                 "invalid_request_error",
                 "model_not_found",
             )
-        case "reset":
+        case "reset" | "stream_break":
             return Reply(reset=True)
         case "malformed":
             return Reply(status=200, body=b'{"created": 1700000000, "data": [{"b64_json": "iVBOR')
@@ -266,7 +279,22 @@ def _options(body: dict[str, Any], model: str) -> dict[str, Any] | Reply:
     n = body.get("n") if body.get("n") is not None else 1
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
         return _invalid("n", f"Invalid value: {n!r}. n must be between 1 and 10.")
-    return {"quality": quality, "output_format": output_format, "background": background, "n": n}
+    stream = body.get("stream") is True
+    partial_images = body.get("partial_images") if body.get("partial_images") is not None else 0
+    if (
+        not isinstance(partial_images, int)
+        or isinstance(partial_images, bool)
+        or not 0 <= partial_images <= 3
+    ):
+        return _invalid("partial_images", f"Invalid value: {partial_images!r}. It must be between 0 and 3.")
+    return {
+        "quality": quality,
+        "output_format": output_format,
+        "background": background,
+        "n": n,
+        "stream": stream,
+        "partial_images": partial_images if stream else 0,
+    }
 
 
 def _image_bytes(fault: str | None, params: dict[str, Any], index: int) -> bytes:
@@ -302,21 +330,25 @@ def generate(double: ProviderDouble, req: Incoming) -> Reply:
     request_id = f"req_{secrets.token_hex(16)}"
     reply = fault_reply(fault, api_key, str(model))
     params = _validate(body)
-    if reply is None:
+    streamed = isinstance(params, dict) and params["stream"]
+    if streamed and (reply is None or fault == "stream_break") and isinstance(params, dict):
+        reply = stream_reply(double, fault, params, delay)
+    elif reply is None:
         reply = params if isinstance(params, Reply) else json_reply(200, _success_body(fault, params))
     if isinstance(params, dict) and (reply.status == 200 or reply.reset):
         # Billed: every answer that made images, readable or not, and a request whose answer was lost
         # on the way back (the image was made and billed anyway).
         _bill(double, api_key, params, request_id)
-    reply.delay = 0.0 if reply.reset else delay
+    reply.delay = 0.0 if reply.reset or reply.events is not None else delay
     reply.headers["x-request-id"] = request_id
     return reply
 
 
 def _tokens(params: dict[str, Any]) -> tuple[int, int]:
-    """Return the (input, output) tokens a request is billed for."""
+    """Return the (input, output) tokens a request is billed for, its partial images included."""
     per_image = output_tokens(params["model"], params["width"], params["height"], params["quality"])
-    return max(1, math.ceil(len(params["prompt"]) / 4)), per_image * params["n"]
+    partials = params.get("partial_images", 0) * PARTIAL_IMAGE_TOKENS
+    return max(1, math.ceil(len(params["prompt"]) / 4)), per_image * params["n"] + partials
 
 
 def _bill(double: ProviderDouble, api_key: str, params: dict[str, Any], request_id: str) -> None:
@@ -353,3 +385,58 @@ def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": text_tokens + out_tokens,
         },
     }
+
+
+# Streaming (`stream: true`): partial images while drawing, then the completed image(s) with the usage.
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+def stream_reply(double: ProviderDouble, fault: str | None, params: dict[str, Any], latency: float) -> Reply:
+    """Return the event stream of a streamed generation, broken after the first partial on `stream_break`."""
+    common = {
+        "background": "transparent" if params["background"] == "transparent" else "opaque",
+        "output_format": params["output_format"],
+        "quality": "medium" if params["quality"] == "auto" else params["quality"],
+        "size": f"{params['width']}x{params['height']}",
+        "created_at": int(time.time()),
+    }
+    events: list[tuple[float, Callable[[], bytes]]] = []
+    moments = double.partial_at[: params["partial_images"]]
+    for index, fraction in enumerate(moments):
+
+        def partial(index: int = index) -> bytes:
+            data = render_partial(params, index, len(moments))
+            event = {"type": "image_generation.partial_image", "partial_image_index": index, **common}
+            return _sse({**event, "b64_json": base64.b64encode(data).decode()})
+
+        events.append((fraction * latency, partial))
+        if fault == "stream_break":
+            return Reply(events=events, break_stream=True)
+    if fault == "stream_break":  # no partial asked: it breaks before the first event
+        return Reply(events=events, break_stream=True)
+
+    def completed() -> bytes:
+        body = _success_body(fault, params)
+        return b"".join(
+            _sse({"type": "image_generation.completed", **common, "usage": body["usage"], **item})
+            for item in body["data"]
+        )
+
+    events.append((latency, completed))
+    return Reply(events=events)
+
+
+def render_partial(params: dict[str, Any], index: int, count: int) -> bytes:
+    """Return partial image `index` of `count`: the final avatar at a coarser resolution, full size."""
+    final = render_avatar(params["prompt"], params["width"], params["height"], "png", variant=0)
+    steps = 2 ** (count - index + 2)  # 1 of 2 partials: 1/16 of the resolution; the last: 1/8 …
+    with Image.open(io.BytesIO(final)) as image:
+        small = image.resize((max(1, image.width // steps), max(1, image.height // steps)))
+        coarse = small.resize(image.size, Image.Resampling.NEAREST)
+        out = io.BytesIO()
+        fmt = {"jpeg": "JPEG", "webp": "WEBP"}.get(params["output_format"], "PNG")
+        coarse.convert("RGB" if fmt == "JPEG" else coarse.mode).save(out, fmt)
+    return out.getvalue()

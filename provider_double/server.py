@@ -23,6 +23,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,8 @@ from .ledger import DEFAULT_ACCOUNT, DEFAULT_PROJECT, FAL_PRICES, Billed, fal_am
 from .wire import FAULTS, PROVIDERS, Incoming, LoggedRequest, Reply, json_reply, key_fault
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_PARTIAL_AT = (0.3, 0.6, 0.9)
 
 Handler = Callable[["ProviderDouble", Incoming], Reply]
 
@@ -49,6 +52,9 @@ class ProviderDouble:
         self.port = port
         self.latency = latency
         self.hang_seconds = hang_seconds
+        # When a streamed OpenAI call sends its partial images, as fractions of its latency (the first
+        # `partial_images` of them; see openai_api.stream_events).
+        self.partial_at: tuple[float, ...] = DEFAULT_PARTIAL_AT
         self._initial = (latency, hang_seconds)
         self.lock = threading.RLock()
         self.fal_jobs: dict[str, fal_api.FalJob] = {}
@@ -238,6 +244,7 @@ class ProviderDouble:
             self.fal_jobs.clear()
             self.cdn_files.clear()
             self.latency, self.hang_seconds = self._initial
+            self.partial_at = DEFAULT_PARTIAL_AT
             self.clock = _utc_now
             self._ledger.clear()
             self.accounts.clear()
@@ -308,11 +315,29 @@ def _control(double: ProviderDouble, req: Incoming) -> Reply:
             double.latency = float(body["seconds"])
         elif action == "hang":
             double.hang_seconds = float(body["seconds"])
+        elif action == "partials":
+            double.partial_at = _fractions(body["at"])
         else:
             return json_reply(404, {"detail": f"Unknown control endpoint {action!r}."})
     except (ValueError, KeyError, TypeError) as exc:
         return json_reply(400, {"detail": str(exc)})
-    return json_reply(200, {"ok": True, "latency": double.latency, "hang_seconds": double.hang_seconds})
+    return json_reply(
+        200,
+        {
+            "ok": True,
+            "latency": double.latency,
+            "hang_seconds": double.hang_seconds,
+            "partial_at": list(double.partial_at),
+        },
+    )
+
+
+def _fractions(values: Any) -> tuple[float, ...]:
+    """Return when partial images are sent, as increasing fractions of the latency in [0, 1]."""
+    fractions = tuple(float(v) for v in values)
+    if len(fractions) > 3 or any(not 0 <= f <= 1 for f in fractions) or list(fractions) != sorted(fractions):
+        raise ValueError("partials: up to 3 increasing fractions of the latency, each between 0 and 1")
+    return fractions
 
 
 def _not_found(double: ProviderDouble, req: Incoming) -> Reply:
@@ -366,6 +391,7 @@ def _make_handler(double: ProviderDouble) -> type[BaseHTTPRequestHandler]:
                 super().finish()
 
         def _serve(self) -> None:
+            received = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
@@ -386,6 +412,9 @@ def _make_handler(double: ProviderDouble) -> type[BaseHTTPRequestHandler]:
             if reply.reset:
                 self._reset()
                 return
+            if reply.events is not None:
+                self._stream(reply, received)
+                return
             if reply.delay > 0 and double.stopping.wait(reply.delay):
                 self.close_connection = True
                 return
@@ -396,6 +425,29 @@ def _make_handler(double: ProviderDouble) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
+
+        def _stream(self, reply: Reply, started: float) -> None:
+            """Send server-sent events as chunks, each at its moment after `started`; end or reset the stream."""
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+            for at, make in reply.events or []:
+                chunk = make()  # drawn while waiting for its moment, not on top of it
+                wait = at - (time.monotonic() - started)
+                if wait > 0 and double.stopping.wait(wait):
+                    self.close_connection = True
+                    return
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            if reply.break_stream:
+                self._reset()
+                return
+            self.wfile.write(b"0\r\n\r\n")
 
         def _reset(self) -> None:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a "connection reset".

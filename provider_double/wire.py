@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ FAULTS = frozenset(
         "wrong_size",
         "slow",
         "reset",
+        "stream_break",
     }
 )
 
@@ -79,6 +81,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    # A server-sent event stream instead of `body`: (seconds after the request, what makes the chunk) in
+    # order, sent chunked, each made while waiting for its moment; `break_stream` resets the connection
+    # after the last chunk instead of ending the stream.
+    events: list[tuple[float, Callable[[], bytes]]] | None = None
+    break_stream: bool = False
 
 
 def json_reply(status: int, payload: Any, **headers: str) -> Reply:

@@ -100,7 +100,8 @@ class Call:
     request already made (it renews the lease only). `save_requests` persists request handles right
     after a submit, so that a new attempt can resume them (`saved`) instead of paying again.
     `on_progress(stage, detail, retry_at)` tells the worker where the run is, for the person watching:
-    adapters report through `at_provider()` and `retrying()`; it is cheap (the worker writes only a change).
+    adapters report through `at_provider()`, `provider_status()` and `retrying()`; it is cheap (the worker
+    writes only a change).
     """
 
     request: ImageRequest
@@ -124,6 +125,13 @@ class Call:
         """Report that a request is with the provider (after `before_call` or `keep_alive`)."""
         if self.on_progress is not None:
             self.on_progress(Stage.AT_PROVIDER, "", None)
+
+    def provider_status(self, status: str, queue_position: int | None = None) -> None:
+        """Report the provider's own status of the request as it changes (fal: IN_QUEUE with the queue
+        position, IN_PROGRESS), as the stage's detail: "IN_QUEUE:3", "IN_PROGRESS"."""
+        if self.on_progress is not None:
+            detail = status if queue_position is None else f"{status}:{queue_position}"
+            self.on_progress(Stage.AT_PROVIDER, detail[:30], None)
 
     def retrying(self, reason: str, delay: float) -> None:
         """Report a wait of `delay` seconds before trying again; `reason` is the error's kind."""
@@ -176,9 +184,18 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def quote(
-        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+        self,
+        model: PricedModel,
+        *,
+        width: int,
+        height: int,
+        quality: str | None,
+        n: int,
+        prompt: str,
+        partial_images: int = 0,
     ) -> Quote:
-        """Return the price before the click: exact, or a true upper bound."""
+        """Return the price before the click: exact, or a true upper bound (with `partial_images`
+        streamed previews, for an adapter with Capability.STREAM)."""
 
     @abc.abstractmethod
     def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:

@@ -139,6 +139,8 @@ class ImageRequest:
     safety_identifier: str | None = None
     # Reference images for an edit (adapters with Capability.EDIT); empty for text to image.
     references: tuple[ProviderImage, ...] = ()
+    # Partial images to stream while drawing (adapters with Capability.STREAM); 0 for none.
+    partial_images: int = 0
 
 
 @dataclass(frozen=True)

@@ -224,11 +224,13 @@ def wait_for_result(
     base_url: str | None = None,
     timeout: float | None = None,
     stop: Callable[[], bool] | None = None,
+    on_status: Callable[[str, int | None], None] | None = None,
 ) -> ProviderResult:
     """Poll until the request completes or `deadline` (a time.monotonic() value) passes; return its images.
 
     `stop` is asked after each status that is not COMPLETED; when it answers True, StopRequested is
-    raised with that status (the caller cancels the request).
+    raised with that status (the caller cancels the request). `on_status` gets each status that is not
+    COMPLETED with its queue position (IN_QUEUE only), for the person watching.
     """
     require_key(api_key)
     for url in (handle.status_url, handle.response_url):
@@ -237,7 +239,7 @@ def wait_for_result(
     completed = False  # COMPLETED without an error: fal has billed it, whatever happens to the fetch
     ended = False  # fal reported COMPLETED (with or without an error): its final state is known
     try:
-        status = _poll(api_key, handle, deadline, poll_interval, request_timeout, stop)
+        status = _poll(api_key, handle, deadline, poll_interval, request_timeout, stop, on_status)
         ended = True
         completed = not status.get("error")
         response = _send(
@@ -269,6 +271,7 @@ def _poll(
     poll_interval: float,
     request_timeout: float,
     stop: Callable[[], bool] | None = None,
+    on_status: Callable[[str, int | None], None] | None = None,
 ) -> dict[str, Any]:
     """Return the status once COMPLETED, backing off between polls; raise TIMEOUT at the deadline."""
     interval = poll_interval
@@ -277,6 +280,8 @@ def _poll(
         status = _json(_send("GET", handle.status_url, api_key=api_key, timeout=timeout))
         if status.get("status") == "COMPLETED":
             return status
+        if on_status is not None:
+            on_status(*_status_of(status))
         if stop is not None and stop():
             raise StopRequested(str(status.get("status") or "") or None)
         remaining = deadline - time.monotonic()
@@ -284,6 +289,15 @@ def _poll(
             raise _timed_out(handle)
         time.sleep(min(interval, remaining))
         interval = min(interval * 1.5, MAX_POLL_INTERVAL)
+
+
+def _status_of(status: dict[str, Any]) -> tuple[str, int | None]:
+    """Return a status that is not COMPLETED as (its name, its queue position when IN_QUEUE)."""
+    name = status.get("status")
+    position = status.get("queue_position")
+    shown = name if isinstance(name, str) and name.isupper() and len(name) <= 20 else "UNKNOWN"
+    known = isinstance(position, int) and not isinstance(position, bool) and 0 <= position < 10**6
+    return shown, position if shown == "IN_QUEUE" and known else None
 
 
 def _bounded(seconds: float, deadline: float, handle: FalHandle) -> httpx.Timeout:

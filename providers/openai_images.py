@@ -12,6 +12,8 @@ import base64
 import binascii
 import logging
 import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx2
@@ -92,19 +94,7 @@ def generate(
 ) -> ProviderResult:
     """Generate images with the user's key; raise ProviderError on any failure."""
     client, headers = _client_for(api_key, base_url, timeout)
-    params: dict[str, Any] = {
-        "model": request.model,
-        "prompt": request.prompt,
-        "size": f"{request.width}x{request.height}",
-        "n": request.n,
-        "output_format": request.output_format,
-    }
-    if request.quality is not None:
-        params["quality"] = request.quality
-    if request.background is not None:
-        params["background"] = request.background
-    if request.safety_identifier is not None:
-        params["safety_identifier"] = request.safety_identifier
+    params = _params(request)
     try:
         response = client.images.generate(**params, extra_headers=headers)
     except openai.OpenAIError as exc:
@@ -123,6 +113,24 @@ def generate(
         raise
     logger.info("openai generated %d image(s) with %s (request %s)", len(images), request.model, request_id)
     return ProviderResult(images=images, request_id=request_id, usage=usage)
+
+
+def _params(request: ImageRequest) -> dict[str, Any]:
+    """Return the parameters of a generation call (without streaming)."""
+    params: dict[str, Any] = {
+        "model": request.model,
+        "prompt": request.prompt,
+        "size": f"{request.width}x{request.height}",
+        "n": request.n,
+        "output_format": request.output_format,
+    }
+    if request.quality is not None:
+        params["quality"] = request.quality
+    if request.background is not None:
+        params["background"] = request.background
+    if request.safety_identifier is not None:
+        params["safety_identifier"] = request.safety_identifier
+    return params
 
 
 def _decode_images(response: Any, request: ImageRequest, request_id: str | None) -> list[ProviderImage]:
@@ -258,3 +266,111 @@ def _error_from(exc: openai.OpenAIError, api_key: str) -> ProviderError:
     return ProviderError(
         kind, message, retry_after=retry_after, status_code=status, request_id=exc.request_id
     )
+
+
+# Streaming: partial images while OpenAI draws (`stream=True`, `partial_images`), then the final image.
+
+STREAM_BROKE = "The connection to OpenAI broke while it was drawing."
+
+
+def generate_streaming(
+    api_key: str,
+    request: ImageRequest,
+    *,
+    on_partial: Callable[[ProviderImage], None],
+    base_url: str | None = None,
+    timeout: float | None = None,
+) -> ProviderResult:
+    """Generate one image while streaming its partial images to `on_partial`; raise ProviderError.
+
+    The final image and the usage come in the `image_generation.completed` event. A stream that breaks
+    or ends before it (after OpenAI answered 200, so the request was sent and is being drawn) raises an
+    `unanswered` error: possibly billed, never retried. `timeout` bounds the whole stream, not each read.
+    """
+    if request.n != 1 or not 1 <= request.partial_images <= 3:
+        raise ValueError("streaming makes one image with 1 to 3 partial images")
+    client, headers = _client_for(api_key, base_url, timeout)
+    seconds = float(timeout if timeout is not None else setting("PROVIDER_TIMEOUT_SECONDS", DEFAULT_TIMEOUT))
+    deadline = time.monotonic() + seconds
+    params = {**_params(request), "stream": True, "partial_images": request.partial_images}
+    try:
+        stream = client.images.generate(**params, extra_headers=headers)
+    except openai.OpenAIError as exc:
+        raise _error_from(exc, api_key) from None  # refused before any event: as without streaming
+    except ValueError:
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
+    request_id = stream.response.headers.get("x-request-id")
+    with stream:
+        completed = _read_stream(stream, request, request_id, api_key, deadline, on_partial)
+    usage = _usage(completed)
+    try:
+        images = _decode_images(_Completed(completed), request, request_id)
+    except ProviderError as exc:
+        exc.usage = usage  # the completed event was billed: its usage prices it
+        raise
+    logger.info("openai streamed 1 image with %s (request %s)", request.model, request_id)
+    return ProviderResult(images=images, request_id=request_id, usage=usage)
+
+
+def _read_stream(
+    stream: Iterable[Any],
+    request: ImageRequest,
+    request_id: str | None,
+    api_key: str,
+    deadline: float,
+    on_partial: Callable[[ProviderImage], None],
+) -> Any:
+    """Hand each partial image to `on_partial`; return the completed event, or raise `unanswered`."""
+    content_type = CONTENT_TYPES.get(request.output_format, "application/octet-stream")
+    try:
+        for event in stream:
+            kind = getattr(event, "type", None)
+            if kind == "image_generation.completed":
+                return event
+            if kind == "image_generation.partial_image":
+                partial = _partial(event, content_type)
+                if partial is not None:
+                    on_partial(partial)
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    ErrorKind.TIMEOUT,
+                    "OpenAI did not finish in time.",
+                    request_id=request_id,
+                    unanswered=True,
+                )
+    except openai.APITimeoutError:
+        raise ProviderError(
+            ErrorKind.TIMEOUT, "OpenAI stopped sending while it was drawing.", request_id=request_id,
+            unanswered=True,
+        ) from None  # fmt: skip
+    except (openai.OpenAIError, ValueError) as exc:
+        # A dropped connection, an error event, an event that is not JSON: after a 200 the request was
+        # sent and OpenAI may finish (and bill) it anyway.
+        logger.warning("openai stream of request %s broke: %s", request_id, type(exc).__name__)
+        detail = sanitize(str(exc), [api_key]) if isinstance(exc, openai.APIError) else ""
+        raise ProviderError(
+            ErrorKind.CONNECTION, f"{STREAM_BROKE} {detail}".strip(), request_id=request_id, unanswered=True
+        ) from None
+    raise ProviderError(
+        ErrorKind.CONNECTION, f"{STREAM_BROKE} It ended before the image.", request_id=request_id,
+        unanswered=True,
+    )  # fmt: skip
+
+
+def _partial(event: Any, content_type: str) -> ProviderImage | None:
+    """Return a partial image's bytes, or None when its data is not base64 (a preview is not worth failing)."""
+    b64 = getattr(event, "b64_json", None)
+    if not isinstance(b64, str) or not b64:
+        return None
+    try:
+        return ProviderImage(base64.b64decode(b64, validate=True), content_type)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class _Completed:
+    """A completed event seen as a response with one image, for `_decode_images`."""
+
+    def __init__(self, event: Any) -> None:
+        self.data = [event]
+        self.output_format = getattr(event, "output_format", None)

@@ -36,7 +36,7 @@ from accounts.models import Invitation, Membership, User
 from aniavatar.celery import app
 from generation.models import CostRecord, Generation, Persona, Reconciliation
 from keys.models import KeyUse, ProviderKey
-from provider_double import FAULTS
+from provider_double import FAULTS, ProviderDouble
 from tests.support import canary, mailbox, totp
 from tests.support.accounts import PASSWORD, client_for, sign_in, workspace_of
 from tests.support.worker import celery_worker, forget_queue
@@ -82,6 +82,7 @@ FINAL_FAULTS = {
         "bad_base64": "bad_response",
         "slow": "timeout",  # sent and never answered: it ends the generation, possibly charged
         "reset": "connection",
+        "stream_break": "connection",  # a reset (the wave's generations ask for no previews)
         "non_image": "bad_response",
         "truncated": "bad_response",
         "wrong_size": "bad_response",
@@ -95,6 +96,7 @@ FINAL_FAULTS = {
         "bad_base64": "bad_response",
         "slow": "timeout",  # sent and never answered: it ends the generation, possibly charged
         "reset": "connection",
+        "stream_break": "connection",  # a reset (the wave's generations ask for no previews)
         "non_image": "bad_response",
         "truncated": "bad_response",
         "wrong_size": "bad_response",
@@ -102,7 +104,7 @@ FINAL_FAULTS = {
 }
 POSSIBLY_OR_BILLED = {"bad_response", "timeout", "connection"}
 # One generation per fault that ends it, one for each retried fault to land on, and two more.
-WAVE = 13
+WAVE = 14
 
 
 def test_the_search_finds_a_key_in_a_kombu_message_body():
@@ -155,7 +157,7 @@ def _key(alice: User, label: str) -> ProviderKey:
     return ProviderKey.objects.get(workspace=workspace_of(alice), label=label)
 
 
-def _generate(browser: Browser, key: ProviderKey, persona: Persona) -> Generation:
+def _generate(browser: Browser, key: ProviderKey, persona: Persona, *, previews: bool = False) -> Generation:
     model, quality = MODELS[key.provider]
     data = {
         "persona": str(persona.code),
@@ -166,9 +168,34 @@ def _generate(browser: Browser, key: ProviderKey, persona: Persona) -> Generatio
         "quality": quality,
         "background": "auto" if quality else "",
         "n": 1,
+        **({"previews": "on", "previews_shown": "1"} if previews else {}),
     }
     response = browser.request("post", "/generate/", data, expect=302)
     return Generation.objects.get(code=response.url.strip("/").split("/")[-1])
+
+
+def _generate_with_previews(
+    browser: Browser, key: ProviderKey, persona: Persona, double: ProviderDouble
+) -> Generation:
+    """Generate with live previews (D36) and fetch a preview while it runs, as the page does."""
+    double.latency = 1.5  # partials at 30 % and 60 % of it: long enough to be seen
+    try:
+        generation = _generate(browser, key, persona, previews=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            generation.refresh_from_db()
+            if generation.is_final:
+                break
+            browser.get(f"/generations/{generation.code}/status/")
+            if generation.preview.name:
+                # 404 if it ended between the read and the request.
+                browser.get(f"/generations/{generation.code}/preview/", expect=None)
+            time.sleep(0.1)
+    finally:
+        double.latency = 0.0
+    (generation,) = _wait_final(browser, [generation])
+    assert generation.status == "succeeded" and generation.previews_received == 2, generation.error_message
+    return generation
 
 
 def _wait_final(browser: Browser, generations: list[Generation], timeout: float = 90) -> list[Generation]:
@@ -381,6 +408,7 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
         replaced = _wait_final(as_alice, [_generate(as_alice, k, persona) for k in (openai_key, fal_key)])
         assert [g.status for g in replaced] == ["succeeded", "succeeded"], [g.error_message for g in replaced]
         finished += replaced
+        finished.append(_generate_with_previews(as_alice, openai_key, persona, double))
 
         # Reconciliation: usage keys in their own section, "Reconcile now" for both providers (the worker
         # decrypts the usage keys and reads the double's reports), the runs' pages, the owner's key choice.

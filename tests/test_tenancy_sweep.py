@@ -25,6 +25,7 @@ import django.utils.timezone
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.utils.html import escape
@@ -34,7 +35,7 @@ from accounts.teams import hash_token
 from generation.models import CostRecord, Generation
 from generation.usage.roll_ups import roll_up
 from tests.support.accounts import sign_in, workspace_of
-from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.factories import make_generation, make_image, make_persona, png_bytes
 from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +133,15 @@ def _queued_generation(alice: User) -> Generation:
     return generation
 
 
+def _previewing_generation(alice: User) -> Any:
+    # Running, with a live preview stored (D36): the one state in which the preview route answers 200.
+    generation = _generation(alice)
+    generation.status = Generation.Status.RUNNING
+    generation.preview.save("tenancy.png", ContentFile(png_bytes(1024, 1024)), save=False)
+    generation.save()
+    return generation.code
+
+
 def _image(alice: User) -> Any:
     return make_image(_generation(alice)).code
 
@@ -204,6 +214,7 @@ BUILDERS: dict[str, Builder] = {
     "generation:detail": lambda alice: _generation(alice).code,
     "generation:status": lambda alice: _generation(alice).code,
     "generation:cancel": lambda alice: _queued_generation(alice).code,
+    "generation:preview": _previewing_generation,
     "generation:image": _image,
     "generation:thumbnail": _image,
     "generation:gallery-image": _image,

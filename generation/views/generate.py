@@ -16,15 +16,16 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
-from generation import budgets, dates, money, pricing, services
-from generation.forms import GenerateForm
+from generation import budgets, dates, money, previews, pricing, services
+from generation.forms import GenerateForm, with_previews_default
 from generation.models import CostRecord, Generation
 from generation.scoping import get_generation, get_persona
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.decisions import Cancel
 
-POLL_SECONDS = 2
+# Every second while a generation runs: a streamed preview shows within a second of arriving (D36).
+POLL_SECONDS = 1
 
 
 def _keys(request: WorkspaceRequest) -> list[ProviderKey]:
@@ -48,6 +49,7 @@ def _again(generation: Generation, keys: list[ProviderKey]) -> dict[str, Any]:
         "quality": generation.quality,
         "background": generation.background,
         "n": generation.n,
+        "previews": generation.partial_images > 0 or generation.n > 1,
     }
     if generation.provider_key_id in {key.pk for key in keys}:
         initial["provider_key"] = generation.provider_key
@@ -90,7 +92,12 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         n = min(max(int(data.get("n") or 1), 1), 4)
     except ValueError:
         n = 1
-    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=data.get("prompt") or "")
+    adapter = providers.get(model.provider)
+    # The checkbox as the form shows it: ticked by default, else as the request sent it.
+    wanted = bool(form["previews"].value())
+    partials = services.preview_partials(model, previews=wanted, n=n)
+    prompt = data.get("prompt") or ""
+    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=prompt, partial_images=partials)
     last = (
         CostRecord.objects.for_workspace(request.workspace)
         .filter(
@@ -108,7 +115,8 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         "quote": quote,
         "quote_display": money.format_usd(quote.amount_nanousd),
         "model_info": model,
-        "adapter": providers.get(model.provider),
+        "adapter": adapter,
+        "previews_offered": previews.offered(adapter),
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,
@@ -134,6 +142,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
                     background=data["background"],
                     n=data["n"],
                     persona=data["persona"],
+                    previews=data["previews"],
                 )
             except (services.GenerationRefused, budgets.BudgetExceeded) as exc:
                 form.add_error(None, str(exc))
@@ -143,7 +152,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
         # The persona changed: offer its prompt (the user may still edit it).
         return render(request, "generation/generate.html#prompt", {"form": _form(request)})
     else:
-        form = _form(request, request.GET if request.GET.get("model") else None)
+        form = _form(request, with_previews_default(request.GET) if request.GET.get("model") else None)
     context = {
         "form": form,
         **_quote_context(request, form),
@@ -159,7 +168,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_required
 def quote(request: WorkspaceRequest) -> HttpResponse:
-    form = _form(request, request.GET)
+    form = _form(request, with_previews_default(request.GET))
     return render(request, "generation/generate.html#quote", {"form": form, **_quote_context(request, form)})
 
 
@@ -186,11 +195,38 @@ def _progress(generation: Generation, now: datetime) -> tuple[str, str]:
     if stage == Generation.Stage.CHECKING:
         return _("The images are back: checking and storing them…"), _("Checking images")
     if stage == Generation.Stage.PROVIDER:
-        return (
-            _("At the provider: the provider is drawing. This usually takes 10 to 60 seconds."),
-            _("At the provider"),
-        )
+        return _at_provider(generation)
     return _("Sending the request to the provider…"), _("Starting")
+
+
+def _at_provider(generation: Generation) -> tuple[str, str]:
+    """Return what the provider says it is doing (fal's queue position and status), or the previews so far."""
+    status, _sep, position = generation.stage_detail.partition(":")
+    if status == "IN_QUEUE" and position.isdigit():
+        return (
+            _("In the provider's queue: position %(n)s. The provider reports its status as IN_QUEUE.")
+            % {"n": position},
+            _("Queue position %(n)s") % {"n": position},
+        )
+    if status == "IN_QUEUE":
+        return _("In the provider's queue. The provider reports its status as IN_QUEUE."), _("In queue")
+    if status == "IN_PROGRESS":
+        return (
+            _(
+                "The provider is drawing: it reports its status as IN_PROGRESS. This usually takes 10 to 60 seconds."
+            ),
+            _("Drawing"),
+        )
+    if generation.previews_received:
+        return (
+            _("The provider is drawing: preview %(n)d of %(total)d below; the final image follows.")
+            % {"n": generation.previews_received, "total": max(generation.partial_images, 1)},
+            _("Preview %(n)d") % {"n": generation.previews_received},
+        )
+    return (
+        _("At the provider: the provider is drawing. This usually takes 10 to 60 seconds."),
+        _("At the provider"),
+    )
 
 
 def _paid_with(generation: Generation, cost: CostRecord | None) -> str:
@@ -218,6 +254,7 @@ def _detail_context(generation: Generation) -> dict[str, Any]:
         "progress": progress,
         "page_title": f"{state} – {name}",
         "poll_seconds": POLL_SECONDS,
+        "preview": bool(generation.preview.name) and not generation.is_final,
     }
 
 

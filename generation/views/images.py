@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.http import HttpResponseBase
+from django.http import Http404, HttpResponseBase
+from django.utils.cache import patch_cache_control
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
+from generation import previews
 from generation.models import GeneratedImage
-from generation.scoping import get_image
+from generation.scoping import get_generation, get_image
 from generation.storage import serve
+
+# A live preview is replaced within seconds and deleted when its generation ends (D36).
+PREVIEW_MAX_AGE = 60
 
 
 def download_name(image: GeneratedImage, extension: str) -> str:
@@ -39,3 +44,18 @@ def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
 def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     return serve(image.thumbnail, "image/webp", download_name(image, "thumb.webp"), download=False)
+
+@require_safe
+@workspace_required
+def generation_preview(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
+    """The latest partial image of a running generation (D36); 404 once it has ended or before any came."""
+    generation = get_generation(request, code)
+    if not generation.preview.name or generation.is_final:
+        raise Http404("No preview")
+    try:
+        response = serve(generation.preview, previews.content_type(generation), "preview", download=False)
+    except FileNotFoundError:
+        raise Http404("No preview") from None  # replaced or deleted between the read and the open
+    if response.status_code == 200:  # a redirect to S3 keeps its own, shorter lifetime
+        patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
+    return response

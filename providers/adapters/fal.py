@@ -133,9 +133,17 @@ class FalAdapter(Adapter):
         return fal_platform.delete_payloads(secret, request_id)
 
     def quote(
-        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+        self,
+        model: PricedModel,
+        *,
+        width: int,
+        height: int,
+        quality: str | None,
+        n: int,
+        prompt: str,
+        partial_images: int = 0,
     ) -> Quote:
-        """Return the exact price: it depends only on the output size."""
+        """Return the exact price: it depends only on the output size (fal streams no previews)."""
         return Quote(n * image_cost(width, height, model.price), exact=True)
 
     def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
@@ -286,7 +294,11 @@ class _Run:
         stop = None if entry["request_id"] in self.cancel_answered else self.call.should_cancel
         try:
             return fal_queue.wait_for_result(
-                self.secret, handle, deadline=time.monotonic() + self.call.timeout, stop=stop
+                self.secret,
+                handle,
+                deadline=time.monotonic() + self.call.timeout,
+                stop=stop,
+                on_status=self.call.provider_status,
             )
         except fal_queue.StopRequested as asked:
             self.cancel_answered.add(entry["request_id"])
@@ -302,7 +314,12 @@ class _Run:
             self.call.save_requests(self.saved)
             return None
         self.call.keep_alive()
-        return fal_queue.wait_for_result(self.secret, handle, deadline=time.monotonic() + self.call.timeout)
+        return fal_queue.wait_for_result(
+            self.secret,
+            handle,
+            deadline=time.monotonic() + self.call.timeout,
+            on_status=self.call.provider_status,
+        )
 
     def _cancelled_before(self) -> None:
         """Put on the books the requests an earlier attempt cancelled after fal had started them."""

@@ -14,12 +14,15 @@ from typing import Any
 
 from providers import decisions, openai_admin, openai_images, report_http
 from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError
+from providers.base import ImageRequest, KeyCheck, ProviderError, ProviderResult
 from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+# Extra output tokens OpenAI bills per streamed partial image ("about 100", docs/providers.md): the quote's
+# upper bound counts them; the cost comes from the completed event's usage.
+PARTIAL_IMAGE_TOKENS = 100
 UNANSWERED_REASON = (
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
@@ -37,7 +40,7 @@ class OpenAIAdapter(Adapter):
     )
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
-    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
+    capabilities = frozenset({Capability.GENERATE, Capability.STREAM, Capability.USAGE_REPORT})
     usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
@@ -100,13 +103,22 @@ class OpenAIAdapter(Adapter):
         return report
 
     def quote(
-        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+        self,
+        model: PricedModel,
+        *,
+        width: int,
+        height: int,
+        quality: str | None,
+        n: int,
+        prompt: str,
+        partial_images: int = 0,
     ) -> Quote:
         """Return a true upper bound: OpenAI bills the tokens its `usage` reports afterwards."""
         # A token is at least one byte of UTF-8, so the prompt's byte length bounds its input tokens.
         input_bound = len(prompt.encode("utf-8")) * model.price["text_input"]
-        tokens = model.max_output_tokens(f"{width}x{height}", quality or "high")
-        return Quote(input_bound + n * tokens * model.price["image_output"], exact=False)
+        tokens = n * model.max_output_tokens(f"{width}x{height}", quality or "high")
+        tokens += partial_images * PARTIAL_IMAGE_TOKENS
+        return Quote(input_bound + tokens * model.price["image_output"], exact=False)
 
     def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
         """Return the cost of an image call from its `usage`, or None when usage is missing."""
@@ -134,7 +146,7 @@ class OpenAIAdapter(Adapter):
             call.before_call()
             call.at_provider()
             try:
-                result = openai_images.generate(secret, call.request, timeout=call.timeout)
+                result = self._generate(secret, call)
             except ProviderError as exc:
                 action = decisions.after_openai_failure(exc, last=decisions.is_last(index))
                 if action is decisions.Action.RETRY:
@@ -163,9 +175,23 @@ class OpenAIAdapter(Adapter):
             )
         raise AssertionError("unreachable: the last attempt always decides to stop")
 
+    def _generate(self, secret: str, call: Call) -> ProviderResult:
+        """Make one call: streamed when the user asked for previews and the worker takes them."""
+        if streams(call.request) and call.on_partial is not None:
+            return openai_images.generate_streaming(
+                secret, call.request, on_partial=call.on_partial, timeout=call.timeout
+            )
+        return openai_images.generate(secret, call.request, timeout=call.timeout)
+
     def close(self) -> None:
         openai_images.close_clients()
         report_http.close_clients()
+
+
+def streams(request: ImageRequest) -> bool:
+    """Whether a request is streamed with partial images: asked for, and one image (the stream's events
+    carry one image each; with n > 1 the call is made without previews)."""
+    return request.n == 1 and request.partial_images > 0
 
 
 ADAPTER = OpenAIAdapter()

@@ -24,11 +24,12 @@ from axe_playwright_python.base import AxeResults
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from generation.models import Generation, Reconciliation
 from tests.support.accounts import PASSWORD, client_for, workspace_of
-from tests.support.factories import make_cost, make_generation, make_image, make_persona
+from tests.support.factories import make_cost, make_generation, make_image, make_persona, png_bytes
 from tests.support.keys import make_key, store_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -234,6 +235,29 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
             workspace, alice, persona=persona, status=Generation.Status.RUNNING, stage="provider"
         )
         walk.check("generation-running", f"/generations/{running.code}/")
+        # Drawing with a live preview shown (D36), and fal's queue position.
+        drawing = make_generation(
+            workspace,
+            alice,
+            persona=persona,
+            status=Generation.Status.RUNNING,
+            stage="provider",
+            partial_images=2,
+            previews_received=1,
+        )
+        drawing.preview.save("drawing.png", ContentFile(png_bytes(1024, 1024)))
+        walk.check("generation-previewing", f"/generations/{drawing.code}/")
+        queued_at_fal = make_generation(
+            workspace,
+            alice,
+            provider="fal",
+            model="fal-ai/flux-2-max",
+            quality="",
+            status=Generation.Status.RUNNING,
+            stage="provider",
+            stage_detail="IN_QUEUE:3",
+        )
+        walk.check("generation-fal-queue", f"/generations/{queued_at_fal.code}/")
         walk.check("persona-delete", f"/personas/{persona.code}/delete/")
         walk.check("gallery-image-delete", f"/gallery/{image.code}/delete/")
         run = Reconciliation.objects.create(
@@ -257,5 +281,5 @@ def test_every_page_and_state_is_accessible(browser, live_server, settings, alic
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     finally:
         context.close()
-    assert walk.checked == 40
+    assert walk.checked == 42
     assert not walk.problems, f"{len(walk.problems)} problems:\n" + "\n".join(walk.problems)

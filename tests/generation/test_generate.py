@@ -85,15 +85,27 @@ def test_the_quote_is_exact_for_fal(alice, alice_client, double):
     assert "Exact" in page
 
 
-def test_the_quote_is_an_upper_bound_for_openai(alice, alice_client, double):
+@pytest.mark.parametrize("previews", [False, True])
+def test_the_quote_is_an_upper_bound_for_openai(alice, alice_client, double, previews):
     make_key(alice, "openai")
+    ticked = {"previews": "on"} if previews else {}
     page = alice_client.get(
         "/generate/quote/",
-        {"model": "gpt-image-2", "size": "1024x1024", "quality": "high", "n": "1", "prompt": "abcd"},
+        {
+            "model": "gpt-image-2",
+            "size": "1024x1024",
+            "quality": "high",
+            "n": "1",
+            "prompt": "abcd",
+            "previews_shown": "1",
+            **ticked,
+        },
     ).content.decode()
-    # Every prompt byte at the input price + the most output tokens at the output price ($0.21074 now).
+    # Every prompt byte at the input price + the most output tokens at the output price ($0.21074 now),
+    # and ~100 output tokens per preview (two by default) when previews are ticked.
     model, price = catalog.load().get("gpt-image-2"), unit_prices("gpt-image-2")
-    bound = 4 * price["text_input"] + model.max_output_tokens("1024x1024", "high") * price["image_output"]
+    tokens = model.max_output_tokens("1024x1024", "high") + (2 * 100 if previews else 0)
+    bound = 4 * price["text_input"] + tokens * price["image_output"]
     assert "At most" in page and usd(bound) in page
 
 
@@ -197,7 +209,7 @@ def test_the_detail_page_polls_until_final_then_stops(alice, alice_client, doubl
     key = make_key(alice, "openai")
     generation = start(alice, key, "gpt-image-2")
     page = alice_client.get(f"/generations/{generation.code}/").content.decode()
-    assert 'hx-trigger="every 2s"' in page and "Queued" in page
+    assert 'hx-trigger="every 1s"' in page and "Queued" in page
     Generation.objects.filter(pk=generation.pk).update(
         status="failed", error_message="Top up at the provider."
     )

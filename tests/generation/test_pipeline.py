@@ -215,6 +215,8 @@ OPENAI_FAULTS = [
     # Sent and never answered: possibly charged (a record of unknown amount), never sent again.
     ("slow", 1, "timeout", "did not answer in time", "possibly"),
     ("reset", 1, "connection", "could not be reached", "possibly"),
+    # Without previews a stream break is a reset (with them: tests/generation/test_previews.py).
+    ("stream_break", 1, "connection", "could not be reached", "possibly"),
     ("gateway_timeout", 4, "server_error", "Try again later", False),
     ("completed_error", 4, "server_error", "Try again later", False),
     ("malformed", 1, "bad_response", "not a usable image", True),
@@ -237,6 +239,7 @@ FAL_FAULTS = [
     # A submit sent and never answered may have been queued: possibly charged, never sent again.
     ("slow", 1, "timeout", "did not answer in time", "possibly"),
     ("reset", 1, "connection", "could not be reached", "possibly"),
+    ("stream_break", 1, "connection", "could not be reached", "possibly"),
     ("malformed", 1, "bad_response", "not a usable image", True),
     ("bad_base64", 1, "bad_response", "not a usable image", True),
     ("non_image", 1, "bad_response", "not a complete image", True),

@@ -153,7 +153,7 @@ def test_the_status_partial_and_the_title_say_each_stage(alice, alice_client, fr
     html = _status(alice_client, generation)
     assert says in html
     assert f"<title>{title} · AniAvatar</title>" in html
-    assert 'hx-trigger="every 2s"' in html  # still polling
+    assert 'hx-trigger="every 1s"' in html  # still polling
     page = alice_client.get(reverse("generation:detail", args=[generation.code])).content.decode()
     assert says in page
     assert f"<title>{title} · AniAvatar</title>" in page

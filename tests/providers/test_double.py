@@ -133,3 +133,30 @@ def test_the_command_line_serves_until_interrupted() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_the_moments_of_streamed_partials_are_set_through_the_control_endpoint(
+    bare_double: ProviderDouble,
+) -> None:
+    control = f"{bare_double.url}/_double"
+    assert httpx.post(f"{control}/partials", json={"at": [0.1, 0.5]}).json()["partial_at"] == [0.1, 0.5]
+    assert bare_double.partial_at == (0.1, 0.5)
+    for bad in ([0.6, 0.3], [1.5], [0.1, 0.2, 0.3, 0.4]):
+        assert httpx.post(f"{control}/partials", json={"at": bad}).status_code == 400
+    streamed = httpx.post(
+        f"{bare_double.openai_base_url}/images/generations",
+        headers={"Authorization": f"Bearer {OPENAI_KEY}"},
+        json={"prompt": "x", "size": "1024x1024", "quality": "low", "stream": True, "partial_images": 3},
+    )
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = [line.split(": ", 1)[1] for line in streamed.text.splitlines() if line.startswith("event: ")]
+    # Three partials asked, two moments set: two partials, then the image.
+    assert events == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    refused = httpx.post(
+        f"{bare_double.openai_base_url}/images/generations",
+        headers={"Authorization": f"Bearer {OPENAI_KEY}"},
+        json={"prompt": "x", "stream": True, "partial_images": 4},
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "partial_images"
+    assert httpx.post(f"{control}/reset").is_success
+    assert bare_double.partial_at == (0.3, 0.6, 0.9)
