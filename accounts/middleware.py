@@ -6,7 +6,6 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
-
 from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
@@ -79,7 +78,7 @@ class LanguageAndTimeZoneMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             saved = preferences.valid_language(getattr(user, "language", ""))
-            if saved and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != saved:
-                if settings.LANGUAGE_COOKIE_NAME not in response.cookies:
-                    preferences.set_language_cookie(response, saved)
+            cookie = settings.LANGUAGE_COOKIE_NAME
+            if saved and request.COOKIES.get(cookie) != saved and cookie not in response.cookies:
+                preferences.set_language_cookie(response, saved)
         return response

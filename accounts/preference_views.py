@@ -41,8 +41,8 @@ def set_language(request: HttpRequest) -> HttpResponse:
 @require_form_methods
 def preferences_page(request: HttpRequest) -> HttpResponse:
     """Choose the language and the time zone; both are saved on the account."""
-    assert isinstance(request.user, User)  # noqa: S101 (login_required)
     user = request.user
+    assert isinstance(user, User)  # login_required
     initial = {
         "language": preferences.valid_language(user.language) or translation.get_language(),
         "time_zone": preferences.valid_time_zone(user.time_zone) or preferences.request_time_zone(request),

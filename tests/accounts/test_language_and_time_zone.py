@@ -125,3 +125,40 @@ def test_a_zone_that_is_not_one_is_ignored(alice, alice_client):
     alice_client.get("/")
     alice.refresh_from_db()
     assert alice.time_zone == ""
+
+
+def test_times_are_shown_in_the_viewers_zone_and_language(alice, alice_client):
+    from keys.models import ProviderKey
+    from tests.support.keys import make_key
+
+    key = make_key(alice, "openai")
+    ProviderKey.objects.filter(pk=key.pk).update(created_at=dt.datetime(2026, 12, 3, 5, 39, tzinfo=dt.UTC))
+    assert "3 Dec 2026, 05:39 UTC" in alice_client.get("/keys/").content.decode()
+    User.objects.filter(pk=alice.pk).update(time_zone="America/New_York")
+    assert "3 Dec 2026, 00:39 EST" in alice_client.get("/keys/").content.decode()
+    # Arabic: Django's Arabic formats (its month names, Latin digits), the same instant and zone.
+    User.objects.filter(pk=alice.pk).update(language="ar")
+    assert "3 ديسمبر، 2026، 00:39 EST" in alice_client.get("/keys/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("cookie", "zone"), [("Asia%2FTokyo", "Asia/Tokyo"), ("Nowhere", "UTC"), (None, "UTC")]
+)
+def test_before_sign_in_the_browser_zone_applies(rf, cookie, zone):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+    from django.utils import timezone
+
+    from accounts.middleware import LanguageAndTimeZoneMiddleware
+
+    seen = []
+    middleware = LanguageAndTimeZoneMiddleware(
+        lambda request: seen.append(timezone.get_current_timezone_name()) or HttpResponse()
+    )
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    if cookie:
+        request.COOKIES["tz"] = cookie
+    middleware(request)
+    assert seen == [zone]
+    assert timezone.get_current_timezone_name() == "UTC"  # deactivated after the response
