@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -45,53 +46,91 @@ from keys.models import ProviderKey
 from providers.adapter import Adapter, Call, CancelRequested, Outcome, Stage
 from providers.base import ErrorKind, ImageRequest, ProviderError
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
+from providers.messages import stored
 
 logger = logging.getLogger(__name__)
 
-KEY_MISMATCH_MESSAGE = (
+KEY_MISMATCH_MESSAGE = gettext_noop(
     "The API key of this generation does not belong to this workspace and provider, so it was not used "
     "and nothing was charged. Choose one of this workspace's keys and try again."
 )
-OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
-NOTHING_CHARGED_MESSAGE = (
+OUR_SIDE_MESSAGE = gettext_noop(
+    "Something went wrong on our side. Nothing more will be sent to the provider; try again."
+)
+NOTHING_CHARGED_MESSAGE = gettext_noop(
     "The worker stopped before this generation finished. Nothing was charged; try again."
 )
-UNREADABLE_CHARGE = (
+UNREADABLE_CHARGE = gettext_noop(
     "The provider billed this request but its answer could not be read, so the amount is unknown."
 )
-OUR_ERROR_CHARGE = (
+OUR_ERROR_CHARGE = gettext_noop(
     "Something went wrong on our side after the request was sent; the provider may have billed it."
 )
-INTERRUPTED_CHARGE = (
+INTERRUPTED_CHARGE = gettext_noop(
     "The worker stopped while the provider was working on this request; the provider may have billed it."
 )
-USAGE_KEY_MESSAGE = (
+USAGE_KEY_MESSAGE = gettext_noop(
     "The key chosen for this generation is a read-only usage key: it reads usage reports and can never "
     "generate. Nothing was sent to the provider; choose a generation key and try again."
 )
-CANCELLED_NOTHING_CHARGED = "Cancelled before the provider started on it, so nothing was charged."
-CANCELLED_POSSIBLY_CHARGED = (
+CANCELLED_NOTHING_CHARGED = gettext_noop(
+    "Cancelled before the provider started on it, so nothing was charged."
+)
+CANCELLED_POSSIBLY_CHARGED = gettext_noop(
     "Cancelled, but the provider had already started and may bill it: see the cost below."
 )
-CANCELLED_CHARGED = (
+CANCELLED_CHARGED = gettext_noop(
     "Cancelled. The provider had already finished part of it, which was billed: see the cost below."
 )
-TOO_LATE_TO_CANCEL = (
+TOO_LATE_TO_CANCEL = gettext_noop(
     "The cancel came too late: the provider had already finished, so the images are here and billed."
 )
-CANCELLED_PARTLY = (
+CANCELLED_PARTLY = gettext_noop(
     "{made} of {n} images were made before the cancel, and are billed; the rest were cancelled."
 )
-STOPPED_WAITING_CHARGE = (
+STOPPED_WAITING_CHARGE = gettext_noop(
     "Cancelled while {provider} was generating: it cannot be stopped there, and it generates and bills the "
     "images whether or not anyone reads the answer. The amount is unknown until its answer arrives."
 )
-LATE_ANSWER_MESSAGE = (
+LATE_ANSWER_MESSAGE = gettext_noop(
     "Cancelled while {provider} was generating. Its answer came afterwards: the cost below is what it billed "
     "(the images were not kept)."
 )
-LATE_REFUSAL_NOTE = "{provider} answered after the cancel with a refusal, which it does not bill."
-NOT_SENT_AGAIN = "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
+LATE_REFUSAL_NOTE = gettext_noop(
+    "{provider} answered after the cancel with a refusal, which it does not bill."
+)
+NOT_SENT_AGAIN = gettext_noop(
+    "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
+)
+IMAGES_MADE = gettext_noop("{made} of {n} images were made.")
+TRY_AGAIN = gettext_noop("Try again.")
+MODEL_SHUT_DOWN = gettext_noop(
+    "{provider} does not offer this model any more: it answered that {model} does not exist, so it has been "
+    "shut down. It is no longer offered in this workspace; choose another model."
+)
+# What the worker stores for people to read (generation.error_message, CostRecord.unknown_reason): English
+# in the row, the reader's language on the page (providers/messages.py).
+stored(
+    KEY_MISMATCH_MESSAGE,
+    OUR_SIDE_MESSAGE,
+    NOTHING_CHARGED_MESSAGE,
+    UNREADABLE_CHARGE,
+    OUR_ERROR_CHARGE,
+    INTERRUPTED_CHARGE,
+    USAGE_KEY_MESSAGE,
+    CANCELLED_NOTHING_CHARGED,
+    CANCELLED_POSSIBLY_CHARGED,
+    CANCELLED_CHARGED,
+    TOO_LATE_TO_CANCEL,
+    CANCELLED_PARTLY,
+    STOPPED_WAITING_CHARGE,
+    LATE_ANSWER_MESSAGE,
+    LATE_REFUSAL_NOTE,
+    NOT_SENT_AGAIN,
+    IMAGES_MADE,
+    TRY_AGAIN,
+    MODEL_SHUT_DOWN,
+)
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
 # fal keeps a request's result for hours: past this, a vanished worker's requests are not resumed.
@@ -658,9 +697,8 @@ def _record_outcome(
             note = CANCELLED_PARTLY.format(made=len(rows), n=generation.n)
         elif missing:
             reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
-            note = f"{len(rows)} of {generation.n} images were made. " + (
-                reason.user_message if reason else ""
-            )
+            made = IMAGES_MADE.format(made=len(rows), n=generation.n)
+            note = f"{made} {reason.user_message}" if reason else made
         return finish(
             generation,
             attempt,
@@ -682,7 +720,7 @@ def _record_outcome(
         )
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
-        detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
+        detail = f"{error.message} {TRY_AGAIN}" if rejected is not None and error is rejected else ""
         adapter = providers.get(generation.provider)
         if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)
@@ -737,10 +775,7 @@ def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter
         model=model.id,
         defaults={"noticed_at": timezone.now(), "generation_code": generation.code},
     )
-    return (
-        f"{adapter.label} does not offer this model any more: it answered that {model.label} does not exist, "
-        "so it has been shut down. It is no longer offered in this workspace; choose another model."
-    )
+    return MODEL_SHUT_DOWN.format(provider=adapter.label, model=model.label)
 
 
 # The sweep: nothing stays queued or running forever.

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -28,9 +29,14 @@ from accounts.models import User, Workspace
 from keys import crypto
 from keys.models import KeyUse, ProviderKey
 from providers.base import sanitize
+from providers.messages import stored
 from providers.redaction import looks_like_key
 
 logger = logging.getLogger(__name__)
+
+# A key's status after a generation used it (shown in the reader's language: providers/messages.py).
+WORKED = gettext_noop("Worked for a generation.")
+stored(WORKED)
 
 KEY_CHECK_TIMEOUT = 10.0
 MIN_KEY_LENGTH = 16
@@ -603,7 +609,7 @@ def mark_key_worked(key: ProviderKey) -> None:
     # F(): concurrent workers using the same key must not lose each other's counts.
     fields = {
         "status": Status.VALID,
-        "status_message": "Worked for a generation.",
+        "status_message": WORKED,
         "last_used_at": now,
         "last_verified_at": now,
         "updated_at": now,

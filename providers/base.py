@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from django.utils.translation import gettext_noop
+
+from providers.messages import stored
 from providers.redaction import redact
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -39,25 +42,36 @@ RETRYABLE = frozenset(
     {ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
 )
 
+# In plain words; stored in English and shown in the reader's language (generation/stored_text.py).
 USER_MESSAGES = {
-    ErrorKind.INVALID_KEY: "The provider rejected your API key. Re-enter the key on the API keys page.",
-    ErrorKind.FORBIDDEN: (
+    ErrorKind.INVALID_KEY: gettext_noop(
+        "The provider rejected your API key. Re-enter the key on the API keys page."
+    ),
+    ErrorKind.FORBIDDEN: gettext_noop(
         "Your key lacks access to this model. Check the key's permissions (or verify your organization) "
         "at the provider, or choose another model."
     ),
-    ErrorKind.NO_CREDIT: "Your provider account is out of credit. Top up at the provider, then try again.",
-    ErrorKind.SAFETY: (
+    ErrorKind.NO_CREDIT: gettext_noop(
+        "Your provider account is out of credit. Top up at the provider, then try again."
+    ),
+    ErrorKind.SAFETY: gettext_noop(
         "The request was rejected by the provider's safety system. Change the prompt and try again."
     ),
-    ErrorKind.RATE_LIMITED: "The provider is limiting how fast your key can be used. Try again in a minute.",
-    ErrorKind.SERVER_ERROR: "The provider had a temporary problem. Try again later.",
-    ErrorKind.TIMEOUT: "The provider did not answer in time. Try again later.",
-    ErrorKind.CONNECTION: "The provider could not be reached. Try again later.",
-    ErrorKind.BAD_REQUEST: (
+    ErrorKind.RATE_LIMITED: gettext_noop(
+        "The provider is limiting how fast your key can be used. Try again in a minute."
+    ),
+    ErrorKind.SERVER_ERROR: gettext_noop("The provider had a temporary problem. Try again later."),
+    ErrorKind.TIMEOUT: gettext_noop("The provider did not answer in time. Try again later."),
+    ErrorKind.CONNECTION: gettext_noop("The provider could not be reached. Try again later."),
+    ErrorKind.BAD_REQUEST: gettext_noop(
         "The provider refused these settings (size, quality or format). Change them and try again."
     ),
-    ErrorKind.NOT_FOUND: "The provider does not offer this model to your key. Choose another model.",
-    ErrorKind.BAD_RESPONSE: "The provider sent back something that is not a usable image. Try again.",
+    ErrorKind.NOT_FOUND: gettext_noop(
+        "The provider does not offer this model to your key. Choose another model."
+    ),
+    ErrorKind.BAD_RESPONSE: gettext_noop(
+        "The provider sent back something that is not a usable image. Try again."
+    ),
 }
 
 
@@ -163,6 +177,11 @@ class KeyCheck:
     message: str
 
 
+NO_KEY = gettext_noop("No API key was given.")
+KEY_WITH_SPACES = gettext_noop("The API key contains spaces or line breaks.")
+stored(*USER_MESSAGES.values(), NO_KEY, KEY_WITH_SPACES)
+
+
 def require_key(api_key: object) -> None:
     """Refuse a missing or unusable key before anything is sent.
 
@@ -171,9 +190,9 @@ def require_key(api_key: object) -> None:
     """
     # An empty key must never reach an SDK: both fall back to OPENAI_API_KEY / FAL_KEY from the environment.
     if not isinstance(api_key, str) or not api_key.strip():
-        raise ProviderError(ErrorKind.INVALID_KEY, "No API key was given.")
+        raise ProviderError(ErrorKind.INVALID_KEY, NO_KEY)
     if any(ch.isspace() or ord(ch) < 32 for ch in api_key):
-        raise ProviderError(ErrorKind.INVALID_KEY, "The API key contains spaces or line breaks.")
+        raise ProviderError(ErrorKind.INVALID_KEY, KEY_WITH_SPACES)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -15,35 +15,39 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from providers import decisions, fal_platform, fal_queue, report_http
 from providers.adapter import Adapter, Call, CancelRequested, Capability, Outcome, PricedModel, Quote
 from providers.base import KeyCheck, ProviderError, ProviderResult
+from providers.messages import stored
 from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
 
 MEGAPIXEL = 1024 * 1024
 SUBMIT_TIMEOUT = 30.0
-REFUSED_AFTER_START = (
+REFUSED_AFTER_START = gettext_noop(
     "fal.ai refused the request after it had started (HTTP 422); fal may charge the GPU time a runner "
     "already spent on it."
 )
-SUBMIT_UNANSWERED = (
+SUBMIT_UNANSWERED = gettext_noop(
     "The request reached fal.ai but no usable answer came back (a timeout, a dropped connection or an "
     "unreadable reply); fal may have queued it, and then it runs and is billed."
 )
-INTERRUPTED_SUBMIT = (
+INTERRUPTED_SUBMIT = gettext_noop(
     "The worker stopped while sending the request to fal.ai; fal may have queued it, and then it runs and "
     "is billed."
 )
-NOT_CANCELLED = (
+NOT_CANCELLED = gettext_noop(
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
 )
-CANCELLED_RUNNING = (
+CANCELLED_RUNNING = gettext_noop(
     "Cancelled after fal.ai had started drawing: fal accepted the cancel, but may charge the GPU time its "
     "runner already spent."
 )
+stored(REFUSED_AFTER_START, SUBMIT_UNANSWERED, INTERRUPTED_SUBMIT, NOT_CANCELLED, CANCELLED_RUNNING)
 # fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
 # request list is taken to cover only the requests that ended this long before it was read.
 SETTLING_DELAY = dt.timedelta(hours=1)

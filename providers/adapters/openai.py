@@ -12,18 +12,35 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from providers import decisions, openai_admin, openai_images, report_http
 from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
 from providers.base import KeyCheck, ProviderError
+from providers.messages import stored
 from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
-UNANSWERED_REASON = (
+UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
 )
+
+KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
+KEY_REJECTED = gettext_noop(
+    "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not been revoked."
+)
+KEY_RESTRICTED = gettext_noop(
+    "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted key, or your "
+    "organization may need verification. Image generation may fail."
+)
+ADMIN_KEY_HERE = gettext_noop(
+    "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under Usage reports, and "
+    "paste a project key here."
+)
+stored(UNANSWERED_REASON, KEY_ACCEPTED, KEY_REJECTED, KEY_RESTRICTED, ADMIN_KEY_HERE)
 
 
 class OpenAIAdapter(Adapter):
@@ -55,27 +72,16 @@ class OpenAIAdapter(Adapter):
         """Ask for the free model list: 200 valid, 401 invalid, 403 restricted."""
         check = openai_images.check_key(secret, timeout=timeout)
         if check.status == "valid":
-            return KeyCheck("valid", "OpenAI accepted this key.")
+            return KeyCheck("valid", KEY_ACCEPTED)
         if check.status == "invalid":
-            return KeyCheck(
-                "invalid",
-                "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has "
-                "not been revoked.",
-            )
+            return KeyCheck("invalid", KEY_REJECTED)
         if check.status == "forbidden":
-            return KeyCheck(
-                "forbidden",
-                "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted "
-                "key, or your organization may need verification. Image generation may fail.",
-            )
+            return KeyCheck("forbidden", KEY_RESTRICTED)
         return check
 
     def key_problem(self, secret: str) -> str | None:
         if secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under "
-                "Usage reports, and paste a project key here."
-            )
+            return ADMIN_KEY_HERE
         return None
 
     def usage_key_problem(self, secret: str) -> str | None:

@@ -1,0 +1,70 @@
+"""What the worker stores for people to read is shown in each reader's language (issue 18, D35).
+
+The worker writes English (it has no reader, and the row may have several); pages translate each known
+message when they show it, with its values, and leave a provider's own words as they are.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from django.utils import translation
+
+from accounts.models import User
+from generation import images, pipeline
+from generation.models import Generation
+from providers.base import USER_MESSAGES, ErrorKind
+from providers.messages import translate_stored
+from tests.support.accounts import client_for
+from tests.support.catalogue import arabic
+from tests.support.generation import start
+from tests.support.keys import make_key
+
+pytestmark = pytest.mark.django_db
+
+SAFETY = USER_MESSAGES[ErrorKind.SAFETY]
+SAFETY_AR = "رفض نظام السلامة لدى المزوّد الطلب. غيّر الوصف وحاول مرة أخرى."
+AR = {
+    SAFETY: SAFETY_AR,
+    pipeline.IMAGES_MADE: "صُنعت {made} من {n} صور.",
+    pipeline.TRY_AGAIN: "حاول مرة أخرى.",
+    images.WRONG_SIZE: "أرسل المزوّد صورة {got} بدلًا من {wanted}.",
+    pipeline.NOT_SENT_AGAIN: "لم يُرسل مرة أخرى.",
+}
+
+
+@pytest.fixture
+def catalogue(settings, tmp_path):
+    arabic(settings, tmp_path, AR)
+
+
+def test_known_messages_are_translated_with_their_values_and_the_rest_kept(catalogue):
+    made = f"{pipeline.IMAGES_MADE.format(made=2, n=3)} {SAFETY}"
+    wrong = f"{images.WRONG_SIZE.format(got='512×512', wanted='1024×1024')} {pipeline.TRY_AGAIN}"
+    raw = f"Upstream said: quota exceeded. {pipeline.NOT_SENT_AGAIN}"
+    with translation.override("ar"):
+        assert translate_stored(made) == f"صُنعت 2 من 3 صور. {SAFETY_AR}"
+        assert translate_stored(wrong) == "أرسل المزوّد صورة 512×512 بدلًا من 1024×1024. حاول مرة أخرى."
+        assert translate_stored(raw) == "Upstream said: quota exceeded. لم يُرسل مرة أخرى."
+        assert translate_stored("") == ""
+    with translation.override("en"):
+        assert translate_stored(made) == made and translate_stored(wrong) == wrong
+
+
+def test_the_worker_stores_english_and_each_reader_sees_their_language(alice, bob, double, catalogue, client):
+    key = make_key(alice, "openai")
+    double.script("openai", ["moderation"])
+    generation = start(alice, key, "gpt-image-2", size="1024x1024")
+    # Even run where a language is active (an eager task in an Arabic request), the row holds English.
+    with translation.override("ar"):
+        pipeline.run_generation(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and generation.error_message == SAFETY
+
+    User.objects.filter(pk=alice.pk).update(language="ar")
+
+    page = html.unescape(client_for(alice).get(f"/generations/{generation.code}/").content.decode())
+    assert SAFETY_AR in page and SAFETY not in page
+    page = html.unescape(client_for(bob).get(f"/generations/{generation.code}/").content.decode())  # English
+    assert SAFETY in page and SAFETY_AR not in page
