@@ -152,12 +152,9 @@ class PreferencesForm(forms.Form):
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
     time_zone = forms.ChoiceField(
         label=_("Time zone"),
+        choices=lambda: [(name, name) for name in preferences.time_zone_names()],
         help_text=_(
             "Dates and times on the pages are shown in this zone. Budgets and usage months are counted in UTC "
             "whatever you choose."
         ),
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [(name, name) for name in preferences.time_zone_names()]

@@ -68,7 +68,7 @@ class LanguageAndTimeZoneMiddleware:
             saved = preferences.valid_language(getattr(user, "language", ""))
         if saved and saved != translation.get_language():
             translation.activate(saved)
-            request.LANGUAGE_CODE = saved  # type: ignore[attr-defined]
+            request.LANGUAGE_CODE = saved
         timezone.activate(zoneinfo.ZoneInfo(preferences.request_time_zone(request)))
         try:
             response = self.get_response(request)

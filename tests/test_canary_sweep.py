@@ -617,7 +617,9 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
     ):
         visitor.get(path)
     visitor.get("/accounts/password_reset/", expect=302)  # the old path
-    visitor.post("/accounts/language/", {"language": "ar", "next": "/accounts/login/"})  # signed out: a cookie
+    visitor.post(
+        "/accounts/language/", {"language": "ar", "next": "/accounts/login/"}
+    )  # signed out: a cookie
     visitor.post("/accounts/language/", {"language": "en", "next": "/accounts/login/"})
     visitor.post("/accounts/password/reset/", {"email": alice.email})
     link = mailbox.link_in(mailbox.to(alice.email)[-1])
