@@ -162,3 +162,13 @@ def test_before_sign_in_the_browser_zone_applies(rf, cookie, zone):
     middleware(request)
     assert seen == [zone]
     assert timezone.get_current_timezone_name() == "UTC"  # deactivated after the response
+
+
+def test_the_dashboards_month_is_the_utc_month_in_any_zone(alice, alice_client, monkeypatch):
+    from django.utils import timezone
+
+    # 1 December, 02:00 UTC: still 30 November in New York.
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC))
+    User.objects.filter(pk=alice.pk).update(time_zone="America/New_York")
+    page = alice_client.get("/").content.decode()
+    assert "This month: December 2026 (UTC)" in page
