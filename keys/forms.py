@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 import providers
 from keys import services
+from providers.messages import translate_stored
 
 
 def _key_field() -> forms.CharField:
@@ -45,7 +46,7 @@ class _LabelCheck(forms.Form):
         problem = services.label_problem(str(self.data.get(name, "")), secret)
         if problem:
             cast(QueryDict, self.data)[name] = ""
-            self.add_error("label", problem)
+            self.add_error("label", translate_stored(problem))
 
 
 class AddKeyForm(_LabelCheck):
@@ -64,7 +65,7 @@ class AddKeyForm(_LabelCheck):
         if provider and secret:
             problem = services.shape_problem(provider, secret)
             if problem:
-                self.add_error("api_key", problem)
+                self.add_error("api_key", translate_stored(problem))
         self.check_label(secret)
         return data
 
@@ -93,7 +94,7 @@ class ReplaceKeyForm(_LabelCheck):
         check = services.usage_shape_problem if self.usage else services.shape_problem
         problem = check(self.provider, secret)
         if problem:
-            raise forms.ValidationError(problem)
+            raise forms.ValidationError(translate_stored(problem))
         return secret
 
     def clean(self) -> dict[str, Any]:
@@ -119,7 +120,7 @@ class AddUsageKeyForm(_LabelCheck):
         super().__init__(*args, **kwargs)
         self.fields["api_key"].label = _("Admin key")
         kinds = "; ".join(
-            f"{adapter.label}: {adapter.usage_key_description}"
+            f"{adapter.label}: {translate_stored(adapter.usage_key_description)}"
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         )
@@ -133,6 +134,6 @@ class AddUsageKeyForm(_LabelCheck):
         if provider and secret:
             problem = services.usage_shape_problem(provider, secret)
             if problem:
-                self.add_error("api_key", problem)
+                self.add_error("api_key", translate_stored(problem))
         self.check_label(secret)
         return data

@@ -34,14 +34,59 @@ from providers.redaction import looks_like_key
 
 logger = logging.getLogger(__name__)
 
-# A key's status after a generation used it (shown in the reader's language: providers/messages.py).
+# What keys' pages and statuses say, in English where stored; shown in the reader's language
+# (providers/messages.py): form errors go through it too.
 WORKED = gettext_noop("Worked for a generation.")
-stored(WORKED)
+ANOTHER_KEY = gettext_noop("another key")
+DUPLICATE = gettext_noop(
+    "This key is already saved in this workspace as {label}. Re-test or replace that one."
+)
+USAGE_KEY_CANNOT_GENERATE = gettext_noop(
+    "“{label}” is a read-only usage key: it is used only to read {provider}'s usage reports and can never "
+    "generate. Choose a generation key."
+)
+PASTE_KEY = gettext_noop("Paste the API key.")
+KEY_BAD_CHARACTERS = gettext_noop(
+    "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+)
+KEY_TOO_SHORT = gettext_noop("This is too short to be an API key. Paste the whole key.")
+KEY_TOO_LONG = gettext_noop("This is too long to be an API key.")
+CHOOSE_PROVIDER = gettext_noop("Choose a provider.")
+LOOKS_LIKE_OTHER = gettext_noop("This looks like {description}. Choose {provider} as the provider.")
+NO_USAGE_REPORTS = gettext_noop("{provider} usage reports are not supported.")
+NO_FREE_CHECK = gettext_noop(
+    "{provider} has no free key check: the first generation with this key will prove it."
+)
+SAVED_UNVERIFIED = gettext_noop("Saved as unverified.")
+NOTHING_SAVED = gettext_noop("Nothing was saved.")
+NOT_CHANGED = gettext_noop("The saved key was not changed.")
+STORED_INTACT = gettext_noop(
+    "The key is stored intact. {provider} has no free key check: the next generation will prove it."
+)
+stored(
+    WORKED,
+    ANOTHER_KEY,
+    DUPLICATE,
+    USAGE_KEY_CANNOT_GENERATE,
+    PASTE_KEY,
+    KEY_BAD_CHARACTERS,
+    KEY_TOO_SHORT,
+    KEY_TOO_LONG,
+    CHOOSE_PROVIDER,
+    LOOKS_LIKE_OTHER,
+    NO_USAGE_REPORTS,
+    NO_FREE_CHECK,
+    SAVED_UNVERIFIED,
+    NOTHING_SAVED,
+    NOT_CHANGED,
+    STORED_INTACT,
+)
 
 KEY_CHECK_TIMEOUT = 10.0
 MIN_KEY_LENGTH = 16
 MAX_KEY_LENGTH = 512
-REENTER_MESSAGE = "This key must be re-entered"
+REENTER_MESSAGE = gettext_noop("This key must be re-entered")
+stored(REENTER_MESSAGE)
 
 Status = ProviderKey.Status
 Kind = ProviderKey.Kind
@@ -70,10 +115,8 @@ class DuplicateKey(VaultError):
     """The workspace already holds this key for this provider."""
 
     def __init__(self, existing: ProviderKey | None) -> None:
-        label = f"“{existing.label}” ({existing.hint})" if existing else "another key"
-        super().__init__(
-            f"This key is already saved in this workspace as {label}. Re-test or replace that one."
-        )
+        label = f"“{existing.label}” ({existing.hint})" if existing else ANOTHER_KEY
+        super().__init__(DUPLICATE.format(label=label))
         self.existing = existing
 
 
@@ -89,10 +132,7 @@ class WrongKind(KeyUnavailable):
 
     def __init__(self, key: ProviderKey, purpose: str) -> None:
         if key.is_usage_key:
-            message = (
-                f"“{key.label}” is a read-only usage key: it is used only to read {key.provider_label}'s "
-                "usage reports and can never generate. Choose a generation key."
-            )
+            message = USAGE_KEY_CANNOT_GENERATE.format(label=key.label, provider=key.provider_label)
         else:
             message = f"“{key.label}” is a generation key: it cannot be used for {purpose}."
         super().__init__(message)
@@ -109,21 +149,21 @@ def shape_problem(provider: str, secret: str) -> str | None:
 def _common_shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be any key (generation or usage) for `provider`, or None."""
     if not secret:
-        return "Paste the API key."
+        return PASTE_KEY
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
-        return "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        return KEY_BAD_CHARACTERS
     if len(secret) < MIN_KEY_LENGTH:
-        return "This is too short to be an API key. Paste the whole key."
+        return KEY_TOO_SHORT
     if len(secret) > MAX_KEY_LENGTH:
-        return "This is too long to be an API key."
+        return KEY_TOO_LONG
     try:
         adapter = providers.get(provider)
     except providers.UnknownProvider:
-        return "Choose a provider."
+        return CHOOSE_PROVIDER
     # Never send one provider's key to another provider.
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
-            return f"This looks like {other.key_description}. Choose {other.label} as the provider."
+            return LOOKS_LIKE_OTHER.format(description=other.key_description, provider=other.label)
     return None
 
 
@@ -134,7 +174,7 @@ def usage_shape_problem(provider: str, secret: str) -> str | None:
         return problem
     adapter = providers.get(provider)
     if providers.Capability.USAGE_REPORT not in adapter.capabilities:
-        return f"{adapter.label} usage reports are not supported."
+        return NO_USAGE_REPORTS.format(provider=adapter.label)
     return adapter.usage_key_problem(secret)
 
 
@@ -147,7 +187,10 @@ def usage_providers() -> list[tuple[str, str]]:
     ]
 
 
-LABEL_HOLDS_A_KEY = "This looks like an API key. Put the key in the key field and give it a plain name here."
+LABEL_HOLDS_A_KEY = gettext_noop(
+    "This looks like an API key. Put the key in the key field and give it a plain name here."
+)
+stored(LABEL_HOLDS_A_KEY)
 LONG_TOKEN = 32  # a run of key-alphabet characters this long must read as words
 KEY_PIECE = MIN_KEY_LENGTH  # this many characters of the key being saved may not appear in its label
 # A run of the characters keys are written in (base64, base64url, hex); the separators inside one; the
@@ -258,7 +301,7 @@ def check_with_provider(provider: str, secret: str) -> Verdict:
         return Verdict(
             Status.UNVERIFIED,
             Outcome.OK,
-            f"{adapter.label} has no free key check: the first generation with this key will prove it.",
+            NO_FREE_CHECK.format(provider=adapter.label),
             verified=False,
         )
     verdicts = {
@@ -270,7 +313,7 @@ def check_with_provider(provider: str, secret: str) -> Verdict:
         status, outcome = verdicts[check.status]
         return Verdict(status, outcome, sanitize(check.message, [secret]), verified=True)
     note = sanitize(check.message, [secret])
-    return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} Saved as unverified.", verified=False)
+    return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} {SAVED_UNVERIFIED}", verified=False)
 
 
 def check_usage_key_with_provider(provider: str, secret: str) -> Verdict:
@@ -280,7 +323,7 @@ def check_usage_key_with_provider(provider: str, secret: str) -> Verdict:
     check = adapter.check_usage_key(secret, timeout=KEY_CHECK_TIMEOUT, today=today)
     if check is None or check.status == "unreachable":
         note = sanitize(check.message, [secret]) + " " if check is not None else ""
-        return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note}Saved as unverified.", verified=False)
+        return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note}{SAVED_UNVERIFIED}", verified=False)
     message = sanitize(check.message, [secret])
     if check.status == "valid":
         return Verdict(Status.VALID, Outcome.OK, message, verified=True)
@@ -362,7 +405,7 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
     secret = _normalised(provider, secret)
     label = (label or "").strip()[:100] or _default_label(provider)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
-    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    _check_and_store(key, user=user, secret=secret, unchanged=NOTHING_SAVED)
     audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint})")
     logger.info(
         "provider key %s added to workspace %s (%s, %s) by user %s",
@@ -390,7 +433,7 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
         )
     label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
-    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    _check_and_store(key, user=user, secret=secret, unchanged=NOTHING_SAVED)
     audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint}, usage key)")
     logger.info(
         "usage key %s added to workspace %s (%s, %s) by user %s",
@@ -417,7 +460,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -
     elif label_problem(key.label, secret):
         key.label = _default_label(key.provider, key.kind)
     try:
-        _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
+        _check_and_store(key, user=user, secret=secret, unchanged=NOT_CHANGED)
     except VaultError:
         key.label = saved_label  # nothing was saved: the page goes on showing the stored name
         raise
@@ -474,7 +517,7 @@ def retest_key(key: ProviderKey, *, user: User) -> Verdict:
         verdict = Verdict(
             key.status,
             Outcome.OK,
-            f"The key is stored intact. {label} has no free key check: the next generation will prove it.",
+            STORED_INTACT.format(provider=label),
             verified=False,
         )
     KeyUse.objects.filter(pk=use.pk).update(outcome=verdict.outcome, detail=sanitize(verdict.message))

@@ -81,8 +81,8 @@ def _list_page(
         "usage_form": usage_form or (AddUsageKeyForm() if is_admin else None),
         "is_admin": is_admin,
         "adapters": providers.all_adapters(),
-        "usage_key_kinds": " or ".join(
-            adapter.usage_key_description
+        "usage_key_kinds": _(" or ").join(
+            translate_stored(adapter.usage_key_description)
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         ),

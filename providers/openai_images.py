@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import openai
+from django.utils.translation import gettext_noop
 from openai import Omit
 
 from .base import (
@@ -31,6 +32,7 @@ from .base import (
     sanitize,
     setting,
 )
+from .messages import stored
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ _AMBIENT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 
 _clients: dict[str, openai.OpenAI] = {}
 _clients_lock = threading.Lock()
+
+
+# A key check's verdict, stored as the key's status (shown in the reader's language: providers/messages.py).
+KEY_REJECTED = gettext_noop("OpenAI rejected this key.")
+KEY_CANNOT_LIST = gettext_noop("OpenAI accepted this key but it lacks permission to list models.")
+stored(KEY_REJECTED, KEY_CANNOT_LIST)
 
 
 def _base_client(base_url: str) -> openai.OpenAI:
@@ -171,9 +179,9 @@ def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10)
     except ProviderError as exc:
         return KeyCheck("invalid", exc.message)
     except openai.AuthenticationError:
-        return KeyCheck("invalid", "OpenAI rejected this key.")
+        return KeyCheck("invalid", KEY_REJECTED)
     except openai.PermissionDeniedError:
-        return KeyCheck("forbidden", "OpenAI accepted this key but it lacks permission to list models.")
+        return KeyCheck("forbidden", KEY_CANNOT_LIST)
     except openai.OpenAIError as exc:
         # 429s, 5xx, timeouts and a broken network say nothing about the key itself.
         error = _error_from(exc, api_key)

@@ -70,7 +70,7 @@ def image_cost(width: int, height: int, price: Mapping[str, Any]) -> int:
 class FalAdapter(Adapter):
     name = "fal"
     label = "fal.ai"
-    key_description = "a fal.ai key (KEY_ID:KEY_SECRET)"
+    key_description = gettext_noop("a fal.ai key (KEY_ID:KEY_SECRET)")
     order = 20
     key_check_note = (
         "fal.ai has no free check: a fal.ai key is saved as unverified until its first generation proves it."
@@ -80,7 +80,7 @@ class FalAdapter(Adapter):
     resumable = True
     provider_cancels = True  # PUT {cancel_url}: the worker cancels its requests (D32)
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
-    usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
+    usage_key_description = gettext_noop("a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)")
     report_lists_requests = True
 
     def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
@@ -347,3 +347,6 @@ class _Run:
 
 
 ADAPTER = FalAdapter()
+
+
+stored(FalAdapter.key_description, FalAdapter.usage_key_description)

@@ -46,7 +46,7 @@ stored(UNANSWERED_REASON, KEY_ACCEPTED, KEY_REJECTED, KEY_RESTRICTED, ADMIN_KEY_
 class OpenAIAdapter(Adapter):
     name = "openai"
     label = "OpenAI"
-    key_description = "an OpenAI key"
+    key_description = gettext_noop("an OpenAI key")
     order = 10
     key_check_note = (
         "OpenAI keys are checked with OpenAI's free model list before they are saved; a key OpenAI refuses "
@@ -55,7 +55,7 @@ class OpenAIAdapter(Adapter):
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
-    usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
+    usage_key_description = gettext_noop("an OpenAI Admin key (sk-admin-…), created by an organisation owner")
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
@@ -175,3 +175,6 @@ class OpenAIAdapter(Adapter):
 
 
 ADAPTER = OpenAIAdapter()
+
+
+stored(OpenAIAdapter.key_description, OpenAIAdapter.usage_key_description)

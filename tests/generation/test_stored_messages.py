@@ -68,3 +68,13 @@ def test_the_worker_stores_english_and_each_reader_sees_their_language(alice, bo
     assert SAFETY_AR in page and SAFETY not in page
     page = html.unescape(client_for(bob).get(f"/generations/{generation.code}/").content.decode())  # English
     assert SAFETY in page and SAFETY_AR not in page
+
+
+def test_a_key_form_error_is_in_the_readers_language(alice, alice_client, settings, tmp_path):
+    from keys import services as vault
+
+    arabic(settings, tmp_path, {vault.KEY_TOO_SHORT: "هذا أقصر من أن يكون مفتاحًا."})
+    User.objects.filter(pk=alice.pk).update(language="ar")
+    page = alice_client.post("/keys/add/", {"provider": "openai", "label": "Studio", "api_key": "sk-abc"})
+    assert page.status_code == 200
+    assert "هذا أقصر من أن يكون مفتاحًا." in page.content.decode()
