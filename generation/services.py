@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import providers
 from accounts.models import User, Workspace
@@ -80,9 +81,9 @@ def start_generation(
     or in the member's or the key's monthly limit.
     """
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
-        raise GenerationRefused("Choose a key of this workspace for the model's provider.")
+        raise GenerationRefused(_("Choose a key of this workspace for the model's provider."))
     if provider_key.is_usage_key:
-        raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
+        raise GenerationRefused(_("A read-only usage key cannot generate. Choose a generation key."))
     quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
     width, height = catalog.parse_size(size)
     with transaction.atomic():
