@@ -60,11 +60,25 @@ def _pattern(template: str, index: int) -> str:
     return "".join(parts)
 
 
+def _longest_text(template: str) -> str:
+    """Return the template's longest piece of its own text: a text without it cannot hold the message."""
+    return max(_PLACEHOLDER.split(template)[::3], key=len)
+
+
 @functools.cache
-def _compiled(count: int) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    templates = tuple(sorted(_KNOWN[:count], key=len, reverse=True))  # the longest first: "… Try again." wins
-    alternatives = (f"(?P<t{index}>{_pattern(t, index)})" for index, t in enumerate(templates))
-    return re.compile("|".join(alternatives), re.DOTALL), templates
+def _templates(count: int) -> tuple[tuple[str, str], ...]:
+    """Return the first `count` declared messages, the longest first ("… Try again later." before "Try
+    again."), each with its longest piece of text."""
+    ordered = sorted(_KNOWN[:count], key=len, reverse=True)
+    return tuple((template, _longest_text(template)) for template in ordered)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(count: int, candidates: tuple[int, ...]) -> re.Pattern[str]:
+    """Return one pattern of the candidate messages (by their index in `_templates(count)`)."""
+    templates = _templates(count)
+    alternatives = (f"(?P<t{index}>{_pattern(templates[index][0], index)})" for index in candidates)
+    return re.compile("|".join(alternatives), re.DOTALL)
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -83,7 +97,13 @@ def translate_stored(text: str) -> str:
     """Return stored English text in the current language: each known message translated, the rest as is."""
     if not text:
         return text
-    pattern, templates = _compiled(len(_KNOWN))
+    templates = _templates(len(_KNOWN))
+    # Only the messages whose own text appears: a few substring tests, then a pattern of one to three
+    # alternatives instead of all of them tried at every position (0.36 ms → 0.02 ms for three messages).
+    candidates = tuple(index for index, (_t, piece) in enumerate(templates) if piece in text)
+    if not candidates:
+        return text
+    pattern = _compiled(len(_KNOWN), candidates)
 
     def replace(match: re.Match[str]) -> str:
         index = int((match.lastgroup or "t0")[1:])  # the outermost group that matched: "t12"
@@ -93,6 +113,6 @@ def translate_stored(text: str) -> str:
             for name, value in match.groupdict().items()
             if name.startswith(prefix) and value is not None
         }
-        return _fill(templates[index], values)
+        return _fill(templates[index][0], values)
 
     return pattern.sub(replace, text)
