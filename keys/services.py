@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -64,10 +66,15 @@ class DuplicateKey(VaultError):
     """The workspace already holds this key for this provider."""
 
     def __init__(self, existing: ProviderKey | None) -> None:
-        label = f"“{existing.label}” ({existing.hint})" if existing else "another key"
-        super().__init__(
-            f"This key is already saved in this workspace as {label}. Re-test or replace that one."
-        )
+        if existing:
+            message = _(
+                "This key is already saved in this workspace as “%(label)s” (%(hint)s). Re-test or replace that one."
+            ) % {"label": existing.label, "hint": existing.hint}
+        else:
+            message = _(
+                "This key is already saved in this workspace as another key. Re-test or replace that one."
+            )
+        super().__init__(message)
         self.existing = existing
 
 
@@ -103,21 +110,26 @@ def shape_problem(provider: str, secret: str) -> str | None:
 def _common_shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be any key (generation or usage) for `provider`, or None."""
     if not secret:
-        return "Paste the API key."
+        return _("Paste the API key.")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
-        return "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        return _(
+            "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        )
     if len(secret) < MIN_KEY_LENGTH:
-        return "This is too short to be an API key. Paste the whole key."
+        return _("This is too short to be an API key. Paste the whole key.")
     if len(secret) > MAX_KEY_LENGTH:
-        return "This is too long to be an API key."
+        return _("This is too long to be an API key.")
     try:
         adapter = providers.get(provider)
     except providers.UnknownProvider:
-        return "Choose a provider."
+        return _("Choose a provider.")
     # Never send one provider's key to another provider.
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
-            return f"This looks like {other.key_description}. Choose {other.label} as the provider."
+            return _("This looks like %(kind)s. Choose %(provider)s as the provider.") % {
+                "kind": other.key_description,
+                "provider": other.label,
+            }
     return None
 
 
@@ -128,7 +140,7 @@ def usage_shape_problem(provider: str, secret: str) -> str | None:
         return problem
     adapter = providers.get(provider)
     if providers.Capability.USAGE_REPORT not in adapter.capabilities:
-        return f"{adapter.label} usage reports are not supported."
+        return _("%(provider)s usage reports are not supported.") % {"provider": adapter.label}
     return adapter.usage_key_problem(secret)
 
 
@@ -141,7 +153,9 @@ def usage_providers() -> list[tuple[str, str]]:
     ]
 
 
-LABEL_HOLDS_A_KEY = "This looks like an API key. Put the key in the key field and give it a plain name here."
+LABEL_HOLDS_A_KEY = gettext_noop(
+    "This looks like an API key. Put the key in the key field and give it a plain name here."
+)
 LONG_TOKEN = 32  # a run of key-alphabet characters this long must read as words
 KEY_PIECE = MIN_KEY_LENGTH  # this many characters of the key being saved may not appear in its label
 # A run of the characters keys are written in (base64, base64url, hex); the separators inside one; the
@@ -205,13 +219,13 @@ def label_problem(label: str, secret: str = "") -> str | None:
     text = _readable(label)
     secret = (secret or "").strip()
     if secret and any(secret[i : i + KEY_PIECE] in text for i in range(max(1, len(secret) - KEY_PIECE + 1))):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if looks_like_key(text):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(not _made_of_words(m.group(1)) for m in _ID_AND_SECRET.finditer(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(len(t) >= LONG_TOKEN and not _made_of_words(t) for t in _TOKEN.findall(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     return None
 
 
@@ -379,8 +393,11 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
     existing = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, kind=Kind.USAGE).first()
     if existing is not None:
         raise KeyRejected(
-            f"This workspace already has a {existing.provider_label} usage key, “{existing.label}”: replace "
-            "or delete it first. Nothing was saved."
+            _(
+                "This workspace already has a %(provider)s usage key, “%(label)s”: replace or delete it first. "
+                "Nothing was saved."
+            )
+            % {"provider": existing.provider_label, "label": existing.label}
         )
     label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
