@@ -127,7 +127,7 @@ def _common_shape_problem(provider: str, secret: str) -> str | None:
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
             return _("This looks like %(kind)s. Choose %(provider)s as the provider.") % {
-                "kind": other.key_description,
+                "kind": _(other.key_description),
                 "provider": other.label,
             }
     return None

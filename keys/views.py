@@ -80,8 +80,8 @@ def _list_page(
         "usage_form": usage_form or (AddUsageKeyForm() if is_admin else None),
         "is_admin": is_admin,
         "adapters": providers.all_adapters(),
-        "usage_key_kinds": " or ".join(
-            adapter.usage_key_description
+        "usage_key_kinds": f" {_('or')} ".join(
+            _(adapter.usage_key_description)
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         ),

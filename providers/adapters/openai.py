@@ -14,13 +14,13 @@ from typing import Any
 
 from providers import decisions, openai_admin, openai_images, report_http
 from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError
+from providers.base import KeyCheck, ProviderError, gettext_noop
 from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
-UNANSWERED_REASON = (
+UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
 )
@@ -29,17 +29,19 @@ UNANSWERED_REASON = (
 class OpenAIAdapter(Adapter):
     name = "openai"
     label = "OpenAI"
-    key_description = "an OpenAI key"
+    key_description = gettext_noop("an OpenAI key")
     order = 10
     key_check_note = (
         "OpenAI keys are checked with OpenAI's free model list before they are saved; a key OpenAI refuses "
         "is not saved."
     )
-    quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    quote_note = gettext_noop(
+        "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    )
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
-    usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
-    interrupted_message = (
+    usage_key_description = gettext_noop("an OpenAI Admin key (sk-admin-…), created by an organisation owner")
+    interrupted_message = gettext_noop(
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
     )

@@ -24,6 +24,10 @@ from django.test import override_settings
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
+from generation import pipeline, stored_text
+from providers.adapters import openai
+from providers.base import ErrorKind, ProviderError
+
 LANGUAGE = "ar"
 PO_FILE = settings.BASE_DIR / "locale" / LANGUAGE / "LC_MESSAGES" / "django.po"
 MO_FILE = PO_FILE.with_suffix(".mo")
@@ -192,3 +196,43 @@ def test_makefile_extracts_with_the_same_flags_as_this_test() -> None:
     line = next(line for line in makefile.splitlines() if line.startswith("MAKEMESSAGES_FLAGS"))
     for flag in ("--no-obsolete", "--no-location", "--no-wrap", *(f"--ignore={name}" for name in IGNORED)):
         assert flag in line.split(), f"Makefile MAKEMESSAGES_FLAGS lacks {flag}"
+
+
+def test_no_translation_hides_a_direction_mark() -> None:
+    # Right-to-left layout comes from the page's dir attribute and the stylesheet, never from invisible
+    # characters inside a translation (they would also break the placeholder and search checks).
+    marks = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+    hidden = [ids(m)[0] for m in arabic() if m.id and any(marks.search(text) for text in forms(m))]
+    assert not hidden, f"direction marks in: {hidden}"
+
+
+def test_sentences_stored_in_english_are_shown_translated() -> None:
+    # A possibly charged generation's message joins three stored sentences; a cancelled one carries the
+    # provider's name. Shown in Arabic, every sentence is translated and the values stay; in English the
+    # text is left exactly as stored.
+    error = ProviderError(ErrorKind.TIMEOUT, "read timeout")
+    joined = f"{error.user_message} {openai.UNANSWERED_REASON} {pipeline.NOT_SENT_AGAIN}"
+    late = pipeline.LATE_ANSWER_MESSAGE.format(provider="fal.ai")
+    partly = pipeline.CANCELLED_PARTLY.format(made=2, n=4)
+    assert stored_text.translate(joined) == joined
+    with translation.override(LANGUAGE):
+        shown = stored_text.translate(joined)
+        assert shown == " ".join(
+            [gettext(error.user_message), gettext(openai.UNANSWERED_REASON), gettext(pipeline.NOT_SENT_AGAIN)]
+        )
+        assert not re.search("[A-Za-z]{3,}", shown.replace("OpenAI", "")), shown
+        assert stored_text.translate(late) == gettext(pipeline.LATE_ANSWER_MESSAGE).format(provider="fal.ai")
+        assert "fal.ai" in stored_text.translate(late)
+        assert stored_text.translate(partly) == "صُنعت 2 من 4 صور قبل الإلغاء واحتُسبت رسومها؛ وأُلغي الباقي."
+        assert stored_text.translate("Something no one wrote here.") == "Something no one wrote here."
+        # Every sentence the pipeline stores has its translation (else it would show in English).
+        assert [s for s in stored_text.sentences() if gettext(s) == s] == []
+
+
+def test_a_value_in_a_stored_sentence_is_one_word() -> None:
+    # A sentence after another: the provider's name is the word before "answered", not the text before it.
+    note = pipeline.LATE_REFUSAL_NOTE.format(provider="fal.ai")
+    with translation.override(LANGUAGE):
+        shown = stored_text.translate(f"{pipeline.CANCELLED_CHARGED} {note}")
+        first, second = gettext(pipeline.CANCELLED_CHARGED), gettext(pipeline.LATE_REFUSAL_NOTE)
+    assert shown == f"{first} {second.format(provider='fal.ai')}"
