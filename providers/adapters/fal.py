@@ -44,6 +44,16 @@ CANCELLED_RUNNING = gettext_noop(
     "Cancelled after fal.ai had started drawing: fal accepted the cancel, but may charge the GPU time its "
     "runner already spent."
 )
+KEY_IN_TWO_PARTS = gettext_noop("A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key.")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    REFUSED_AFTER_START,
+    SUBMIT_UNANSWERED,
+    INTERRUPTED_SUBMIT,
+    NOT_CANCELLED,
+    CANCELLED_RUNNING,
+    KEY_IN_TWO_PARTS,
+)
 # fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
 # request list is taken to cover only the requests that ended this long before it was read.
 SETTLING_DELAY = dt.timedelta(hours=1)
@@ -94,7 +104,7 @@ class FalAdapter(Adapter):
     def key_problem(self, secret: str) -> str | None:
         key_id, _, key_secret = secret.partition(":")
         if not key_id or not key_secret:
-            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
+            return KEY_IN_TWO_PARTS
         return None
 
     def hint(self, secret: str) -> str:

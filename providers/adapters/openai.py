@@ -24,6 +24,31 @@ UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
 )
+KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
+KEY_REJECTED = gettext_noop(
+    "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not been revoked."
+)
+KEY_RESTRICTED = gettext_noop(
+    "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted key, or your "
+    "organization may need verification. Image generation may fail."
+)
+ADMIN_KEY_HERE = gettext_noop(
+    "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under Usage reports, and "
+    "paste a project key here."
+)
+PROJECT_KEY_FOR_USAGE = gettext_noop(
+    "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your organisation's "
+    "settings at OpenAI; a project key cannot read usage."
+)
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    UNANSWERED_REASON,
+    KEY_ACCEPTED,
+    KEY_REJECTED,
+    KEY_RESTRICTED,
+    ADMIN_KEY_HERE,
+    PROJECT_KEY_FOR_USAGE,
+)
 
 
 class OpenAIAdapter(Adapter):
@@ -57,35 +82,21 @@ class OpenAIAdapter(Adapter):
         """Ask for the free model list: 200 valid, 401 invalid, 403 restricted."""
         check = openai_images.check_key(secret, timeout=timeout)
         if check.status == "valid":
-            return KeyCheck("valid", "OpenAI accepted this key.")
+            return KeyCheck("valid", KEY_ACCEPTED)
         if check.status == "invalid":
-            return KeyCheck(
-                "invalid",
-                "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has "
-                "not been revoked.",
-            )
+            return KeyCheck("invalid", KEY_REJECTED)
         if check.status == "forbidden":
-            return KeyCheck(
-                "forbidden",
-                "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted "
-                "key, or your organization may need verification. Image generation may fail.",
-            )
+            return KeyCheck("forbidden", KEY_RESTRICTED)
         return check
 
     def key_problem(self, secret: str) -> str | None:
         if secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under "
-                "Usage reports, and paste a project key here."
-            )
+            return ADMIN_KEY_HERE
         return None
 
     def usage_key_problem(self, secret: str) -> str | None:
         if not secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your "
-                "organisation's settings at OpenAI; a project key cannot read usage."
-            )
+            return PROJECT_KEY_FOR_USAGE
         return None
 
     def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:

@@ -25,6 +25,8 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
 from generation import pipeline, stored_text
+from keys import services as vault
+from providers import openai_images
 from providers.adapters import openai
 from providers.base import ErrorKind, ProviderError
 
@@ -236,3 +238,17 @@ def test_a_value_in_a_stored_sentence_is_one_word() -> None:
         shown = stored_text.translate(f"{pipeline.CANCELLED_CHARGED} {note}")
         first, second = gettext(pipeline.CANCELLED_CHARGED), gettext(pipeline.LATE_REFUSAL_NOTE)
     assert shown == f"{first} {second.format(provider='fal.ai')}"
+
+
+def test_a_keys_stored_notes_are_shown_translated() -> None:
+    # A key saved while the provider could not be reached: the provider's sentence (with the error's kind)
+    # and ours, stored together in English, both shown in Arabic; the same note is left alone in English.
+    note = f"{openai_images.KEY_UNCHECKED.format(kind='timeout')} {vault.SAVED_UNVERIFIED}"
+    assert vault.shown(note) == note
+    with translation.override(LANGUAGE):
+        expected = (
+            f"{gettext(openai_images.KEY_UNCHECKED).format(kind='timeout')} {gettext(vault.SAVED_UNVERIFIED)}"
+        )
+        assert vault.shown(note) == expected
+        assert vault.shown(vault.NO_FREE_CHECK.format(provider="fal.ai")).startswith("لا يتيح fal.ai")
+        assert [s for s in vault.SENTENCES if gettext(s) == s] == []
