@@ -36,7 +36,9 @@ MO_FILE = PO_FILE.with_suffix(".mo")
 # The folders makemessages leaves out; Makefile "makemessages" passes the same (checked below).
 IGNORED = (".venv", "tests", "bench", "provider_double", "node_modules", "var", "staticfiles", "build")
 # Never copied for the extraction: no source there, or the catalogue under test itself.
-NOT_COPIED = shutil.ignore_patterns(*IGNORED, ".git", "locale", "media", "*.mo", "__pycache__", ".*_cache")
+NOT_COPIED = shutil.ignore_patterns(
+    *IGNORED, ".git", "locale", "media", "test-artifacts", ".hypothesis", "*.mo", "__pycache__", ".*_cache"
+)
 
 # %(name)s, %s, %d, %.2f and %%: only in messages flagged python-format (elsewhere "%" is plain text).
 PYTHON_FORMAT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrs%]")
