@@ -87,7 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
             ],
-            "builtins": ["generation.templatetags.money", "generation.templatetags.language"],
+            "builtins": ["generation.templatetags.money"],
         },
     },
 ]

@@ -12,10 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext_noop
 from PIL import Image
-
-from providers.messages import stored
 
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 THUMBNAIL_SIDE = 320  # twice the 160 CSS pixels that lists show, for high-density screens
@@ -25,13 +22,6 @@ THUMBNAIL_QUALITY = 50
 # A decompression bomb is a provider fault too: nothing we ask for is larger than 4K.
 Image.MAX_IMAGE_PIXELS = 3840 * 2160 * 2
 _METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop", "dpi"}
-
-
-# Why an image was refused: stored with the generation in English, shown in the reader's language.
-NOT_AN_IMAGE = gettext_noop("The provider sent data that is not a complete image.")
-UNEXPECTED_FORMAT = gettext_noop("The provider sent an unexpected image format ({format}).")
-WRONG_SIZE = gettext_noop("The provider sent a {got} image instead of {wanted}.")
-stored(NOT_AN_IMAGE, UNEXPECTED_FORMAT, WRONG_SIZE)
 
 
 class ImageRejected(ValueError):
@@ -62,9 +52,9 @@ def _open(data: bytes) -> tuple[Image.Image, str]:
             image = Image.open(io.BytesIO(data))
             image.load()  # decodes every pixel: truncated data fails here
     except Exception as exc:
-        raise ImageRejected(NOT_AN_IMAGE) from exc
+        raise ImageRejected("The provider sent data that is not a complete image.") from exc
     if image.format not in FORMATS:
-        raise ImageRejected(UNEXPECTED_FORMAT.format(format=image.format))
+        raise ImageRejected(f"The provider sent an unexpected image format ({image.format}).")
     return image, FORMATS[image.format]
 
 
@@ -73,7 +63,7 @@ def check_image(data: bytes, *, width: int | None, height: int | None) -> Checke
     image, content_type = _open(data)
     if width is not None and height is not None and image.size != (width, height):
         raise ImageRejected(
-            WRONG_SIZE.format(got=f"{image.width}×{image.height}", wanted=f"{width}×{height}")
+            f"The provider sent a {image.width}×{image.height} image instead of {width}×{height}."
         )
     # PNG text chunks appear in info as str values; the named keys cover EXIF, XMP, ICC and comments.
     has_metadata = bool(_METADATA_KEYS & set(image.info)) or any(

@@ -33,7 +33,6 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -44,15 +43,19 @@ from generation.usage.roll_ups import roll_up, settle_unknown
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.adapter import Adapter, Call, CancelRequested, Outcome, Stage
-from providers.base import ErrorKind, ImageRequest, ProviderError
+from providers.base import ErrorKind, ImageRequest, ProviderError, gettext_noop
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
-from providers.messages import stored
 
 logger = logging.getLogger(__name__)
 
+# What a generation's page says about how it ended; stored in English as written here and translated where
+# shown (generation/stored_text.py), so gettext_noop only marks them for the catalogue.
 KEY_MISMATCH_MESSAGE = gettext_noop(
     "The API key of this generation does not belong to this workspace and provider, so it was not used "
     "and nothing was charged. Choose one of this workspace's keys and try again."
+)
+KEY_DELETED_MESSAGE = gettext_noop(
+    "The API key for this generation was deleted. Add a key on the API keys page and try again."
 )
 OUR_SIDE_MESSAGE = gettext_noop(
     "Something went wrong on our side. Nothing more will be sent to the provider; try again."
@@ -101,35 +104,6 @@ LATE_REFUSAL_NOTE = gettext_noop(
 )
 NOT_SENT_AGAIN = gettext_noop(
     "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
-)
-IMAGES_MADE = gettext_noop("{made} of {n} images were made.")
-TRY_AGAIN = gettext_noop("Try again.")
-MODEL_SHUT_DOWN = gettext_noop(
-    "{provider} does not offer this model any more: it answered that {model} does not exist, so it has been "
-    "shut down. It is no longer offered in this workspace; choose another model."
-)
-# What the worker stores for people to read (generation.error_message, CostRecord.unknown_reason): English
-# in the row, the reader's language on the page (providers/messages.py).
-stored(
-    KEY_MISMATCH_MESSAGE,
-    OUR_SIDE_MESSAGE,
-    NOTHING_CHARGED_MESSAGE,
-    UNREADABLE_CHARGE,
-    OUR_ERROR_CHARGE,
-    INTERRUPTED_CHARGE,
-    USAGE_KEY_MESSAGE,
-    CANCELLED_NOTHING_CHARGED,
-    CANCELLED_POSSIBLY_CHARGED,
-    CANCELLED_CHARGED,
-    TOO_LATE_TO_CANCEL,
-    CANCELLED_PARTLY,
-    STOPPED_WAITING_CHARGE,
-    LATE_ANSWER_MESSAGE,
-    LATE_REFUSAL_NOTE,
-    NOT_SENT_AGAIN,
-    IMAGES_MADE,
-    TRY_AGAIN,
-    MODEL_SHUT_DOWN,
 )
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
@@ -495,7 +469,7 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             generation,
             attempt,
             status=Generation.Status.FAILED,
-            message="The API key for this generation was deleted. Add a key on the API keys page and try again.",
+            message=KEY_DELETED_MESSAGE,
         )
         return
     if key.workspace_id != generation.workspace_id or key.provider != generation.provider:
@@ -697,8 +671,9 @@ def _record_outcome(
             note = CANCELLED_PARTLY.format(made=len(rows), n=generation.n)
         elif missing:
             reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
-            made = IMAGES_MADE.format(made=len(rows), n=generation.n)
-            note = f"{made} {reason.user_message}" if reason else made
+            note = f"{len(rows)} of {generation.n} images were made. " + (
+                reason.user_message if reason else ""
+            )
         return finish(
             generation,
             attempt,
@@ -720,7 +695,7 @@ def _record_outcome(
         )
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
-        detail = f"{error.message} {TRY_AGAIN}" if rejected is not None and error is rejected else ""
+        detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
         adapter = providers.get(generation.provider)
         if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)
@@ -775,7 +750,10 @@ def mark_model_unavailable(generation: Generation, model: catalog.Model, adapter
         model=model.id,
         defaults={"noticed_at": timezone.now(), "generation_code": generation.code},
     )
-    return MODEL_SHUT_DOWN.format(provider=adapter.label, model=model.label)
+    return (
+        f"{adapter.label} does not offer this model any more: it answered that {model.label} does not exist, "
+        "so it has been shut down. It is no longer offered in this workspace; choose another model."
+    )
 
 
 # The sweep: nothing stays queued or running forever.

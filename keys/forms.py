@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 
 import providers
 from keys import services
-from providers.messages import translate_stored
 
 
 def _key_field() -> forms.CharField:
@@ -46,7 +45,7 @@ class _LabelCheck(forms.Form):
         problem = services.label_problem(str(self.data.get(name, "")), secret)
         if problem:
             cast(QueryDict, self.data)[name] = ""
-            self.add_error("label", translate_stored(problem))
+            self.add_error("label", problem)
 
 
 class AddKeyForm(_LabelCheck):
@@ -65,7 +64,7 @@ class AddKeyForm(_LabelCheck):
         if provider and secret:
             problem = services.shape_problem(provider, secret)
             if problem:
-                self.add_error("api_key", translate_stored(problem))
+                self.add_error("api_key", problem)
         self.check_label(secret)
         return data
 
@@ -94,7 +93,7 @@ class ReplaceKeyForm(_LabelCheck):
         check = services.usage_shape_problem if self.usage else services.shape_problem
         problem = check(self.provider, secret)
         if problem:
-            raise forms.ValidationError(translate_stored(problem))
+            raise forms.ValidationError(problem)
         return secret
 
     def clean(self) -> dict[str, Any]:
@@ -120,7 +119,7 @@ class AddUsageKeyForm(_LabelCheck):
         super().__init__(*args, **kwargs)
         self.fields["api_key"].label = _("Admin key")
         kinds = "; ".join(
-            f"{adapter.label}: {translate_stored(adapter.usage_key_description)}"
+            f"{adapter.label}: {_(adapter.usage_key_description)}"
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         )
@@ -134,6 +133,6 @@ class AddUsageKeyForm(_LabelCheck):
         if provider and secret:
             problem = services.usage_shape_problem(provider, secret)
             if problem:
-                self.add_error("api_key", translate_stored(problem))
+                self.add_error("api_key", problem)
         self.check_label(secret)
         return data

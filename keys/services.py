@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import get_language, gettext_noop
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -29,64 +30,29 @@ from accounts.models import User, Workspace
 from keys import crypto
 from keys.models import KeyUse, ProviderKey
 from providers.base import sanitize
-from providers.messages import stored
 from providers.redaction import looks_like_key
+from providers.sentences import provider_sentences
+from providers.sentences import translate as translate_sentences
 
 logger = logging.getLogger(__name__)
-
-# What keys' pages and statuses say, in English where stored; shown in the reader's language
-# (providers/messages.py): form errors go through it too.
-WORKED = gettext_noop("Worked for a generation.")
-ANOTHER_KEY = gettext_noop("another key")
-DUPLICATE = gettext_noop(
-    "This key is already saved in this workspace as {label}. Re-test or replace that one."
-)
-USAGE_KEY_CANNOT_GENERATE = gettext_noop(
-    "“{label}” is a read-only usage key: it is used only to read {provider}'s usage reports and can never "
-    "generate. Choose a generation key."
-)
-PASTE_KEY = gettext_noop("Paste the API key.")
-KEY_BAD_CHARACTERS = gettext_noop(
-    "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
-)
-KEY_TOO_SHORT = gettext_noop("This is too short to be an API key. Paste the whole key.")
-KEY_TOO_LONG = gettext_noop("This is too long to be an API key.")
-CHOOSE_PROVIDER = gettext_noop("Choose a provider.")
-LOOKS_LIKE_OTHER = gettext_noop("This looks like {description}. Choose {provider} as the provider.")
-NO_USAGE_REPORTS = gettext_noop("{provider} usage reports are not supported.")
-NO_FREE_CHECK = gettext_noop(
-    "{provider} has no free key check: the first generation with this key will prove it."
-)
-SAVED_UNVERIFIED = gettext_noop("Saved as unverified.")
-NOTHING_SAVED = gettext_noop("Nothing was saved.")
-NOT_CHANGED = gettext_noop("The saved key was not changed.")
-STORED_INTACT = gettext_noop(
-    "The key is stored intact. {provider} has no free key check: the next generation will prove it."
-)
-stored(
-    WORKED,
-    ANOTHER_KEY,
-    DUPLICATE,
-    USAGE_KEY_CANNOT_GENERATE,
-    PASTE_KEY,
-    KEY_BAD_CHARACTERS,
-    KEY_TOO_SHORT,
-    KEY_TOO_LONG,
-    CHOOSE_PROVIDER,
-    LOOKS_LIKE_OTHER,
-    NO_USAGE_REPORTS,
-    NO_FREE_CHECK,
-    SAVED_UNVERIFIED,
-    NOTHING_SAVED,
-    NOT_CHANGED,
-    STORED_INTACT,
-)
 
 KEY_CHECK_TIMEOUT = 10.0
 MIN_KEY_LENGTH = 16
 MAX_KEY_LENGTH = 512
-REENTER_MESSAGE = gettext_noop("This key must be re-entered")
-stored(REENTER_MESSAGE)
+REENTER_MESSAGE = "This key must be re-entered"
+# What a key's card says about its checks and uses: stored in English (status_message, KeyUse.detail) and
+# shown in the reader's language by `shown` (with the providers' key-check sentences).
+NO_FREE_CHECK = gettext_noop(
+    "{provider} has no free key check: the first generation with this key will prove it."
+)
+SAVED_UNVERIFIED = gettext_noop("Saved as unverified.")
+STORED_INTACT = gettext_noop(
+    "The key is stored intact. {provider} has no free key check: the next generation will prove it."
+)
+WORKED = gettext_noop("Worked for a generation.")
+NOTHING_SAVED = gettext_noop("Nothing was saved.")
+KEY_UNCHANGED = gettext_noop("The saved key was not changed.")
+SENTENCES = (NO_FREE_CHECK, SAVED_UNVERIFIED, STORED_INTACT, WORKED, NOTHING_SAVED, KEY_UNCHANGED)
 
 Status = ProviderKey.Status
 Kind = ProviderKey.Kind
@@ -115,8 +81,15 @@ class DuplicateKey(VaultError):
     """The workspace already holds this key for this provider."""
 
     def __init__(self, existing: ProviderKey | None) -> None:
-        label = f"“{existing.label}” ({existing.hint})" if existing else ANOTHER_KEY
-        super().__init__(DUPLICATE.format(label=label))
+        if existing:
+            message = _(
+                "This key is already saved in this workspace as “%(label)s” (%(hint)s). Re-test or replace that one."
+            ) % {"label": existing.label, "hint": existing.hint}
+        else:
+            message = _(
+                "This key is already saved in this workspace as another key. Re-test or replace that one."
+            )
+        super().__init__(message)
         self.existing = existing
 
 
@@ -132,10 +105,20 @@ class WrongKind(KeyUnavailable):
 
     def __init__(self, key: ProviderKey, purpose: str) -> None:
         if key.is_usage_key:
-            message = USAGE_KEY_CANNOT_GENERATE.format(label=key.label, provider=key.provider_label)
+            message = (
+                f"“{key.label}” is a read-only usage key: it is used only to read {key.provider_label}'s "
+                "usage reports and can never generate. Choose a generation key."
+            )
         else:
             message = f"“{key.label}” is a generation key: it cannot be used for {purpose}."
         super().__init__(message)
+
+
+def shown(text: str) -> str:
+    """A key's stored note (status, a use's detail) in the reader's language; English stays as stored."""
+    if (get_language() or "en").startswith("en"):
+        return text
+    return translate_sentences(text, (*SENTENCES, *provider_sentences()), _)
 
 
 # Pure helpers (forms use them too)
@@ -143,27 +126,33 @@ class WrongKind(KeyUnavailable):
 
 def shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be a generation key for `provider`, or None; checked before sending."""
-    return _common_shape_problem(provider, secret) or providers.get(provider).key_problem(secret)
+    problem = _common_shape_problem(provider, secret) or providers.get(provider).key_problem(secret)
+    return _(problem) if problem else None
 
 
 def _common_shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be any key (generation or usage) for `provider`, or None."""
     if not secret:
-        return PASTE_KEY
+        return _("Paste the API key.")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
-        return KEY_BAD_CHARACTERS
+        return _(
+            "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        )
     if len(secret) < MIN_KEY_LENGTH:
-        return KEY_TOO_SHORT
+        return _("This is too short to be an API key. Paste the whole key.")
     if len(secret) > MAX_KEY_LENGTH:
-        return KEY_TOO_LONG
+        return _("This is too long to be an API key.")
     try:
         adapter = providers.get(provider)
     except providers.UnknownProvider:
-        return CHOOSE_PROVIDER
+        return _("Choose a provider.")
     # Never send one provider's key to another provider.
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
-            return LOOKS_LIKE_OTHER.format(description=other.key_description, provider=other.label)
+            return _("This looks like %(kind)s. Choose %(provider)s as the provider.") % {
+                "kind": _(other.key_description),
+                "provider": other.label,
+            }
     return None
 
 
@@ -174,8 +163,9 @@ def usage_shape_problem(provider: str, secret: str) -> str | None:
         return problem
     adapter = providers.get(provider)
     if providers.Capability.USAGE_REPORT not in adapter.capabilities:
-        return NO_USAGE_REPORTS.format(provider=adapter.label)
-    return adapter.usage_key_problem(secret)
+        return _("%(provider)s usage reports are not supported.") % {"provider": adapter.label}
+    problem = adapter.usage_key_problem(secret)
+    return _(problem) if problem else None
 
 
 def usage_providers() -> list[tuple[str, str]]:
@@ -190,7 +180,6 @@ def usage_providers() -> list[tuple[str, str]]:
 LABEL_HOLDS_A_KEY = gettext_noop(
     "This looks like an API key. Put the key in the key field and give it a plain name here."
 )
-stored(LABEL_HOLDS_A_KEY)
 LONG_TOKEN = 32  # a run of key-alphabet characters this long must read as words
 KEY_PIECE = MIN_KEY_LENGTH  # this many characters of the key being saved may not appear in its label
 # A run of the characters keys are written in (base64, base64url, hex); the separators inside one; the
@@ -254,13 +243,13 @@ def label_problem(label: str, secret: str = "") -> str | None:
     text = _readable(label)
     secret = (secret or "").strip()
     if secret and any(secret[i : i + KEY_PIECE] in text for i in range(max(1, len(secret) - KEY_PIECE + 1))):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if looks_like_key(text):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(not _made_of_words(m.group(1)) for m in _ID_AND_SECRET.finditer(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(len(t) >= LONG_TOKEN and not _made_of_words(t) for t in _TOKEN.findall(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     return None
 
 
@@ -428,8 +417,11 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
     existing = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, kind=Kind.USAGE).first()
     if existing is not None:
         raise KeyRejected(
-            f"This workspace already has a {existing.provider_label} usage key, “{existing.label}”: replace "
-            "or delete it first. Nothing was saved."
+            _(
+                "This workspace already has a %(provider)s usage key, “%(label)s”: replace or delete it first. "
+                "Nothing was saved."
+            )
+            % {"provider": existing.provider_label, "label": existing.label}
         )
     label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
@@ -460,7 +452,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -
     elif label_problem(key.label, secret):
         key.label = _default_label(key.provider, key.kind)
     try:
-        _check_and_store(key, user=user, secret=secret, unchanged=NOT_CHANGED)
+        _check_and_store(key, user=user, secret=secret, unchanged=KEY_UNCHANGED)
     except VaultError:
         key.label = saved_label  # nothing was saved: the page goes on showing the stored name
         raise

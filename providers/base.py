@@ -15,10 +15,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from django.utils.translation import gettext_noop
-
-from providers.messages import stored
 from providers.redaction import redact
+
+
+def gettext_noop(message: str) -> str:
+    """Mark a sentence for translation without translating it (this package does not use Django).
+
+    makemessages extracts every `gettext_noop("…")` literal into the catalogue; the app translates the
+    sentence where it shows it (generation/stored_text.py), in the reader's language. Stored and logged as is.
+    """
+    return message
+
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_MESSAGE_LENGTH = 300
@@ -42,7 +49,6 @@ RETRYABLE = frozenset(
     {ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
 )
 
-# In plain words; stored in English and shown in the reader's language (generation/stored_text.py).
 USER_MESSAGES = {
     ErrorKind.INVALID_KEY: gettext_noop(
         "The provider rejected your API key. Re-enter the key on the API keys page."
@@ -177,11 +183,6 @@ class KeyCheck:
     message: str
 
 
-NO_KEY = gettext_noop("No API key was given.")
-KEY_WITH_SPACES = gettext_noop("The API key contains spaces or line breaks.")
-stored(*USER_MESSAGES.values(), NO_KEY, KEY_WITH_SPACES)
-
-
 def require_key(api_key: object) -> None:
     """Refuse a missing or unusable key before anything is sent.
 
@@ -190,9 +191,9 @@ def require_key(api_key: object) -> None:
     """
     # An empty key must never reach an SDK: both fall back to OPENAI_API_KEY / FAL_KEY from the environment.
     if not isinstance(api_key, str) or not api_key.strip():
-        raise ProviderError(ErrorKind.INVALID_KEY, NO_KEY)
+        raise ProviderError(ErrorKind.INVALID_KEY, "No API key was given.")
     if any(ch.isspace() or ord(ch) < 32 for ch in api_key):
-        raise ProviderError(ErrorKind.INVALID_KEY, KEY_WITH_SPACES)
+        raise ProviderError(ErrorKind.INVALID_KEY, "The API key contains spaces or line breaks.")
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -16,12 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from django.utils.translation import gettext_noop
-
 from . import report_http
 from .base import ErrorKind, KeyCheck, ProviderError, setting
 from .fal_queue import REQUEST_ID
-from .messages import stored
 from .usage import (
     PriceLine,
     RequestLine,
@@ -37,16 +34,6 @@ from .usage import (
 DEFAULT_PLATFORM_URL = "https://api.fal.ai/v1"
 LABEL = "fal.ai"
 PAGE_LIMIT = 100
-
-
-# A usage key's check, stored as the key's status (shown in the reader's language: providers/messages.py).
-FAL_KEY_REJECTED = gettext_noop("fal.ai rejected this key (HTTP 401).")
-FAL_KEY_NOT_ADMIN = gettext_noop(
-    "fal.ai accepted this key but it cannot read usage: create a key with the Admin scope."
-)
-FAL_KEY_UNCHECKED = gettext_noop("fal.ai could not check the key ({kind}).")
-FAL_KEY_ACCEPTED = gettext_noop("fal.ai accepted this Admin-scoped key.")
-stored(FAL_KEY_REJECTED, FAL_KEY_NOT_ADMIN, FAL_KEY_UNCHECKED, FAL_KEY_ACCEPTED)
 
 
 def _base(base_url: str | None) -> str:
@@ -213,8 +200,11 @@ def check_admin_key(
         )
     except ProviderError as exc:
         if exc.kind is ErrorKind.INVALID_KEY:
-            return KeyCheck("invalid", FAL_KEY_REJECTED)
+            return KeyCheck("invalid", "fal.ai rejected this key (HTTP 401).")
         if exc.kind is ErrorKind.FORBIDDEN:
-            return KeyCheck("forbidden", FAL_KEY_NOT_ADMIN)
-        return KeyCheck("unreachable", FAL_KEY_UNCHECKED.format(kind=exc.kind.value))
-    return KeyCheck("valid", FAL_KEY_ACCEPTED)
+            return KeyCheck(
+                "forbidden",
+                "fal.ai accepted this key but it cannot read usage: create a key with the Admin scope.",
+            )
+        return KeyCheck("unreachable", f"fal.ai could not check the key ({exc.kind.value}).")
+    return KeyCheck("valid", "fal.ai accepted this Admin-scoped key.")

@@ -17,11 +17,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from django.utils.translation import gettext_noop
-
 from . import report_http
-from .base import ErrorKind, KeyCheck, ProviderError, setting
-from .messages import stored
+from .base import ErrorKind, KeyCheck, ProviderError, gettext_noop, setting
 from .usage import CostLine, UsageLine, day_start, instant, integer, nanousd, text
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -29,15 +26,14 @@ LABEL = "OpenAI"
 ADMIN_PREFIX = "sk-admin-"
 PAGE_LIMIT = 31  # daily buckets per page (the API's maximum for 1d buckets)
 
-
-# A usage key's check, stored as the key's status (shown in the reader's language: providers/messages.py).
+ADMIN_KEY_ACCEPTED = gettext_noop("OpenAI accepted this Admin key.")
 ADMIN_KEY_REJECTED = gettext_noop("OpenAI rejected this key (HTTP 401).")
 NOT_AN_ADMIN_KEY = gettext_noop(
     "OpenAI accepted this key but it cannot read the organisation's usage: use an Admin key."
 )
 ADMIN_KEY_UNCHECKED = gettext_noop("OpenAI could not check the key ({kind}).")
-ADMIN_KEY_ACCEPTED = gettext_noop("OpenAI accepted this Admin key.")
-stored(ADMIN_KEY_REJECTED, NOT_AN_ADMIN_KEY, ADMIN_KEY_UNCHECKED, ADMIN_KEY_ACCEPTED)
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (ADMIN_KEY_ACCEPTED, ADMIN_KEY_REJECTED, NOT_AN_ADMIN_KEY, ADMIN_KEY_UNCHECKED)
 
 
 def _base(base_url: str | None) -> str:

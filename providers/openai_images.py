@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx2
 import openai
-from django.utils.translation import gettext_noop
 from openai import Omit
 
 from .base import (
@@ -27,12 +26,12 @@ from .base import (
     ProviderError,
     ProviderImage,
     ProviderResult,
+    gettext_noop,
     parse_retry_after,
     require_key,
     sanitize,
     setting,
 )
-from .messages import stored
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +45,16 @@ _PLACEHOLDER_KEY = "placeholder-never-sent"
 # the operator's organization, project or credentials to a user's request.
 _AMBIENT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 
-_clients: dict[str, openai.OpenAI] = {}
-_clients_lock = threading.Lock()
-
-
-# A key check's verdict, stored as the key's status (shown in the reader's language: providers/messages.py).
+KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
 KEY_REJECTED = gettext_noop("OpenAI rejected this key.")
 KEY_CANNOT_LIST = gettext_noop("OpenAI accepted this key but it lacks permission to list models.")
-stored(KEY_REJECTED, KEY_CANNOT_LIST)
+KEY_UNCHECKED = gettext_noop("OpenAI could not check the key ({kind}). Try again later.")
+KEY_CHECK_NOT_JSON = gettext_noop("OpenAI sent a response that is not JSON. Try again later.")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (KEY_ACCEPTED, KEY_REJECTED, KEY_CANNOT_LIST, KEY_UNCHECKED, KEY_CHECK_NOT_JSON)
+
+_clients: dict[str, openai.OpenAI] = {}
+_clients_lock = threading.Lock()
 
 
 def _base_client(base_url: str) -> openai.OpenAI:
@@ -185,12 +186,10 @@ def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10)
     except openai.OpenAIError as exc:
         # 429s, 5xx, timeouts and a broken network say nothing about the key itself.
         error = _error_from(exc, api_key)
-        return KeyCheck(
-            "unreachable", f"OpenAI could not check the key ({error.kind.value}). Try again later."
-        )
+        return KeyCheck("unreachable", KEY_UNCHECKED.format(kind=error.kind.value))
     except ValueError:
-        return KeyCheck("unreachable", "OpenAI sent a response that is not JSON. Try again later.")
-    return KeyCheck("valid", "OpenAI accepted this key.")
+        return KeyCheck("unreachable", KEY_CHECK_NOT_JSON)
+    return KeyCheck("valid", KEY_ACCEPTED)
 
 
 def _provider_message(exc: openai.APIStatusError) -> str:

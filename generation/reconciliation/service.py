@@ -75,7 +75,7 @@ def start_reconciliation(
 ) -> Reconciliation:
     """Create a run for the UTC days [start, end); the caller enqueues `tasks.reconcile` on commit."""
     if not start < end or (end - start).days > MAX_DAYS:
-        raise ReconciliationRefused(_("Choose a period of 1 to %(days)d UTC days.") % {"days": MAX_DAYS})
+        raise ReconciliationRefused(_("Choose a period of 1 to %(max)d UTC days.") % {"max": MAX_DAYS})
     key = usage_key_for(workspace, provider)
     if key is None:
         raise ReconciliationRefused(_("Add a usage key for this provider first (API keys → Usage reports)."))

@@ -15,12 +15,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.translation import gettext_noop
-
 from providers import decisions, fal_platform, fal_queue, report_http
 from providers.adapter import Adapter, Call, CancelRequested, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError, ProviderResult
-from providers.messages import stored
+from providers.base import KeyCheck, ProviderError, ProviderResult, gettext_noop
 from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
@@ -47,7 +44,16 @@ CANCELLED_RUNNING = gettext_noop(
     "Cancelled after fal.ai had started drawing: fal accepted the cancel, but may charge the GPU time its "
     "runner already spent."
 )
-stored(REFUSED_AFTER_START, SUBMIT_UNANSWERED, INTERRUPTED_SUBMIT, NOT_CANCELLED, CANCELLED_RUNNING)
+KEY_IN_TWO_PARTS = gettext_noop("A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key.")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    REFUSED_AFTER_START,
+    SUBMIT_UNANSWERED,
+    INTERRUPTED_SUBMIT,
+    NOT_CANCELLED,
+    CANCELLED_RUNNING,
+    KEY_IN_TWO_PARTS,
+)
 # fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
 # request list is taken to cover only the requests that ended this long before it was read.
 SETTLING_DELAY = dt.timedelta(hours=1)
@@ -75,7 +81,7 @@ class FalAdapter(Adapter):
     key_check_note = (
         "fal.ai has no free check: a fal.ai key is saved as unverified until its first generation proves it."
     )
-    quote_note = "Exact: fal.ai bills per megapixel of output."
+    quote_note = gettext_noop("Exact: fal.ai bills per megapixel of output.")
     one_image_per_request = True
     resumable = True
     provider_cancels = True  # PUT {cancel_url}: the worker cancels its requests (D32)
@@ -87,7 +93,7 @@ class FalAdapter(Adapter):
         """fal's pricing endpoint quotes one unit price per megapixel: the catalog's first megapixel's."""
         return int(price["first_megapixel"]) if "first_megapixel" in price else None
 
-    interrupted_message = (
+    interrupted_message = gettext_noop(
         "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
         "requests at fal.ai. Try again."
     )
@@ -98,7 +104,7 @@ class FalAdapter(Adapter):
     def key_problem(self, secret: str) -> str | None:
         key_id, _, key_secret = secret.partition(":")
         if not key_id or not key_secret:
-            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
+            return KEY_IN_TWO_PARTS
         return None
 
     def hint(self, secret: str) -> str:
@@ -347,6 +353,3 @@ class _Run:
 
 
 ADAPTER = FalAdapter()
-
-
-stored(FalAdapter.key_description, FalAdapter.usage_key_description)

@@ -12,12 +12,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.translation import gettext_noop
-
 from providers import decisions, openai_admin, openai_images, report_http
 from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError
-from providers.messages import stored
+from providers.base import KeyCheck, ProviderError, gettext_noop
 from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
@@ -27,7 +24,6 @@ UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
 )
-
 KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
 KEY_REJECTED = gettext_noop(
     "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not been revoked."
@@ -40,7 +36,19 @@ ADMIN_KEY_HERE = gettext_noop(
     "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under Usage reports, and "
     "paste a project key here."
 )
-stored(UNANSWERED_REASON, KEY_ACCEPTED, KEY_REJECTED, KEY_RESTRICTED, ADMIN_KEY_HERE)
+PROJECT_KEY_FOR_USAGE = gettext_noop(
+    "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your organisation's "
+    "settings at OpenAI; a project key cannot read usage."
+)
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    UNANSWERED_REASON,
+    KEY_ACCEPTED,
+    KEY_REJECTED,
+    KEY_RESTRICTED,
+    ADMIN_KEY_HERE,
+    PROJECT_KEY_FOR_USAGE,
+)
 
 
 class OpenAIAdapter(Adapter):
@@ -52,11 +60,13 @@ class OpenAIAdapter(Adapter):
         "OpenAI keys are checked with OpenAI's free model list before they are saved; a key OpenAI refuses "
         "is not saved."
     )
-    quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    quote_note = gettext_noop(
+        "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    )
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
     usage_key_description = gettext_noop("an OpenAI Admin key (sk-admin-…), created by an organisation owner")
-    interrupted_message = (
+    interrupted_message = gettext_noop(
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
     )
@@ -86,10 +96,7 @@ class OpenAIAdapter(Adapter):
 
     def usage_key_problem(self, secret: str) -> str | None:
         if not secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your "
-                "organisation's settings at OpenAI; a project key cannot read usage."
-            )
+            return PROJECT_KEY_FOR_USAGE
         return None
 
     def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:
@@ -175,6 +182,3 @@ class OpenAIAdapter(Adapter):
 
 
 ADAPTER = OpenAIAdapter()
-
-
-stored(OpenAIAdapter.key_description, OpenAIAdapter.usage_key_description)

@@ -1,7 +1,9 @@
 """What the worker stores for people to read is shown in each reader's language (issue 18, D35).
 
-The worker writes English (it has no reader, and the row may have several); pages translate each known
-message when they show it, with its values, and leave a provider's own words as they are.
+The worker writes English (it has no reader, and the row may have several), even when it runs where a
+language is active; each page translates the known sentences for its own reader, and leaves a provider's own
+words as they are. A small catalogue made for the test (tests/support/catalogue.py) keeps these independent
+of the wording in locale/.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import pytest
 from django.utils import translation
 
 from accounts.models import User
-from generation import images, pipeline
+from generation import pipeline, stored_text
 from generation.models import Generation
 from providers.base import USER_MESSAGES, ErrorKind
-from providers.messages import translate_stored
 from tests.support.accounts import client_for
 from tests.support.catalogue import arabic
 from tests.support.generation import start
@@ -25,31 +26,24 @@ pytestmark = pytest.mark.django_db
 
 SAFETY = USER_MESSAGES[ErrorKind.SAFETY]
 SAFETY_AR = "رفض نظام السلامة لدى المزوّد الطلب. غيّر الوصف وحاول مرة أخرى."
-AR = {
-    SAFETY: SAFETY_AR,
-    pipeline.IMAGES_MADE: "صُنعت {made} من {n} صور.",
-    pipeline.TRY_AGAIN: "حاول مرة أخرى.",
-    images.WRONG_SIZE: "أرسل المزوّد صورة {got} بدلًا من {wanted}.",
-    pipeline.NOT_SENT_AGAIN: "لم يُرسل مرة أخرى.",
-}
+NOT_SENT_AR = "لم يُرسل مرة أخرى."
+TOO_SHORT = "This is too short to be an API key. Paste the whole key."
+TOO_SHORT_AR = "هذا أقصر من أن يكون مفتاحًا."
 
 
 @pytest.fixture
 def catalogue(settings, tmp_path):
-    arabic(settings, tmp_path, AR)
+    arabic(
+        settings, tmp_path, {SAFETY: SAFETY_AR, pipeline.NOT_SENT_AGAIN: NOT_SENT_AR, TOO_SHORT: TOO_SHORT_AR}
+    )
 
 
-def test_known_messages_are_translated_with_their_values_and_the_rest_kept(catalogue):
-    made = f"{pipeline.IMAGES_MADE.format(made=2, n=3)} {SAFETY}"
-    wrong = f"{images.WRONG_SIZE.format(got='512×512', wanted='1024×1024')} {pipeline.TRY_AGAIN}"
-    raw = f"Upstream said: quota exceeded. {pipeline.NOT_SENT_AGAIN}"
+def test_known_sentences_are_translated_and_the_rest_kept(catalogue):
+    raw = f"Upstream said: quota exceeded. {SAFETY} {pipeline.NOT_SENT_AGAIN}"
     with translation.override("ar"):
-        assert translate_stored(made) == f"صُنعت 2 من 3 صور. {SAFETY_AR}"
-        assert translate_stored(wrong) == "أرسل المزوّد صورة 512×512 بدلًا من 1024×1024. حاول مرة أخرى."
-        assert translate_stored(raw) == "Upstream said: quota exceeded. لم يُرسل مرة أخرى."
-        assert translate_stored("") == ""
+        assert stored_text.translate(raw) == f"Upstream said: quota exceeded. {SAFETY_AR} {NOT_SENT_AR}"
     with translation.override("en"):
-        assert translate_stored(made) == made and translate_stored(wrong) == wrong
+        assert stored_text.translate(raw) == raw
 
 
 def test_the_worker_stores_english_and_each_reader_sees_their_language(alice, bob, double, catalogue, client):
@@ -70,11 +64,8 @@ def test_the_worker_stores_english_and_each_reader_sees_their_language(alice, bo
     assert SAFETY in page and SAFETY_AR not in page
 
 
-def test_a_key_form_error_is_in_the_readers_language(alice, alice_client, settings, tmp_path):
-    from keys import services as vault
-
-    arabic(settings, tmp_path, {vault.KEY_TOO_SHORT: "هذا أقصر من أن يكون مفتاحًا."})
+def test_a_key_form_error_is_in_the_readers_language(alice, alice_client, catalogue):
     User.objects.filter(pk=alice.pk).update(language="ar")
     page = alice_client.post("/keys/add/", {"provider": "openai", "label": "Studio", "api_key": "sk-abc"})
     assert page.status_code == 200
-    assert "هذا أقصر من أن يكون مفتاحًا." in page.content.decode()
+    assert TOO_SHORT_AR in page.content.decode()
