@@ -105,6 +105,8 @@ LATE_REFUSAL_NOTE = gettext_noop(
 NOT_SENT_AGAIN = gettext_noop(
     "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
 )
+IMAGES_MADE = gettext_noop("{made} of {n} images were made.")  # then why the others were not
+TRY_AGAIN = gettext_noop("Try again.")  # after why an image the provider sent was refused
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
 # fal keeps a request's result for hours: past this, a vanished worker's requests are not resumed.
@@ -671,9 +673,8 @@ def _record_outcome(
             note = CANCELLED_PARTLY.format(made=len(rows), n=generation.n)
         elif missing:
             reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
-            note = f"{len(rows)} of {generation.n} images were made. " + (
-                reason.user_message if reason else ""
-            )
+            made = IMAGES_MADE.format(made=len(rows), n=generation.n)
+            note = f"{made} {reason.user_message}" if reason else made
         return finish(
             generation,
             attempt,
@@ -695,7 +696,7 @@ def _record_outcome(
         )
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
-        detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
+        detail = f"{error.message} {TRY_AGAIN}" if rejected is not None and error is rejected else ""
         adapter = providers.get(generation.provider)
         if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils.translation import get_language, gettext
 
-from generation import pipeline
+from generation import images, pipeline
 from providers.sentences import provider_sentences
 from providers.sentences import translate as translate_sentences
 
@@ -30,6 +30,9 @@ def sentences() -> tuple[str, ...]:
         pipeline.LATE_ANSWER_MESSAGE,
         pipeline.LATE_REFUSAL_NOTE,
         pipeline.NOT_SENT_AGAIN,
+        pipeline.IMAGES_MADE,
+        pipeline.TRY_AGAIN,
+        *images.SENTENCES,
         *provider_sentences(),
     )
 

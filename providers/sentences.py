@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 
 import providers
-from providers import openai_admin, openai_images
+from providers import fal_platform, openai_admin, openai_images
 from providers.adapters import fal, openai
 from providers.base import USER_MESSAGES
 
@@ -31,6 +31,7 @@ def provider_sentences() -> tuple[str, ...]:
         *openai.SENTENCES,
         *fal.SENTENCES,
         *openai_admin.SENTENCES,
+        *fal_platform.SENTENCES,
         *openai_images.SENTENCES,
         *(adapter.interrupted_message for adapter in adapters),
         *(adapter.quote_note for adapter in adapters),

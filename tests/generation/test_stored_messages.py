@@ -14,7 +14,7 @@ import pytest
 from django.utils import translation
 
 from accounts.models import User
-from generation import pipeline, stored_text
+from generation import images, pipeline, stored_text
 from generation.models import Generation
 from providers.base import USER_MESSAGES, ErrorKind
 from tests.support.accounts import client_for
@@ -34,7 +34,16 @@ TOO_SHORT_AR = "هذا أقصر من أن يكون مفتاحًا."
 @pytest.fixture
 def catalogue(settings, tmp_path):
     arabic(
-        settings, tmp_path, {SAFETY: SAFETY_AR, pipeline.NOT_SENT_AGAIN: NOT_SENT_AR, TOO_SHORT: TOO_SHORT_AR}
+        settings,
+        tmp_path,
+        {
+            SAFETY: SAFETY_AR,
+            pipeline.NOT_SENT_AGAIN: NOT_SENT_AR,
+            TOO_SHORT: TOO_SHORT_AR,
+            pipeline.IMAGES_MADE: "صُنعت {made} من {n} صور.",
+            pipeline.TRY_AGAIN: "حاول مرة أخرى.",
+            images.WRONG_SIZE: "أرسل المزوّد صورة {got} بدلًا من {wanted}.",
+        },
     )
 
 
@@ -44,6 +53,14 @@ def test_known_sentences_are_translated_and_the_rest_kept(catalogue):
         assert stored_text.translate(raw) == f"Upstream said: quota exceeded. {SAFETY_AR} {NOT_SENT_AR}"
     with translation.override("en"):
         assert stored_text.translate(raw) == raw
+
+
+def test_partial_results_and_refused_images_carry_their_numbers(catalogue):
+    made = f"{pipeline.IMAGES_MADE.format(made=2, n=3)} {SAFETY}"
+    wrong = f"{images.WRONG_SIZE.format(got='512×512', wanted='1024×1024')} {pipeline.TRY_AGAIN}"
+    with translation.override("ar"):
+        assert stored_text.translate(made) == f"صُنعت 2 من 3 صور. {SAFETY_AR}"
+        assert stored_text.translate(wrong) == "أرسل المزوّد صورة 512×512 بدلًا من 1024×1024. حاول مرة أخرى."
 
 
 def test_the_worker_stores_english_and_each_reader_sees_their_language(alice, bob, double, catalogue, client):
