@@ -32,9 +32,14 @@ def time_zone_names() -> tuple[str, ...]:
     return tuple(sorted(name for name in zoneinfo.available_timezones() if "/" in name or name == "UTC"))
 
 
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(time_zone_names())
+
+
 def valid_time_zone(name: str | None) -> str | None:
     """Return `name` if it is a known IANA zone name, else None."""
-    if name and len(name) <= 64 and name in time_zone_names():
+    if name and len(name) <= 64 and name in _known_zones():
         return name
     return None
 
