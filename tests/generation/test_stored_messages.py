@@ -1,4 +1,4 @@
-"""What the worker stores for people to read is shown in each reader's language (issue 18, D35).
+"""What the worker stores for people to read is shown in each reader's language (issue 18, D37).
 
 The worker writes English (it has no reader, and the row may have several), even when it runs where a
 language is active; each page translates the known sentences for its own reader, and leaves a provider's own
