@@ -10,6 +10,9 @@ COPY . .
 # and static/ live beside the packages).
 RUN pip install --no-deps --no-build-isolation -e . && useradd --create-home --uid 10001 app \
     && mkdir -p /data/media && chown app /data/media
+# The translations: every locale/*/LC_MESSAGES/*.po compiles to its .mo with the locked Babel (the .mo files
+# are build output, never in the repository; Makefile "messages" does the same for `make install`).
+RUN for po in locale/*/LC_MESSAGES/*.po; do pybabel compile --statistics -i "$po" -o "${po%.po}.mo" || exit 1; done
 # Static files are hashed and compressed at build time; whitenoise serves them.
 RUN DEBUG=true SECRET_KEY=build ANIAVATAR_MASTER_KEYS=1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= \
     ANIAVATAR_VAR_DIR=/tmp/build STATIC_MANIFEST=true python manage.py collectstatic --noinput

@@ -17,7 +17,7 @@ LOCK_FLAGS := --universal --python-version 3.12 --generate-hashes --custom-compi
 # The packages that `make lint` checks for types (pyproject's [tool.mypy]) and complexity.
 CODE := aniavatar accounts keys generation providers provider_double
 
-.PHONY: install lock run demo test lint format check bench migrate clean
+.PHONY: install lock run demo test lint format check bench migrate clean messages
 
 # Dependencies from the lock only (hashes required), then the project itself, editable and without
 # dependencies, built by the locked setuptools. A change to the lock or pyproject.toml reinstalls.
@@ -28,7 +28,25 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) messages
+
+# Translations: every locale/<lang>/LC_MESSAGES/<domain>.po compiles to the .mo beside it with the locked Babel
+# (no gettext tools needed), whenever the .po is newer. The .mo files are build output, never committed
+# (.gitignore); README "Translations" says how the .po files are updated.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+%.mo: %.po | $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+messages: $(MO_FILES)
+
+# Refresh locale/ar/LC_MESSAGES/django.po from the source after marking new strings; then translate the new
+# entries (docs/glossary.md). Needs GNU gettext (xgettext, msgmerge). tests/app/test_translations.py runs
+# the same extraction on a copy of the tree and fails on any message without an Arabic translation.
+MAKEMESSAGES_FLAGS := --no-obsolete --no-location --no-wrap --ignore=.venv --ignore=tests --ignore=bench --ignore=provider_double --ignore=node_modules --ignore=var --ignore=staticfiles --ignore=build
+.PHONY: makemessages
+makemessages: $(STAMP)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py makemessages --locale ar --domain django $(MAKEMESSAGES_FLAGS)
 
 # Re-resolve the locks after editing pyproject.toml's dependencies; pins that still fit are kept.
 # `make lock UPGRADE=1` takes the newest releases that pyproject.toml's bounds allow.
@@ -38,7 +56,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra s3 --group build $(LOCK_FLAGS) -o $(LOCK)
 	$(BIN)/uv pip compile pyproject.toml --extra s3 --group build -c $(LOCK) $(LOCK_FLAGS) -o $(RUNTIME_LOCK)
 
-migrate: $(STAMP)
+migrate: $(STAMP) messages
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 # The web server and one Celery worker (threads pool) on SQLite + the filesystem broker; Ctrl-C stops both.
@@ -61,7 +79,7 @@ demo: migrate
 		{ MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & wait; }'
 
-test: $(STAMP)
+test: $(STAMP) messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # ruff, missing migrations, types (mypy with django-stubs) and complexity: radon prints every function
@@ -84,7 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var/test staticfiles
+	rm -rf $(VENV) var/test staticfiles $(MO_FILES)
 
 # Load test: USERS simulated users (default 10) for DURATION seconds (default 60) against gunicorn, a
 # worker and the provider double on loopback; prints p50/p95 per page and exits 1 on any error.

@@ -5,6 +5,8 @@
 - the failed-login counter is keyed by the account alone (allauth's own key adds the request's Host
   header, which a client chooses: "example.com:1", "example.com:2", … would each get fresh tries);
 - the client address is the one our trusted proxies report (accounts/throttle.py), never a 500;
+- every email is written in its recipient's language: an account's saved one, else the language of
+  the page that sent it (accounts/preferences.py), and says which (Content-Language);
 - a sign-up from an invitation link (accounts/team_views.py keeps the invitation in the session) needs
   no code: holding the link proves the invited address, so that address counts as verified, and the new
   account joins the workspace at once (and starts in it).
@@ -20,13 +22,15 @@ from urllib.parse import urlsplit
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.forms import BaseForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts import services, teams
+from accounts import preferences, services, teams
 from accounts.emails import canonical_email, email_key
 from accounts.middleware import SESSION_KEY as WORKSPACE_SESSION_KEY
 from accounts.models import Invitation, User
@@ -50,6 +54,22 @@ class AccountAdapter(DefaultAccountAdapter):
                     request.session[WORKSPACE_SESSION_KEY] = str(invitation.workspace.code)
                     request.session.pop(INVITATION_SESSION_KEY, None)
         return saved
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # A reset, a code or "you already have an account": the account's language if it chose one.
+        recipient = context.get("user") or User.objects.filter(email_key=email_key(email)).first()
+        with translation.override(preferences.user_language(recipient)):
+            super().send_mail(template_prefix, email, context)
+
+    def render_mail(
+        self,
+        template_prefix: str,
+        email: str | list[str],
+        context: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> EmailMessage:
+        headers = {**(headers or {}), "Content-Language": translation.get_language() or "en"}
+        return super().render_mail(template_prefix, email, context, headers)
 
     def clean_email(self, email: str) -> str:
         # allauth lower-cases what the field accepted, which can lengthen it ("İ" becomes two

@@ -13,7 +13,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_lazy as _
 
-from accounts import limits
+from accounts import limits, preferences
 from accounts.emails import as_typed, canonical_email, email_key
 from accounts.models import Membership, User
 
@@ -144,3 +144,17 @@ class WorkspaceForm(forms.Form):
         if not name:
             raise forms.ValidationError(_("Enter a name."))
         return name
+
+
+class PreferencesForm(forms.Form):
+    """The language pages and emails are in, and the zone times are shown in (accounts/preferences.py)."""
+
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=lambda: [(name, name) for name in preferences.time_zone_names()],
+        help_text=_(
+            "Dates and times on the pages are shown in this zone. Budgets and usage months are counted in UTC "
+            "whatever you choose."
+        ),
+    )

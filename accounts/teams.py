@@ -21,14 +21,14 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts import audit
+from accounts import audit, preferences
 from accounts.emails import as_typed, email_key
 from accounts.models import Invitation, Membership, User, Workspace
 
@@ -65,14 +65,17 @@ def _new_token(invitation: Invitation) -> str:
 
 
 def _mail(invitation: Invitation, token: str, link: str) -> None:
+    # In the invited person's language if they have an account that chose one; else in the inviter's
+    # (the page they are on), the best guess for someone who reads the workspace's language.
+    recipient = User.objects.filter(email_key=invitation.email_key).first()
+    language = preferences.user_language(recipient)
     context = {"invitation": invitation, "link": link, "days": settings.INVITATION_DAYS}
-    send_mail(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}"
-        + _("You are invited to %(workspace)s") % {"workspace": invitation.workspace.name},
-        message=render_to_string("teams/invitation_email.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    with translation.override(language):
+        subject = f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}" + _("You are invited to %(workspace)s") % {
+            "workspace": invitation.workspace.name
+        }
+        body = render_to_string("teams/invitation_email.txt", context)
+    EmailMessage(subject, body, to=[invitation.email], headers={"Content-Language": language}).send()
 
 
 def check_invitable(*, workspace: Workspace, inviter: User, email: str, role: str) -> str:

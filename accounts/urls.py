@@ -1,10 +1,13 @@
-"""Old account paths, kept as redirects: the pages themselves are django-allauth's (aniavatar/urls.py)."""
+"""Our account pages beside django-allauth's (aniavatar/urls.py): language and time zone, and old paths
+kept as redirects."""
 
 from collections.abc import Callable
 
 from django.http import HttpResponseBase
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
+
+from accounts import preference_views
 
 app_name = "accounts"
 
@@ -15,6 +18,8 @@ def _moved(name: str) -> Callable[..., HttpResponseBase]:
 
 
 urlpatterns = [
+    path("language/", preference_views.set_language, name="set-language"),
+    path("preferences/", preference_views.preferences_page, name="preferences"),
     path("password_change/", _moved("account_change_password"), name="password_change"),
     path("password_reset/", _moved("account_reset_password"), name="password_reset"),
     # A reset link mailed before the move: its token no longer opens anything; ask for a new one.

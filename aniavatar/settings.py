@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's saved language (over LocaleMiddleware's choice) and everyone's time zone.
+    "accounts.middleware.LanguageAndTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # django-allauth: login stages (email verification, two-factor) and its 429 answer to rate limits.
@@ -281,11 +283,22 @@ ANIAVATAR_FINGERPRINT_KEY = env_str("ANIAVATAR_FINGERPRINT_KEY") or SECRET_KEY
 
 # Internationalization
 
+# English and Arabic (docs/architecture.md "Languages and time zones"). The language comes from the
+# browser's Accept-Language until someone picks one (the header's switch, accounts/preferences.py): then
+# from the language cookie, and for a signed-in user from their saved choice (applied at login). URLs
+# never carry it (no i18n_patterns). Each language is named in its own words in the switch.
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = not DEBUG
+# Stored times are UTC; pages show them in the viewer's zone (accounts.middleware.LanguageAndTimeZoneMiddleware):
+# their saved zone, else the one their browser reported (a cookie, static/js/head.js), else UTC.
 TIME_ZONE = "UTC"
-# One date format and one date-time format (with its zone) everywhere: aniavatar/formats/en/formats.py.
+# One date format and one date-time format (with its zone) per language: aniavatar/formats/<lang>/formats.py
+# (Arabic: Django's own Arabic formats, with Latin digits, plus the zone on date-times).
 FORMAT_MODULE_PATH = ["aniavatar.formats"]
 USE_I18N = True
 USE_TZ = True

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation import budgets
+from generation.dates import month_start
 from generation.usage import history
 from keys.models import ProviderKey
 
@@ -26,6 +27,8 @@ def dashboard(request: WorkspaceRequest) -> HttpResponse:
     context = {
         "month": budget.month,  # the budget's own spend: one source, read once
         "budget": budget,
+        # A date, so that the heading names the UTC month, not the viewer's (their zone may be a day apart).
+        "this_month": month_start().date(),
         "recent_images": history.recent_images(workspace),
         "has_keys": ProviderKey.objects.for_workspace(workspace)
         .filter(kind=ProviderKey.Kind.GENERATE)

@@ -26,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.utils import translation
 from django.utils.translation import gettext as _
 
+from accounts import preferences
 from accounts.models import Membership, User, Workspace
 from generation.dates import month_start, utc_now
 from generation.models import Budget, Generation, LimitAlert, SpendLimit
@@ -261,13 +263,16 @@ def alert_managers(
             defaults={"sent_at": now or utc_now()},
         )
         if created:
-            subject, body = _alert_mail(workspace, current, quote_nanousd)
-            managers = list(
-                Membership.objects.filter(
-                    workspace=workspace, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN]
-                ).values_list("user__email", flat=True)
-            )
-            transaction.on_commit(functools.partial(_send, subject, body, managers), robust=True)
+            managers = Membership.objects.filter(
+                workspace=workspace, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN]
+            ).select_related("user")
+            # One email per manager, in their language (their saved one, else the page's that set it off).
+            for manager in managers:
+                language = preferences.user_language(manager.user)
+                with translation.override(language):
+                    subject, body = _alert_mail(workspace, current, quote_nanousd)
+                mail = functools.partial(_send, subject, body, manager.user.email, language)
+                transaction.on_commit(mail, robust=True)
 
 
 def _alert_mail(workspace: Workspace, current: BudgetStatus, quote_nanousd: int) -> tuple[str, str]:
@@ -290,9 +295,10 @@ def _alert_mail(workspace: Workspace, current: BudgetStatus, quote_nanousd: int)
     return str(subject), str(body)
 
 
-def _send(subject: str, body: str, to: list[str]) -> None:
-    if to:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+def _send(subject: str, body: str, to: str, language: str) -> None:
+    EmailMessage(
+        subject, body, settings.DEFAULT_FROM_EMAIL, [to], headers={"Content-Language": language}
+    ).send()
 
 
 def set_cap(*, workspace: Workspace, user: User, cap_nanousd: int | None) -> Budget:

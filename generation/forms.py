@@ -65,7 +65,10 @@ class GenerateForm(forms.Form):
         label=_("Prompt"),
         max_length=32000,
         widget=forms.Textarea(attrs={"rows": 6}),
-        help_text=_("Built from the persona; edit it freely before generating."),
+        help_text=_(
+            "Built from the persona; edit it freely before generating. It is sent as written, in any language; "
+            "image models follow English most closely."
+        ),
     )
     model = forms.ChoiceField(label=_("Model"))
     # Public codes, never primary keys: the htmx quote and options requests put the form in the URL.

@@ -12,6 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext_noop
 from PIL import Image
 
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -22,6 +23,13 @@ THUMBNAIL_QUALITY = 50
 # A decompression bomb is a provider fault too: nothing we ask for is larger than 4K.
 Image.MAX_IMAGE_PIXELS = 3840 * 2160 * 2
 _METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop", "dpi"}
+
+
+# Why an image was refused: stored with the generation in English, shown translated (generation/stored_text.py).
+NOT_AN_IMAGE = gettext_noop("The provider sent data that is not a complete image.")
+UNEXPECTED_FORMAT = gettext_noop("The provider sent an unexpected image format ({format}).")
+WRONG_SIZE = gettext_noop("The provider sent a {got} image instead of {wanted}.")
+SENTENCES = (NOT_AN_IMAGE, UNEXPECTED_FORMAT, WRONG_SIZE)
 
 
 class ImageRejected(ValueError):
@@ -52,9 +60,9 @@ def _open(data: bytes) -> tuple[Image.Image, str]:
             image = Image.open(io.BytesIO(data))
             image.load()  # decodes every pixel: truncated data fails here
     except Exception as exc:
-        raise ImageRejected("The provider sent data that is not a complete image.") from exc
+        raise ImageRejected(NOT_AN_IMAGE) from exc
     if image.format not in FORMATS:
-        raise ImageRejected(f"The provider sent an unexpected image format ({image.format}).")
+        raise ImageRejected(UNEXPECTED_FORMAT.format(format=image.format))
     return image, FORMATS[image.format]
 
 
@@ -63,7 +71,7 @@ def check_image(data: bytes, *, width: int | None, height: int | None) -> Checke
     image, content_type = _open(data)
     if width is not None and height is not None and image.size != (width, height):
         raise ImageRejected(
-            f"The provider sent a {image.width}×{image.height} image instead of {width}×{height}."
+            WRONG_SIZE.format(got=f"{image.width}×{image.height}", wanted=f"{width}×{height}")
         )
     # PNG text chunks appear in info as str values; the named keys cover EXIF, XMP, ICC and comments.
     has_metadata = bool(_METADATA_KEYS & set(image.info)) or any(

@@ -4,6 +4,9 @@ Every amount the app stores or adds up is an integer number of nano-dollars (1 U
 exact. These are the only conversions to and from USD: `to_usd`/`from_usd` for forms (a Decimal either
 way, never a float), `format_usd` for pages and messages (digits grouped: "$12,499.349795"),
 `align_usd` for a column of them, `plain_usd` for the CSV export (never grouped: a file is for machines).
+
+Pages follow the language (Django's formats for it): "$12,499.35" in English, "$12.499,35" in Arabic
+(Django's Arabic separators, Latin digits). Exact either way; the CSV never changes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from decimal import Decimal
+
+from django.utils import formats
+from django.utils.translation import gettext
 
 NANO = 10**9
 _ONE_NANO = Decimal("0.000000001")
@@ -65,12 +71,19 @@ def format_usd(amount_nanousd: int | None, *, group: bool = True, fraction_width
     "$0.00".
     """
     if amount_nanousd is None:
-        return "unknown"
+        return gettext("unknown")
     whole, frac = _parts(amount_nanousd)
     if group:
         sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-        whole = f"{sign}{int(digits):,}"
-    return f"${whole}.{frac}" + FIGURE_SPACE * (fraction_width - len(frac))
+        whole = sign + group_digits(int(digits))
+    return f"${whole}{formats.get_format('DECIMAL_SEPARATOR')}{frac}" + FIGURE_SPACE * (
+        fraction_width - len(frac)
+    )
+
+
+def group_digits(number: int) -> str:
+    """Return a whole number with its thousands grouped as the current language does ("7,024"; "7.024" in Arabic)."""
+    return f"{number:,}".replace(",", str(formats.get_format("THOUSAND_SEPARATOR")))
 
 
 def fraction_digits(amount_nanousd: int | None) -> int:

@@ -41,59 +41,74 @@ from generation.usage.roll_ups import roll_up, settle_unknown
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.adapter import Adapter, Call, CancelRequested, Outcome, Stage
-from providers.base import ErrorKind, ImageRequest, ProviderError
+from providers.base import ErrorKind, ImageRequest, ProviderError, gettext_noop
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
 
 logger = logging.getLogger(__name__)
 
-KEY_MISMATCH_MESSAGE = (
+# What a generation's page says about how it ended; stored in English as written here and translated where
+# shown (generation/stored_text.py), so gettext_noop only marks them for the catalogue.
+KEY_MISMATCH_MESSAGE = gettext_noop(
     "The API key of this generation does not belong to this workspace and provider, so it was not used "
     "and nothing was charged. Choose one of this workspace's keys and try again."
 )
-OUR_SIDE_MESSAGE = "Something went wrong on our side. Nothing more will be sent to the provider; try again."
-STORAGE_FAILED_MESSAGE = (
+KEY_DELETED_MESSAGE = gettext_noop(
+    "The API key for this generation was deleted. Add a key on the API keys page and try again."
+)
+OUR_SIDE_MESSAGE = gettext_noop(
+    "Something went wrong on our side. Nothing more will be sent to the provider; try again."
+)
+STORAGE_FAILED_MESSAGE = gettext_noop(
     "The provider made the images, but our file storage failed while saving them, so none were kept. "
     "The provider's charge is recorded below; try again."
 )
-NOTHING_CHARGED_MESSAGE = (
+NOTHING_CHARGED_MESSAGE = gettext_noop(
     "The worker stopped before this generation finished. Nothing was charged; try again."
 )
-UNREADABLE_CHARGE = (
+UNREADABLE_CHARGE = gettext_noop(
     "The provider billed this request but its answer could not be read, so the amount is unknown."
 )
-OUR_ERROR_CHARGE = (
+OUR_ERROR_CHARGE = gettext_noop(
     "Something went wrong on our side after the request was sent; the provider may have billed it."
 )
-INTERRUPTED_CHARGE = (
+INTERRUPTED_CHARGE = gettext_noop(
     "The worker stopped while the provider was working on this request; the provider may have billed it."
 )
-USAGE_KEY_MESSAGE = (
+USAGE_KEY_MESSAGE = gettext_noop(
     "The key chosen for this generation is a read-only usage key: it reads usage reports and can never "
     "generate. Nothing was sent to the provider; choose a generation key and try again."
 )
-CANCELLED_NOTHING_CHARGED = "Cancelled before the provider started on it, so nothing was charged."
-CANCELLED_POSSIBLY_CHARGED = (
+CANCELLED_NOTHING_CHARGED = gettext_noop(
+    "Cancelled before the provider started on it, so nothing was charged."
+)
+CANCELLED_POSSIBLY_CHARGED = gettext_noop(
     "Cancelled, but the provider had already started and may bill it: see the cost below."
 )
-CANCELLED_CHARGED = (
+CANCELLED_CHARGED = gettext_noop(
     "Cancelled. The provider had already finished part of it, which was billed: see the cost below."
 )
-TOO_LATE_TO_CANCEL = (
+TOO_LATE_TO_CANCEL = gettext_noop(
     "The cancel came too late: the provider had already finished, so the images are here and billed."
 )
-CANCELLED_PARTLY = (
+CANCELLED_PARTLY = gettext_noop(
     "{made} of {n} images were made before the cancel, and are billed; the rest were cancelled."
 )
-STOPPED_WAITING_CHARGE = (
+STOPPED_WAITING_CHARGE = gettext_noop(
     "Cancelled while {provider} was generating: it cannot be stopped there, and it generates and bills the "
     "images whether or not anyone reads the answer. The amount is unknown until its answer arrives."
 )
-LATE_ANSWER_MESSAGE = (
+LATE_ANSWER_MESSAGE = gettext_noop(
     "Cancelled while {provider} was generating. Its answer came afterwards: the cost below is what it billed "
     "(the images were not kept)."
 )
-LATE_REFUSAL_NOTE = "{provider} answered after the cancel with a refusal, which it does not bill."
-NOT_SENT_AGAIN = "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
+LATE_REFUSAL_NOTE = gettext_noop(
+    "{provider} answered after the cancel with a refusal, which it does not bill."
+)
+NOT_SENT_AGAIN = gettext_noop(
+    "It was not sent again, so it cannot be paid twice; Usage shows it as possibly charged."
+)
+IMAGES_MADE = gettext_noop("{made} of {n} images were made.")  # then why the others were not
+TRY_AGAIN = gettext_noop("Try again.")  # after why an image the provider sent was refused
 # Waiting this long for a finish slot renews the lease before finishing (a normal wait is milliseconds).
 LONG_SLOT_WAIT = 30.0
 # fal keeps a request's result for hours: past this, a vanished worker's requests are not resumed.
@@ -475,7 +490,7 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
             generation,
             attempt,
             status=Generation.Status.FAILED,
-            message="The API key for this generation was deleted. Add a key on the API keys page and try again.",
+            message=KEY_DELETED_MESSAGE,
         )
         return
     if key.workspace_id != generation.workspace_id or key.provider != generation.provider:
@@ -690,9 +705,8 @@ def _record_outcome(
             note = CANCELLED_PARTLY.format(made=len(rows), n=generation.n)
         elif missing:
             reason = outcome.partial_errors[0] if outcome.partial_errors else rejected or error
-            note = f"{len(rows)} of {generation.n} images were made. " + (
-                reason.user_message if reason else ""
-            )
+            made = IMAGES_MADE.format(made=len(rows), n=generation.n)
+            note = f"{made} {reason.user_message}" if reason else made
         return finish(
             generation,
             attempt,
@@ -714,7 +728,7 @@ def _record_outcome(
         )
     else:
         # An image we rejected gets its precise reason ("… 512×512 image instead of 1024×1024").
-        detail = f"{error.message} Try again." if rejected is not None and error is rejected else ""
+        detail = f"{error.message} {TRY_AGAIN}" if rejected is not None and error is rejected else ""
         adapter = providers.get(generation.provider)
         if _model_gone(error, model, adapter):
             detail = mark_model_unavailable(generation, model, adapter)

@@ -6,6 +6,8 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 import providers
 from accounts.models import User, Workspace
@@ -85,9 +87,9 @@ def start_generation(
     or in the member's or the key's monthly limit.
     """
     if provider_key.workspace_id != workspace.pk or provider_key.provider != model.provider:
-        raise GenerationRefused("Choose a key of this workspace for the model's provider.")
+        raise GenerationRefused(_("Choose a key of this workspace for the model's provider."))
     if provider_key.is_usage_key:
-        raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
+        raise GenerationRefused(_("A read-only usage key cannot generate. Choose a generation key."))
     partials = preview_partials(model, previews=previews, n=n)
     quote = pricing.quote(
         model, size=size, quality=quality or None, n=n, prompt=prompt, partial_images=partials
@@ -134,12 +136,14 @@ def preview_partials(model: catalog.Model, *, previews: bool, n: int) -> int:
 
 # Cancelling (docs/decisions.md D32)
 
-CANCEL_ASKED = (
-    "Cancelling: the worker is asking {provider} to stop the request. This page shows what was charged "
+# Shown once, as a message in the user's language (not stored: what is stored is pipeline's sentence);
+# marked here, translated where they are returned.
+CANCEL_ASKED = gettext_noop(
+    "Cancelling: the worker is asking %(provider)s to stop the request. This page shows what was charged "
     "once it has answered."
 )
-ALREADY_FINISHED = "This generation had already finished, so there was nothing to cancel."
-IMAGES_BACK = (
+ALREADY_FINISHED = gettext_noop("This generation had already finished, so there was nothing to cancel.")
+IMAGES_BACK = gettext_noop(
     "Too late to cancel: the provider has already made the images, and billed them. They are being stored."
 )
 
@@ -168,7 +172,7 @@ def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
     with transaction.atomic():
         row = Generation.objects.select_for_update().filter(pk=generation.pk).first()
         if row is None:
-            return Cancel.TOO_LATE, ALREADY_FINISHED
+            return Cancel.TOO_LATE, _(ALREADY_FINISHED)
         verdict = on_cancel(
             CancelAsked(
                 final=row.is_final,
@@ -179,11 +183,11 @@ def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
             )
         )
         if verdict is Cancel.TOO_LATE:
-            return verdict, ALREADY_FINISHED if row.is_final else IMAGES_BACK
+            return verdict, _(ALREADY_FINISHED if row.is_final else IMAGES_BACK)
         # From here the worker sends no new request (pipeline._renew_lease before a call).
         Generation.objects.filter(pk=row.pk, cancel_requested_at=None).update(cancel_requested_at=now)
         if verdict is Cancel.ASK_WORKER:
-            return verdict, CANCEL_ASKED.format(provider=adapter.label)
+            return verdict, _(CANCEL_ASKED) % {"provider": adapter.label}
         stop_waiting = verdict is Cancel.STOP_WAITING
         message = pipeline.CANCELLED_POSSIBLY_CHARGED if stop_waiting else pipeline.CANCELLED_NOTHING_CHARGED
         pipeline.finish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
 from generation.models import CostRecord, GeneratedImage, Generation, Reconciliation
@@ -27,11 +28,11 @@ def check_deletable(workspace: Workspace, owner: User) -> None:
         .filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
         .exists()
     ):
-        raise CannotDelete("Generations are still in progress: wait for them or cancel them first.")
+        raise CannotDelete(_("Generations are still in progress: wait for them or cancel them first."))
     if Reconciliation.objects.for_workspace(workspace).filter(status=Reconciliation.Status.RUNNING).exists():
-        raise CannotDelete("A reconciliation is running: wait for it to finish first.")
+        raise CannotDelete(_("A reconciliation is running: wait for it to finish first."))
     if not Membership.objects.filter(user=owner).exclude(workspace=workspace).exists():
-        raise CannotDelete("This is your only workspace: create another one first.")
+        raise CannotDelete(_("This is your only workspace: create another one first."))
 
 
 def delete_workspace(workspace: Workspace, owner: User) -> None:

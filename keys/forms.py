@@ -119,7 +119,7 @@ class AddUsageKeyForm(_LabelCheck):
         super().__init__(*args, **kwargs)
         self.fields["api_key"].label = _("Admin key")
         kinds = "; ".join(
-            f"{adapter.label}: {adapter.usage_key_description}"
+            f"{adapter.label}: {_(adapter.usage_key_description)}"
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         )

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -29,6 +31,8 @@ from keys import crypto
 from keys.models import KeyUse, ProviderKey
 from providers.base import sanitize
 from providers.redaction import looks_like_key
+from providers.sentences import provider_sentences
+from providers.sentences import translate as translate_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,19 @@ KEY_CHECK_TIMEOUT = 10.0
 MIN_KEY_LENGTH = 16
 MAX_KEY_LENGTH = 512
 REENTER_MESSAGE = "This key must be re-entered"
+# What a key's card says about its checks and uses: stored in English (status_message, KeyUse.detail) and
+# shown in the reader's language by `shown` (with the providers' key-check sentences).
+NO_FREE_CHECK = gettext_noop(
+    "{provider} has no free key check: the first generation with this key will prove it."
+)
+SAVED_UNVERIFIED = gettext_noop("Saved as unverified.")
+STORED_INTACT = gettext_noop(
+    "The key is stored intact. {provider} has no free key check: the next generation will prove it."
+)
+WORKED = gettext_noop("Worked for a generation.")
+NOTHING_SAVED = gettext_noop("Nothing was saved.")
+KEY_UNCHANGED = gettext_noop("The saved key was not changed.")
+SENTENCES = (NO_FREE_CHECK, SAVED_UNVERIFIED, STORED_INTACT, WORKED, NOTHING_SAVED, KEY_UNCHANGED)
 
 Status = ProviderKey.Status
 Kind = ProviderKey.Kind
@@ -64,10 +81,15 @@ class DuplicateKey(VaultError):
     """The workspace already holds this key for this provider."""
 
     def __init__(self, existing: ProviderKey | None) -> None:
-        label = f"“{existing.label}” ({existing.hint})" if existing else "another key"
-        super().__init__(
-            f"This key is already saved in this workspace as {label}. Re-test or replace that one."
-        )
+        if existing:
+            message = _(
+                "This key is already saved in this workspace as “%(label)s” (%(hint)s). Re-test or replace that one."
+            ) % {"label": existing.label, "hint": existing.hint}
+        else:
+            message = _(
+                "This key is already saved in this workspace as another key. Re-test or replace that one."
+            )
+        super().__init__(message)
         self.existing = existing
 
 
@@ -92,32 +114,45 @@ class WrongKind(KeyUnavailable):
         super().__init__(message)
 
 
+def shown(text: str) -> str:
+    """A key's stored note (status, a use's detail) in the reader's language; English stays as stored."""
+    if (get_language() or "en").startswith("en"):
+        return text
+    return translate_sentences(text, (*SENTENCES, *provider_sentences()), _)
+
+
 # Pure helpers (forms use them too)
 
 
 def shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be a generation key for `provider`, or None; checked before sending."""
-    return _common_shape_problem(provider, secret) or providers.get(provider).key_problem(secret)
+    problem = _common_shape_problem(provider, secret) or providers.get(provider).key_problem(secret)
+    return _(problem) if problem else None
 
 
 def _common_shape_problem(provider: str, secret: str) -> str | None:
     """Return why `secret` cannot be any key (generation or usage) for `provider`, or None."""
     if not secret:
-        return "Paste the API key."
+        return _("Paste the API key.")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) > 126 for ch in secret):
-        return "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        return _(
+            "The key contains spaces, line breaks or characters that API keys never have. Paste it again."
+        )
     if len(secret) < MIN_KEY_LENGTH:
-        return "This is too short to be an API key. Paste the whole key."
+        return _("This is too short to be an API key. Paste the whole key.")
     if len(secret) > MAX_KEY_LENGTH:
-        return "This is too long to be an API key."
+        return _("This is too long to be an API key.")
     try:
         adapter = providers.get(provider)
     except providers.UnknownProvider:
-        return "Choose a provider."
+        return _("Choose a provider.")
     # Never send one provider's key to another provider.
     for other in providers.all_adapters():
         if other is not adapter and other.looks_like(secret):
-            return f"This looks like {other.key_description}. Choose {other.label} as the provider."
+            return _("This looks like %(kind)s. Choose %(provider)s as the provider.") % {
+                "kind": _(other.key_description),
+                "provider": other.label,
+            }
     return None
 
 
@@ -128,8 +163,9 @@ def usage_shape_problem(provider: str, secret: str) -> str | None:
         return problem
     adapter = providers.get(provider)
     if providers.Capability.USAGE_REPORT not in adapter.capabilities:
-        return f"{adapter.label} usage reports are not supported."
-    return adapter.usage_key_problem(secret)
+        return _("%(provider)s usage reports are not supported.") % {"provider": adapter.label}
+    problem = adapter.usage_key_problem(secret)
+    return _(problem) if problem else None
 
 
 def usage_providers() -> list[tuple[str, str]]:
@@ -141,7 +177,9 @@ def usage_providers() -> list[tuple[str, str]]:
     ]
 
 
-LABEL_HOLDS_A_KEY = "This looks like an API key. Put the key in the key field and give it a plain name here."
+LABEL_HOLDS_A_KEY = gettext_noop(
+    "This looks like an API key. Put the key in the key field and give it a plain name here."
+)
 LONG_TOKEN = 32  # a run of key-alphabet characters this long must read as words
 KEY_PIECE = MIN_KEY_LENGTH  # this many characters of the key being saved may not appear in its label
 # A run of the characters keys are written in (base64, base64url, hex); the separators inside one; the
@@ -205,13 +243,13 @@ def label_problem(label: str, secret: str = "") -> str | None:
     text = _readable(label)
     secret = (secret or "").strip()
     if secret and any(secret[i : i + KEY_PIECE] in text for i in range(max(1, len(secret) - KEY_PIECE + 1))):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if looks_like_key(text):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(not _made_of_words(m.group(1)) for m in _ID_AND_SECRET.finditer(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     if any(len(t) >= LONG_TOKEN and not _made_of_words(t) for t in _TOKEN.findall(text)):
-        return LABEL_HOLDS_A_KEY
+        return _(LABEL_HOLDS_A_KEY)
     return None
 
 
@@ -252,7 +290,7 @@ def check_with_provider(provider: str, secret: str) -> Verdict:
         return Verdict(
             Status.UNVERIFIED,
             Outcome.OK,
-            f"{adapter.label} has no free key check: the first generation with this key will prove it.",
+            NO_FREE_CHECK.format(provider=adapter.label),
             verified=False,
         )
     verdicts = {
@@ -264,7 +302,7 @@ def check_with_provider(provider: str, secret: str) -> Verdict:
         status, outcome = verdicts[check.status]
         return Verdict(status, outcome, sanitize(check.message, [secret]), verified=True)
     note = sanitize(check.message, [secret])
-    return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} Saved as unverified.", verified=False)
+    return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note} {SAVED_UNVERIFIED}", verified=False)
 
 
 def check_usage_key_with_provider(provider: str, secret: str) -> Verdict:
@@ -274,7 +312,7 @@ def check_usage_key_with_provider(provider: str, secret: str) -> Verdict:
     check = adapter.check_usage_key(secret, timeout=KEY_CHECK_TIMEOUT, today=today)
     if check is None or check.status == "unreachable":
         note = sanitize(check.message, [secret]) + " " if check is not None else ""
-        return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note}Saved as unverified.", verified=False)
+        return Verdict(Status.UNVERIFIED, Outcome.UNREACHABLE, f"{note}{SAVED_UNVERIFIED}", verified=False)
     message = sanitize(check.message, [secret])
     if check.status == "valid":
         return Verdict(Status.VALID, Outcome.OK, message, verified=True)
@@ -356,7 +394,7 @@ def add_key(*, workspace: Workspace, user: User, provider: str, label: str, secr
     secret = _normalised(provider, secret)
     label = (label or "").strip()[:100] or _default_label(provider)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label)
-    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    _check_and_store(key, user=user, secret=secret, unchanged=NOTHING_SAVED)
     audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint})")
     logger.info(
         "provider key %s added to workspace %s (%s, %s) by user %s",
@@ -379,12 +417,15 @@ def add_usage_key(*, workspace: Workspace, user: User, provider: str, label: str
     existing = ProviderKey.objects.for_workspace(workspace).filter(provider=provider, kind=Kind.USAGE).first()
     if existing is not None:
         raise KeyRejected(
-            f"This workspace already has a {existing.provider_label} usage key, “{existing.label}”: replace "
-            "or delete it first. Nothing was saved."
+            _(
+                "This workspace already has a %(provider)s usage key, “%(label)s”: replace or delete it first. "
+                "Nothing was saved."
+            )
+            % {"provider": existing.provider_label, "label": existing.label}
         )
     label = (label or "").strip()[:100] or _default_label(provider, Kind.USAGE)
     key = ProviderKey(workspace=workspace, created_by=user, provider=provider, label=label, kind=Kind.USAGE)
-    _check_and_store(key, user=user, secret=secret, unchanged="Nothing was saved.")
+    _check_and_store(key, user=user, secret=secret, unchanged=NOTHING_SAVED)
     audit.record(workspace, user, audit.Action.KEY_ADDED, f"{key.label} ({key.hint}, usage key)")
     logger.info(
         "usage key %s added to workspace %s (%s, %s) by user %s",
@@ -411,7 +452,7 @@ def replace_key(key: ProviderKey, *, user: User, secret: str, label: str = "") -
     elif label_problem(key.label, secret):
         key.label = _default_label(key.provider, key.kind)
     try:
-        _check_and_store(key, user=user, secret=secret, unchanged="The saved key was not changed.")
+        _check_and_store(key, user=user, secret=secret, unchanged=KEY_UNCHANGED)
     except VaultError:
         key.label = saved_label  # nothing was saved: the page goes on showing the stored name
         raise
@@ -468,7 +509,7 @@ def retest_key(key: ProviderKey, *, user: User) -> Verdict:
         verdict = Verdict(
             key.status,
             Outcome.OK,
-            f"The key is stored intact. {label} has no free key check: the next generation will prove it.",
+            STORED_INTACT.format(provider=label),
             verified=False,
         )
     KeyUse.objects.filter(pk=use.pk).update(outcome=verdict.outcome, detail=sanitize(verdict.message))
@@ -603,7 +644,7 @@ def mark_key_worked(key: ProviderKey) -> None:
     # F(): concurrent workers using the same key must not lose each other's counts.
     fields = {
         "status": Status.VALID,
-        "status_message": "Worked for a generation.",
+        "status_message": WORKED,
         "last_used_at": now,
         "last_verified_at": now,
         "updated_at": now,

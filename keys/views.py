@@ -80,8 +80,8 @@ def _list_page(
         "usage_form": usage_form or (AddUsageKeyForm() if is_admin else None),
         "is_admin": is_admin,
         "adapters": providers.all_adapters(),
-        "usage_key_kinds": " or ".join(
-            adapter.usage_key_description
+        "usage_key_kinds": f" {_('or')} ".join(
+            _(adapter.usage_key_description)
             for adapter in providers.all_adapters()
             if providers.Capability.USAGE_REPORT in adapter.capabilities
         ),
@@ -95,7 +95,7 @@ def _announce(request: WorkspaceRequest, key: ProviderKey, verb: str) -> None:
         "verb": verb,
         "label": key.label,
         "hint": key.hint,
-        "status": key.status_message,
+        "status": services.shown(key.status_message),
     }
     if key.status in (ProviderKey.Status.RESTRICTED, ProviderKey.Status.UNVERIFIED):
         messages.warning(request, text)
@@ -128,7 +128,7 @@ def add_key(request: WorkspaceRequest) -> HttpResponse:
                 secret=form.cleaned_data["api_key"],
             )
         except services.VaultError as exc:
-            form.add_error("api_key", exc.message)
+            form.add_error("api_key", services.shown(exc.message))
         else:
             _announce(request, key, _("Saved"))
             return redirect("keys:list")
@@ -154,7 +154,7 @@ def add_usage_key(request: WorkspaceRequest) -> HttpResponse:
                 secret=form.cleaned_data["api_key"],
             )
         except services.VaultError as exc:
-            form.add_error("api_key", exc.message)
+            form.add_error("api_key", services.shown(exc.message))
         else:
             _announce(request, key, _("Saved the usage key"))
             return redirect(f"{reverse('keys:list')}#usage-reports")
@@ -170,14 +170,14 @@ def retest_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     try:
         verdict = services.retest_key(key, user=request.user)
     except services.WrongKind as exc:
-        messages.error(request, exc.message)
+        messages.error(request, services.shown(exc.message))
         return redirect("keys:list")
     except services.KeyUnavailable:
         messages.error(
             request, _("“%(label)s” can no longer be decrypted. Re-enter this key.") % {"label": key.label}
         )
         return redirect("keys:list")
-    text = f"“{key.label}” ({key.hint}): {verdict.message}"
+    text = f"“{key.label}” ({key.hint}): {services.shown(verdict.message)}"
     if verdict.status == ProviderKey.Status.VALID and verdict.verified:
         messages.success(request, text)
     elif verdict.status == ProviderKey.Status.INVALID:
@@ -201,7 +201,7 @@ def replace_key(request: WorkspaceRequest, code: UUID) -> HttpResponse:
                 key, user=request.user, secret=form.cleaned_data["api_key"], label=form.cleaned_data["label"]
             )
         except services.VaultError as exc:
-            form.add_error("api_key", exc.message)
+            form.add_error("api_key", services.shown(exc.message))
         else:
             _announce(request, key, _("Replaced the key of"))
             return redirect("keys:list")

@@ -17,6 +17,16 @@ from typing import Any, Literal
 
 from providers.redaction import redact
 
+
+def gettext_noop(message: str) -> str:
+    """Mark a sentence for translation without translating it (this package does not use Django).
+
+    makemessages extracts every `gettext_noop("…")` literal into the catalogue; the app translates the
+    sentence where it shows it (generation/stored_text.py), in the reader's language. Stored and logged as is.
+    """
+    return message
+
+
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 MAX_MESSAGE_LENGTH = 300
 
@@ -40,24 +50,34 @@ RETRYABLE = frozenset(
 )
 
 USER_MESSAGES = {
-    ErrorKind.INVALID_KEY: "The provider rejected your API key. Re-enter the key on the API keys page.",
-    ErrorKind.FORBIDDEN: (
+    ErrorKind.INVALID_KEY: gettext_noop(
+        "The provider rejected your API key. Re-enter the key on the API keys page."
+    ),
+    ErrorKind.FORBIDDEN: gettext_noop(
         "Your key lacks access to this model. Check the key's permissions (or verify your organization) "
         "at the provider, or choose another model."
     ),
-    ErrorKind.NO_CREDIT: "Your provider account is out of credit. Top up at the provider, then try again.",
-    ErrorKind.SAFETY: (
+    ErrorKind.NO_CREDIT: gettext_noop(
+        "Your provider account is out of credit. Top up at the provider, then try again."
+    ),
+    ErrorKind.SAFETY: gettext_noop(
         "The request was rejected by the provider's safety system. Change the prompt and try again."
     ),
-    ErrorKind.RATE_LIMITED: "The provider is limiting how fast your key can be used. Try again in a minute.",
-    ErrorKind.SERVER_ERROR: "The provider had a temporary problem. Try again later.",
-    ErrorKind.TIMEOUT: "The provider did not answer in time. Try again later.",
-    ErrorKind.CONNECTION: "The provider could not be reached. Try again later.",
-    ErrorKind.BAD_REQUEST: (
+    ErrorKind.RATE_LIMITED: gettext_noop(
+        "The provider is limiting how fast your key can be used. Try again in a minute."
+    ),
+    ErrorKind.SERVER_ERROR: gettext_noop("The provider had a temporary problem. Try again later."),
+    ErrorKind.TIMEOUT: gettext_noop("The provider did not answer in time. Try again later."),
+    ErrorKind.CONNECTION: gettext_noop("The provider could not be reached. Try again later."),
+    ErrorKind.BAD_REQUEST: gettext_noop(
         "The provider refused these settings (size, quality or format). Change them and try again."
     ),
-    ErrorKind.NOT_FOUND: "The provider does not offer this model to your key. Choose another model.",
-    ErrorKind.BAD_RESPONSE: "The provider sent back something that is not a usable image. Try again.",
+    ErrorKind.NOT_FOUND: gettext_noop(
+        "The provider does not offer this model to your key. Choose another model."
+    ),
+    ErrorKind.BAD_RESPONSE: gettext_noop(
+        "The provider sent back something that is not a usable image. Try again."
+    ),
 }
 
 

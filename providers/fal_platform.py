@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import report_http
-from .base import ErrorKind, KeyCheck, ProviderError, setting
+from .base import ErrorKind, KeyCheck, ProviderError, gettext_noop, setting
 from .fal_queue import REQUEST_ID
 from .usage import (
     PriceLine,
@@ -34,6 +34,16 @@ from .usage import (
 DEFAULT_PLATFORM_URL = "https://api.fal.ai/v1"
 LABEL = "fal.ai"
 PAGE_LIMIT = 100
+
+
+FAL_KEY_ACCEPTED = gettext_noop("fal.ai accepted this Admin-scoped key.")
+FAL_KEY_REJECTED = gettext_noop("fal.ai rejected this key (HTTP 401).")
+FAL_KEY_NOT_ADMIN = gettext_noop(
+    "fal.ai accepted this key but it cannot read usage: create a key with the Admin scope."
+)
+FAL_KEY_UNCHECKED = gettext_noop("fal.ai could not check the key ({kind}).")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (FAL_KEY_ACCEPTED, FAL_KEY_REJECTED, FAL_KEY_NOT_ADMIN, FAL_KEY_UNCHECKED)
 
 
 def _base(base_url: str | None) -> str:
@@ -200,11 +210,8 @@ def check_admin_key(
         )
     except ProviderError as exc:
         if exc.kind is ErrorKind.INVALID_KEY:
-            return KeyCheck("invalid", "fal.ai rejected this key (HTTP 401).")
+            return KeyCheck("invalid", FAL_KEY_REJECTED)
         if exc.kind is ErrorKind.FORBIDDEN:
-            return KeyCheck(
-                "forbidden",
-                "fal.ai accepted this key but it cannot read usage: create a key with the Admin scope.",
-            )
-        return KeyCheck("unreachable", f"fal.ai could not check the key ({exc.kind.value}).")
-    return KeyCheck("valid", "fal.ai accepted this Admin-scoped key.")
+            return KeyCheck("forbidden", FAL_KEY_NOT_ADMIN)
+        return KeyCheck("unreachable", FAL_KEY_UNCHECKED.format(kind=exc.kind.value))
+    return KeyCheck("valid", FAL_KEY_ACCEPTED)

@@ -18,13 +18,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import report_http
-from .base import ErrorKind, KeyCheck, ProviderError, setting
+from .base import ErrorKind, KeyCheck, ProviderError, gettext_noop, setting
 from .usage import CostLine, UsageLine, day_start, instant, integer, nanousd, text
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LABEL = "OpenAI"
 ADMIN_PREFIX = "sk-admin-"
 PAGE_LIMIT = 31  # daily buckets per page (the API's maximum for 1d buckets)
+
+ADMIN_KEY_ACCEPTED = gettext_noop("OpenAI accepted this Admin key.")
+ADMIN_KEY_REJECTED = gettext_noop("OpenAI rejected this key (HTTP 401).")
+NOT_AN_ADMIN_KEY = gettext_noop(
+    "OpenAI accepted this key but it cannot read the organisation's usage: use an Admin key."
+)
+ADMIN_KEY_UNCHECKED = gettext_noop("OpenAI could not check the key ({kind}).")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (ADMIN_KEY_ACCEPTED, ADMIN_KEY_REJECTED, NOT_AN_ADMIN_KEY, ADMIN_KEY_UNCHECKED)
 
 
 def _base(base_url: str | None) -> str:
@@ -127,11 +136,8 @@ def check_admin_key(secret: str, *, base_url: str | None = None, timeout: float 
         )
     except ProviderError as exc:
         if exc.kind is ErrorKind.INVALID_KEY:
-            return KeyCheck("invalid", "OpenAI rejected this key (HTTP 401).")
+            return KeyCheck("invalid", ADMIN_KEY_REJECTED)
         if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
-            return KeyCheck(
-                "forbidden",
-                "OpenAI accepted this key but it cannot read the organisation's usage: use an Admin key.",
-            )
-        return KeyCheck("unreachable", f"OpenAI could not check the key ({exc.kind.value}).")
-    return KeyCheck("valid", "OpenAI accepted this Admin key.")
+            return KeyCheck("forbidden", NOT_AN_ADMIN_KEY)
+        return KeyCheck("unreachable", ADMIN_KEY_UNCHECKED.format(kind=exc.kind.value))
+    return KeyCheck("valid", ADMIN_KEY_ACCEPTED)

@@ -28,6 +28,7 @@ from .base import (
     ProviderError,
     ProviderImage,
     ProviderResult,
+    gettext_noop,
     parse_retry_after,
     require_key,
     sanitize,
@@ -45,6 +46,14 @@ _PLACEHOLDER_KEY = "placeholder-never-sent"
 # with_options(); per-request headers win over all of them, so an operator's variables can never attach
 # the operator's organization, project or credentials to a user's request.
 _AMBIENT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
+
+KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
+KEY_REJECTED = gettext_noop("OpenAI rejected this key.")
+KEY_CANNOT_LIST = gettext_noop("OpenAI accepted this key but it lacks permission to list models.")
+KEY_UNCHECKED = gettext_noop("OpenAI could not check the key ({kind}). Try again later.")
+KEY_CHECK_NOT_JSON = gettext_noop("OpenAI sent a response that is not JSON. Try again later.")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (KEY_ACCEPTED, KEY_REJECTED, KEY_CANNOT_LIST, KEY_UNCHECKED, KEY_CHECK_NOT_JSON)
 
 _clients: dict[str, openai.OpenAI] = {}
 _clients_lock = threading.Lock()
@@ -179,18 +188,16 @@ def check_key(api_key: str, *, base_url: str | None = None, timeout: float = 10)
     except ProviderError as exc:
         return KeyCheck("invalid", exc.message)
     except openai.AuthenticationError:
-        return KeyCheck("invalid", "OpenAI rejected this key.")
+        return KeyCheck("invalid", KEY_REJECTED)
     except openai.PermissionDeniedError:
-        return KeyCheck("forbidden", "OpenAI accepted this key but it lacks permission to list models.")
+        return KeyCheck("forbidden", KEY_CANNOT_LIST)
     except openai.OpenAIError as exc:
         # 429s, 5xx, timeouts and a broken network say nothing about the key itself.
         error = _error_from(exc, api_key)
-        return KeyCheck(
-            "unreachable", f"OpenAI could not check the key ({error.kind.value}). Try again later."
-        )
+        return KeyCheck("unreachable", KEY_UNCHECKED.format(kind=error.kind.value))
     except ValueError:
-        return KeyCheck("unreachable", "OpenAI sent a response that is not JSON. Try again later.")
-    return KeyCheck("valid", "OpenAI accepted this key.")
+        return KeyCheck("unreachable", KEY_CHECK_NOT_JSON)
+    return KeyCheck("valid", KEY_ACCEPTED)
 
 
 def _provider_message(exc: openai.APIStatusError) -> str:

@@ -645,6 +645,10 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
     ):
         visitor.get(path)
     visitor.get("/accounts/password_reset/", expect=302)  # the old path
+    visitor.post(
+        "/accounts/language/", {"language": "ar", "next": "/accounts/login/"}
+    )  # signed out: a cookie
+    visitor.post("/accounts/language/", {"language": "en", "next": "/accounts/login/"})
     visitor.post("/accounts/password/reset/", {"email": alice.email})
     link = mailbox.link_in(mailbox.to(alice.email)[-1])
     set_password = visitor.get(link, expect=302).url
@@ -659,6 +663,8 @@ def _visit_account_pages(alice: User, responses: list[tuple[str, str]], routes: 
         {"oldpassword": new_password, "password1": changed, "password2": changed},
     )
     visitor.get("/accounts/email/")
+    visitor.get("/accounts/preferences/")
+    visitor.post("/accounts/preferences/", {"language": "en", "time_zone": "Asia/Tokyo"})
     visitor.get("/accounts/2fa/")
     visitor.get("/accounts/2fa/totp/activate/", expect=302)  # asks for the password again
     visitor.post("/accounts/reauthenticate/?next=/accounts/2fa/totp/activate/", {"password": changed})

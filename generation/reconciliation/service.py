@@ -14,6 +14,7 @@ import logging
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 import providers
@@ -74,16 +75,16 @@ def start_reconciliation(
 ) -> Reconciliation:
     """Create a run for the UTC days [start, end); the caller enqueues `tasks.reconcile` on commit."""
     if not start < end or (end - start).days > MAX_DAYS:
-        raise ReconciliationRefused(f"Choose a period of 1 to {MAX_DAYS} UTC days.")
+        raise ReconciliationRefused(_("Choose a period of 1 to %(max)d UTC days.") % {"max": MAX_DAYS})
     key = usage_key_for(workspace, provider)
     if key is None:
-        raise ReconciliationRefused("Add a usage key for this provider first (API keys → Usage reports).")
+        raise ReconciliationRefused(_("Add a usage key for this provider first (API keys → Usage reports)."))
     with transaction.atomic():
         # The usage key's row serializes two starts at once (PostgreSQL); one running run at a time.
         ProviderKey.objects.select_for_update().filter(pk=key.pk).first()
         if _running(workspace, provider).exists():
             raise ReconciliationRefused(
-                "A reconciliation with this provider is already running: wait for it to finish."
+                _("A reconciliation with this provider is already running: wait for it to finish.")
             )
         return Reconciliation.objects.create(
             workspace=workspace, created_by=user, provider=provider, usage_key=key, start=start, end=end
@@ -321,13 +322,14 @@ def set_key_match(
     """Record the owner's choice of the `provider` key id that is `key` (empty: forget any match)."""
     if key.workspace_id != workspace.pk or key.is_usage_key or key.provider != provider:
         raise ReconciliationRefused(
-            f"Choose one of this workspace's {providers.get(provider).label} generation keys."
+            _("Choose one of this workspace's %(provider)s generation keys.")
+            % {"provider": providers.get(provider).label}
         )
     provider_key_id = provider_key_id.strip()[:100]
     if not provider_key_id:
         KeyMatch.objects.filter(key=key).delete()
         return None
-    match, _ = KeyMatch.objects.update_or_create(
+    match, _created = KeyMatch.objects.update_or_create(
         key=key,
         defaults={
             "workspace": workspace,

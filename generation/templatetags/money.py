@@ -5,7 +5,7 @@ from typing import Any
 
 from django import template
 
-from generation.money import format_usd, widest_fraction
+from generation.money import format_usd, group_digits, widest_fraction
 
 register = template.Library()
 
@@ -41,7 +41,7 @@ def number(count: int | None) -> str:
     """Return a count with its thousands grouped ("7,024"); "–" when there is none."""
     if count is None:
         return "–"
-    return f"{count:,}"
+    return group_digits(count)
 
 
 @register.filter
@@ -60,4 +60,4 @@ def signed(number: int | None) -> str:
     """Return a count difference with its sign ("+3", "−1", "0"); "–" when there is none."""
     if number is None:
         return "–"
-    return f"+{number:,}" if number > 0 else ("−" + f"{-number:,}" if number < 0 else "0")
+    return f"+{group_digits(number)}" if number > 0 else ("−" + group_digits(-number) if number < 0 else "0")

@@ -12,6 +12,7 @@ from uuid import UUID
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -40,7 +41,7 @@ class Filters:
     def period_label(self) -> str:
         """Return the period for headings: "November 2026", "3 Nov 2026 – 10 Nov 2026", "all time"."""
         if self.start and self.end and add_months(self.start, 1) == self.end and self.start.day == 1:
-            return self.start.strftime("%B %Y")
+            return formats.date_format(self.start.date(), "YEAR_MONTH_FORMAT")  # in the page's language
         last_day = (self.end - dt.timedelta(days=1)).date() if self.end else None
         if self.start and last_day:
             return f"{show_day(self.start.date())} – {show_day(last_day)}"

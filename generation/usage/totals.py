@@ -229,6 +229,11 @@ class Month:
     def key(self) -> str:
         return self.start.strftime("%Y-%m")
 
+    @property
+    def first_day(self) -> dt.date:
+        """The month's first day, a date: shown as is, never moved into the viewer's time zone."""
+        return self.start.date()
+
 
 def monthly(workspace: Workspace, filters: Filters, *, now: dt.datetime | None = None) -> list[Month]:
     """Return the last twelve UTC months' totals, oldest first; the period filter does not apply."""

@@ -17,32 +17,42 @@ from typing import Any
 
 from providers import decisions, fal_platform, fal_queue, report_http
 from providers.adapter import Adapter, Call, CancelRequested, Capability, Outcome, PricedModel, Quote
-from providers.base import KeyCheck, ProviderError, ProviderResult
+from providers.base import KeyCheck, ProviderError, ProviderResult, gettext_noop
 from providers.usage import UsageReport, day_start
 
 logger = logging.getLogger(__name__)
 
 MEGAPIXEL = 1024 * 1024
 SUBMIT_TIMEOUT = 30.0
-REFUSED_AFTER_START = (
+REFUSED_AFTER_START = gettext_noop(
     "fal.ai refused the request after it had started (HTTP 422); fal may charge the GPU time a runner "
     "already spent on it."
 )
-SUBMIT_UNANSWERED = (
+SUBMIT_UNANSWERED = gettext_noop(
     "The request reached fal.ai but no usable answer came back (a timeout, a dropped connection or an "
     "unreadable reply); fal may have queued it, and then it runs and is billed."
 )
-INTERRUPTED_SUBMIT = (
+INTERRUPTED_SUBMIT = gettext_noop(
     "The worker stopped while sending the request to fal.ai; fal may have queued it, and then it runs and "
     "is billed."
 )
-NOT_CANCELLED = (
+NOT_CANCELLED = gettext_noop(
     "fal.ai did not finish the request before the deadline and it could not be cancelled; it may still "
     "complete and be billed."
 )
-CANCELLED_RUNNING = (
+CANCELLED_RUNNING = gettext_noop(
     "Cancelled after fal.ai had started drawing: fal accepted the cancel, but may charge the GPU time its "
     "runner already spent."
+)
+KEY_IN_TWO_PARTS = gettext_noop("A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key.")
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    REFUSED_AFTER_START,
+    SUBMIT_UNANSWERED,
+    INTERRUPTED_SUBMIT,
+    NOT_CANCELLED,
+    CANCELLED_RUNNING,
+    KEY_IN_TWO_PARTS,
 )
 # fal lists a request only once it has ended, and a request that just ended may not be listed yet: the
 # request list is taken to cover only the requests that ended this long before it was read.
@@ -66,24 +76,24 @@ def image_cost(width: int, height: int, price: Mapping[str, Any]) -> int:
 class FalAdapter(Adapter):
     name = "fal"
     label = "fal.ai"
-    key_description = "a fal.ai key (KEY_ID:KEY_SECRET)"
+    key_description = gettext_noop("a fal.ai key (KEY_ID:KEY_SECRET)")
     order = 20
     key_check_note = (
         "fal.ai has no free check: a fal.ai key is saved as unverified until its first generation proves it."
     )
-    quote_note = "Exact: fal.ai bills per megapixel of output."
+    quote_note = gettext_noop("Exact: fal.ai bills per megapixel of output.")
     one_image_per_request = True
     resumable = True
     provider_cancels = True  # PUT {cancel_url}: the worker cancels its requests (D32)
     capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
-    usage_key_description = "a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)"
+    usage_key_description = gettext_noop("a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)")
     report_lists_requests = True
 
     def catalog_unit_price(self, price: Mapping[str, Any]) -> int | None:
         """fal's pricing endpoint quotes one unit price per megapixel: the catalog's first megapixel's."""
         return int(price["first_megapixel"]) if "first_megapixel" in price else None
 
-    interrupted_message = (
+    interrupted_message = gettext_noop(
         "The worker stopped while fal.ai was working on this request. fal.ai may have billed it: check your "
         "requests at fal.ai. Try again."
     )
@@ -94,7 +104,7 @@ class FalAdapter(Adapter):
     def key_problem(self, secret: str) -> str | None:
         key_id, _, key_secret = secret.partition(":")
         if not key_id or not key_secret:
-            return "A fal.ai key has two parts, KEY_ID:KEY_SECRET. Paste the whole key."
+            return KEY_IN_TWO_PARTS
         return None
 
     def hint(self, secret: str) -> str:

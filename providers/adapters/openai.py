@@ -14,7 +14,7 @@ from typing import Any
 
 from providers import decisions, openai_admin, openai_images, report_http
 from providers.adapter import Adapter, Call, Capability, Outcome, PricedModel, Quote
-from providers.base import ImageRequest, KeyCheck, ProviderError, ProviderResult
+from providers.base import ImageRequest, KeyCheck, ProviderError, ProviderResult, gettext_noop
 from providers.usage import UsageReport
 
 logger = logging.getLogger(__name__)
@@ -23,26 +23,53 @@ KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
 # Extra output tokens OpenAI bills per streamed partial image ("about 100", docs/providers.md): the quote's
 # upper bound counts them; the cost comes from the completed event's usage.
 PARTIAL_IMAGE_TOKENS = 100
-UNANSWERED_REASON = (
+UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
+)
+KEY_ACCEPTED = gettext_noop("OpenAI accepted this key.")
+KEY_REJECTED = gettext_noop(
+    "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has not been revoked."
+)
+KEY_RESTRICTED = gettext_noop(
+    "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted key, or your "
+    "organization may need verification. Image generation may fail."
+)
+ADMIN_KEY_HERE = gettext_noop(
+    "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under Usage reports, and "
+    "paste a project key here."
+)
+PROJECT_KEY_FOR_USAGE = gettext_noop(
+    "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your organisation's "
+    "settings at OpenAI; a project key cannot read usage."
+)
+# What this module writes for a reader, translated where shown (providers/sentences.py).
+SENTENCES = (
+    UNANSWERED_REASON,
+    KEY_ACCEPTED,
+    KEY_REJECTED,
+    KEY_RESTRICTED,
+    ADMIN_KEY_HERE,
+    PROJECT_KEY_FOR_USAGE,
 )
 
 
 class OpenAIAdapter(Adapter):
     name = "openai"
     label = "OpenAI"
-    key_description = "an OpenAI key"
+    key_description = gettext_noop("an OpenAI key")
     order = 10
     key_check_note = (
         "OpenAI keys are checked with OpenAI's free model list before they are saved; a key OpenAI refuses "
         "is not saved."
     )
-    quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    quote_note = gettext_noop(
+        "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
+    )
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
     capabilities = frozenset({Capability.GENERATE, Capability.STREAM, Capability.USAGE_REPORT})
-    usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
-    interrupted_message = (
+    usage_key_description = gettext_noop("an OpenAI Admin key (sk-admin-…), created by an organisation owner")
+    interrupted_message = gettext_noop(
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
         "check your usage page at OpenAI. Try again."
     )
@@ -58,35 +85,21 @@ class OpenAIAdapter(Adapter):
         """Ask for the free model list: 200 valid, 401 invalid, 403 restricted."""
         check = openai_images.check_key(secret, timeout=timeout)
         if check.status == "valid":
-            return KeyCheck("valid", "OpenAI accepted this key.")
+            return KeyCheck("valid", KEY_ACCEPTED)
         if check.status == "invalid":
-            return KeyCheck(
-                "invalid",
-                "OpenAI rejected this key (HTTP 401). Check that you copied the whole key and that it has "
-                "not been revoked.",
-            )
+            return KeyCheck("invalid", KEY_REJECTED)
         if check.status == "forbidden":
-            return KeyCheck(
-                "forbidden",
-                "OpenAI accepted this key but refused to list models (HTTP 403): it may be a restricted "
-                "key, or your organization may need verification. Image generation may fail.",
-            )
+            return KeyCheck("forbidden", KEY_RESTRICTED)
         return check
 
     def key_problem(self, secret: str) -> str | None:
         if secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "This is an OpenAI Admin key: it reads usage reports and cannot generate. Add it under "
-                "Usage reports, and paste a project key here."
-            )
+            return ADMIN_KEY_HERE
         return None
 
     def usage_key_problem(self, secret: str) -> str | None:
         if not secret.startswith(openai_admin.ADMIN_PREFIX):
-            return (
-                "Usage reports need an OpenAI Admin key (it starts with sk-admin-). Create one in your "
-                "organisation's settings at OpenAI; a project key cannot read usage."
-            )
+            return PROJECT_KEY_FOR_USAGE
         return None
 
     def check_usage_key(self, secret: str, *, timeout: float, today: dt.date) -> KeyCheck:

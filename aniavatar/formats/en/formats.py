@@ -2,7 +2,7 @@
 
 "3 Dec 2026" and "3 Dec 2026, 05:39 UTC". Templates use `|date` (a date) and `|date:"DATETIME_FORMAT"`
 (a date-time); Python code uses `generation.dates.show_day` / `show_moment`. Times are shown in the
-current time zone (UTC for now), and say which one it is ("T").
+viewer's time zone (accounts.middleware.LanguageAndTimeZoneMiddleware), and say which one it is ("T").
 """
 
 DATE_FORMAT = "j M Y"
