@@ -282,7 +282,7 @@ ANIAVATAR_FINGERPRINT_KEY = env_str("ANIAVATAR_FINGERPRINT_KEY") or SECRET_KEY
 # Internationalization
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("ar", "Arabic")]
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 # One date format and one date-time format (with its zone) everywhere: aniavatar/formats/en/formats.py.
