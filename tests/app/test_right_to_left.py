@@ -51,14 +51,17 @@ NOT_PAGES = {
     "teams:resend-invitation": "POST only",
     "teams:leave": "POST only",
     "teams:switch-workspace": "POST only",
+    "accounts:password_change": "a redirect to allauth's page",
+    "accounts:password_reset": "a redirect to allauth's page",
+    "accounts:password_reset_confirm": "a redirect to allauth's page",
     "healthz": "a health probe (plain text)",
     "readyz": "a health probe (plain text)",
 }
-OUR_APPS = ("generation", "keys", "teams")
+OUR_APPS = ("accounts", "generation", "keys", "teams")
 
 
 def _our_view_names() -> set[str]:
-    """Return the names of every URL of ours (home and the generation, keys and teams namespaces)."""
+    """Return the names of every URL of ours (home and our apps' namespaces; allauth's are not ours)."""
     names: set[str] = set()
 
     def walk(patterns: list, namespace: str | None) -> None:
