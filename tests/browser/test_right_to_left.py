@@ -120,9 +120,14 @@ def _walk(page) -> None:
     # Generate two avatars; the progress bar moves along the right-hand side.
     page.goto(f"/generate/?persona={persona.code}")
     _right_to_left(page, "7-generate")
+    # The model's options come back from the server (htmx, replacing #generate-options): choose the quality
+    # and the count once they are in.
+    options = page.locator("#generate-options").element_handle()
     page.locator("select[name=model]").select_option("gpt-image-2")
+    options.wait_for_element_state("hidden")  # detached: the new options are in
     page.locator("select[name=quality]").select_option("low")
     page.locator("select[name=n]").select_option("2")
+    expect(page.locator("select[name=n]")).to_have_value("2")
     expect(page.locator("#quote strong")).to_contain_text("$")
     page.locator("form.generate-form button[type=submit]").last.click()
     expect(page).to_have_url(re.compile(r"/generations/[0-9a-f-]{36}/$"))
