@@ -87,7 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
             ],
-            "builtins": ["generation.templatetags.money"],
+            "builtins": ["generation.templatetags.money", "aniavatar.bidi"],
         },
     },
 ]

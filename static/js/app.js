@@ -74,7 +74,7 @@ for (const form of document.querySelectorAll("form[data-autosubmit]")) {
 }
 
 // The gallery's viewer: a thumbnail opens its image large in a <dialog> instead of the image's page.
-// Left and Right arrows (or the buttons) move through this page's avatars; Escape, the close button or a
+// The arrow keys (mirrored on a right-to-left page) or the buttons move through this page's avatars; Escape, the close button or a
 // click on the backdrop closes it, and focus goes to the thumbnail of the avatar last shown.
 const viewer = document.getElementById("viewer");
 if (viewer && typeof viewer.showModal === "function") {
@@ -120,8 +120,12 @@ if (viewer && typeof viewer.showModal === "function") {
     if (!inside) viewer.close(); // a click on the backdrop
   });
   viewer.addEventListener("keydown", (event) => {
-    if (event.key === "ArrowLeft") show(current - 1);
-    else if (event.key === "ArrowRight") show(current + 1);
+    // The arrow that points towards the Next button moves on: Right on a left-to-right page, Left on a
+    // right-to-left one (Arabic), where the Next button sits on the left.
+    const forward = viewer.matches(":dir(rtl)") ? "ArrowLeft" : "ArrowRight";
+    const back = forward === "ArrowLeft" ? "ArrowRight" : "ArrowLeft";
+    if (event.key === back) show(current - 1);
+    else if (event.key === forward) show(current + 1);
     else return;
     event.preventDefault();
   });

@@ -289,7 +289,7 @@ def test_a_link_opened_by_another_account_changes_nothing(alice, alice_client, c
     assert response.status_code == 404 and "another address" in response.content.decode()
     assert state() == before
     # Its workspace's owner sees what was sent, and does not join anything.
-    assert "Only dave@example.com can accept it" in alice_client.get(link).content.decode()
+    assert "Only <bdi>dave@example.com</bdi> can accept it" in alice_client.get(link).content.decode()
     assert state() == before
 
 
@@ -367,7 +367,7 @@ def test_create_a_client_workspace_and_switch_between_workspaces(alice, alice_cl
     acme = Membership.objects.get(user=alice, workspace__name="Client: Acme")
     assert acme.role == "owner"
     home = alice_client.get("/").content.decode()
-    assert 'class="workspace-name"' in home and "Client: Acme</span>" in home
+    assert 'class="workspace-name"' in home and "Client: Acme</bdi></span>" in home
     # Another workspace's object is a 404 until alice switches to it (D33).
     assert alice_client.get(f"/personas/{persona.code}/").status_code == 404
     alice_client.post("/workspace/switch/", {"workspace": str(personal.code)})

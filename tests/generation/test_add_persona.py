@@ -73,7 +73,7 @@ def test_a_name_already_used_in_the_workspace_is_saved_with_a_warning(alice, ali
     copy = Persona.objects.exclude(pk=persona.pk).get()
     page = alice_client.get(response["Location"]).content.decode()
     assert 'data-testid="name-hint"' in page
-    assert "already called “budget ben”" in page
+    assert "already called “<bdi>budget ben</bdi>”" in page  # isolated: right to left, issue 18
     # The first one is told too: it now shares its name.
     assert 'data-testid="name-hint"' in alice_client.get(f"/personas/{persona.code}/").content.decode()
     assert copy.name == "budget ben"
@@ -86,7 +86,7 @@ def test_the_warning_comes_with_the_live_preview_while_typing(alice_client, pers
     html = response.content.decode()
     assert 'id="prompt-preview"' in html
     assert 'id="name-hint" class="name-hint" aria-live="polite" hx-swap-oob="innerHTML"' in html
-    assert "already called “Budget Ben”" in html
+    assert "already called “<bdi>Budget Ben</bdi>”" in html
     response = alice_client.get(
         "/personas/new/", {"preview": "1", "name": "Careful Cora"}, HTTP_HX_REQUEST="true"
     )

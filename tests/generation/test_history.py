@@ -77,7 +77,7 @@ def test_it_shows_each_charge_with_member_persona_model_size_usage_cost_and_stat
         "Budget Ben",
         "gpt-image-2",
         "openai",
-        "1024×1024, high",
+        "<bdi>1024×1024</bdi>, high",
         "57 in · 4,160 out",
         "$0.01109",
     ):
@@ -86,7 +86,7 @@ def test_it_shows_each_charge_with_member_persona_model_size_usage_cost_and_stat
     for text in (
         "alice@example.com",
         "fal-ai/flux-2-max",
-        "1536×1024",
+        "<bdi>1536×1024</bdi>",
         '>2<br><span class="muted small">megapixels',
         "$0.10",
         "Failed",
