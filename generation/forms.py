@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 import providers
@@ -245,3 +246,64 @@ class LimitForm(forms.Form):
         """Return the limit in nano-dollars, or None for no limit."""
         value = self.cleaned_data["limit_usd"]
         return None if value is None else from_usd(value)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files; each is checked by the form (generation.references), not here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [single(f, initial) for f in files if f is not None] or [single(None, initial)]
+
+
+class ReferenceUploadForm(forms.Form):
+    """Reference photos for a persona: each checked, cleaned and re-encoded (generation.references)."""
+
+    photos = MultipleFileField(
+        label=_("Reference photos"),
+        help_text=_("JPEG, PNG or WebP; at most 20 MB and 40 megapixels each, and 4 per persona."),
+    )
+    consent = forms.BooleanField(
+        label=_(
+            "I may use these photos: they show me, or the person shown has agreed to their use for avatars."
+        ),
+        error_messages={"required": _("Confirm that you may use these photos.")},
+    )
+
+    def __init__(self, *args: Any, room: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.room = room  # how many more the persona can take
+        self.cleaned_photos: list[tuple[str, Any]] = []
+
+    def clean_photos(self) -> list[Any]:
+        from generation import references  # imports Pillow: only where uploads are checked
+
+        files = self.cleaned_data["photos"]
+        if len(files) > self.room:
+            raise forms.ValidationError(
+                _("A persona holds at most %(max)d reference photos; there is room for %(room)d more.")
+                % {"max": references.MAX_REFERENCES, "room": self.room}
+            )
+        errors, cleaned = [], []
+        for upload in files:
+            name = str(upload.name or "")[:255]
+            if upload.size is not None and upload.size > references.MAX_UPLOAD_BYTES:
+                errors.append(format_html("<bdi>{}</bdi>: {}", name, _("The file is larger than 20 MB.")))
+                continue
+            try:
+                cleaned.append((name, references.clean_upload(upload.read())))
+            except references.ReferenceRejected as exc:
+                errors.append(format_html("<bdi>{}</bdi>: {}", name, str(exc)))
+        if errors:
+            raise forms.ValidationError(errors)  # nothing is stored when any file is refused
+        self.cleaned_photos = cleaned
+        return list(files)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 import providers
 from accounts.models import User, Workspace
 from generation import budgets, catalog, pipeline, pricing, tasks
-from generation.models import Generation, Persona
+from generation.models import Generation, Persona, PersonaReference
+from generation.references import MAX_REFERENCES, CleanReference
 from keys.models import ProviderKey
 from providers.decisions import Cancel, CancelAsked, on_cancel
 
@@ -186,3 +190,64 @@ def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
         )
     logger.info("generation %s: cancelled while running (%s)", generation.code, verdict)
     return verdict, message
+
+
+# Reference photos (issue 19): stored cleaned, private, deleted with their persona.
+
+
+def add_references(
+    *, persona: Persona, photos: list[tuple[str, CleanReference]], by: User
+) -> list[PersonaReference]:
+    """Store cleaned reference photos for `persona` (checked by the form); the uploader consented now."""
+    now = timezone.now()
+    rows = []
+    with transaction.atomic():
+        # Counted under the persona's row lock: two uploads at once cannot pass the limit together.
+        Persona.objects.select_for_update().filter(pk=persona.pk).first()
+        room = MAX_REFERENCES - persona.references.count()
+        if len(photos) > room:
+            raise GenerationRefused(f"A persona holds at most {MAX_REFERENCES} reference photos.")
+        for name, clean in photos:
+            row = PersonaReference(
+                workspace=persona.workspace,
+                persona=persona,
+                created_by=by,
+                original_name=name,
+                width=clean.width,
+                height=clean.height,
+                content_type=clean.content_type,
+                size_bytes=len(clean.data),
+                consent_at=now,
+            )
+            ext = "png" if clean.content_type == "image/png" else "jpg"
+            row.file.save(f"{secrets.token_urlsafe(24)}.{ext}", ContentFile(clean.data), save=False)
+            row.save()
+            rows.append(row)
+    logger.info("persona %s: %d reference photo(s) added", persona.code, len(rows))
+    return rows
+
+
+def delete_files_on_commit(files: list[tuple[Any, str]]) -> None:
+    """Delete stored files once the transaction that removed their rows has committed."""
+
+    def remove() -> None:
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except OSError:
+                logger.warning("could not delete file %s", name, exc_info=True)
+
+    transaction.on_commit(remove)
+
+
+def delete_reference(reference: PersonaReference) -> None:
+    files = [(reference.file.storage, reference.file.name)] if reference.file.name else []
+    reference.delete()
+    delete_files_on_commit(files)
+
+
+def delete_persona(persona: Persona) -> None:
+    """Delete a persona and its reference photos (rows and files); its generations keep their images."""
+    files = [(r.file.storage, r.file.name) for r in persona.references.all() if r.file.name]
+    persona.delete()
+    delete_files_on_commit(files)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.http import WorkspaceRequest, workspace_required
 from generation.models import GeneratedImage
-from generation.scoping import get_image
+from generation.scoping import get_image, get_reference
 
 # Files never change under a code, so browsers may keep them; "private" keeps shared caches out.
 MAX_AGE = 24 * 3600
@@ -74,3 +74,13 @@ def image_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
 def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     return _serve(image.thumbnail, "image/webp", download_name(image, "thumb.webp"), download=False)
+
+
+@require_safe
+@workspace_required
+def reference_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
+    """A persona's reference photo (cleaned on upload), to members of its workspace only."""
+    reference = get_reference(request, code)
+    extension = "png" if reference.content_type == "image/png" else "jpg"
+    name = f"{slugify(reference.persona.name) or 'persona'}-reference.{extension}"
+    return _serve(reference.file, reference.content_type, name, download=False)
