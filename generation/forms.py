@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 import providers
 from generation import catalog
-from generation.models import Persona, UnavailableModel
+from generation.models import GeneratedImage, Persona, PersonaReference, UnavailableModel
 from generation.money import from_usd
 from keys.models import ProviderKey
 
@@ -68,9 +70,36 @@ class GenerateForm(forms.Form):
     n = forms.TypedChoiceField(
         label=_("Number of images"), coerce=int, choices=[(i, str(i)) for i in range(1, 5)], initial=1
     )
+    # References (issue 19): the persona's photos, and "more like this" from one of its avatars.
+    references = forms.MultipleChoiceField(
+        label=_("Use this persona's reference photos"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "reference-choice"}),
+        help_text=_("The provider draws the same person as in the photos you tick."),
+    )
+    like = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    change = forms.ChoiceField(
+        label=_("What changes"),
+        required=False,
+        choices=[
+            ("", _("Nothing in particular")),
+            ("pose", _("Pose")),
+            ("expression", _("Expression")),
+            ("outfit", _("Outfit")),
+            ("background", _("Background")),
+        ],
+    )
+    change_detail = forms.CharField(
+        label=_("Describe the change"),
+        required=False,
+        max_length=300,
+        help_text=_("e.g. “arms crossed, looking to the side”. Added to the end of the prompt."),
+    )
 
     def __init__(self, *args: Any, workspace: Any, keys: list[ProviderKey], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self._offer_references()
         self.keys = keys
         self.providers = {key.provider for key in keys}
         unavailable = set(
@@ -99,6 +128,47 @@ class GenerateForm(forms.Form):
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
             self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    def chosen_persona(self) -> Persona | None:
+        """Return the persona in the data (or the initial values), within the workspace, or None."""
+        value = self.data.get("persona") if self.is_bound else self.initial.get("persona")
+        if isinstance(value, Persona):
+            return value if value.workspace_id == self.workspace.pk else None
+        try:
+            return Persona.objects.for_workspace(self.workspace).filter(code=value).first() if value else None
+        except (ValueError, ValidationError):
+            return None
+
+    def like_image(self) -> GeneratedImage | None:
+        """Return the avatar "more like this" starts from, within the workspace, or None."""
+        value = self.data.get("like") if self.is_bound else self.initial.get("like")
+        try:
+            return (
+                GeneratedImage.objects.for_workspace(self.workspace).filter(code=value).first()
+                if value
+                else None
+            )
+        except (ValueError, ValidationError):
+            return None
+
+    def _offer_references(self) -> None:
+        persona = self.chosen_persona()
+        self.persona_references = list(persona.references.all()) if persona else []
+        field = self._choice("references")
+        field.choices = [
+            (str(ref.code), format_html("<bdi>{}</bdi> ({}×{})", ref.original_name, ref.width, ref.height))
+            for ref in self.persona_references
+        ]
+
+    def chosen_references(self) -> list[PersonaReference | GeneratedImage]:
+        """Return the references the data asks for (the avatar of "more like this" first), unvalidated."""
+        chosen: list[PersonaReference | GeneratedImage] = []
+        if (image := self.like_image()) is not None:
+            chosen.append(image)
+        data = cast(QueryDict, self.data)
+        wanted = data.getlist("references") if self.is_bound else self.initial.get("references", [])
+        chosen += [ref for ref in self.persona_references if str(ref.code) in wanted]
+        return chosen
 
     def _offer_keys(self, model: catalog.Model | None) -> list[ProviderKey]:
         """Offer only the keys of the chosen model's provider, and return them.
@@ -144,6 +214,15 @@ class GenerateForm(forms.Form):
         if not model.backgrounds:
             cleaned["background"] = ""
         cleaned["provider_key"] = self._chosen_key(model, cleaned.get("provider_key"))
+        if cleaned.get("like") and self.like_image() is None:
+            self.add_error(None, _("The avatar to start from is gone. Choose another one."))
+        cleaned["reference_objects"] = self.chosen_references()
+        change, detail = cleaned.get("change"), (cleaned.get("change_detail") or "").strip()
+        if change or detail:
+            # In English whatever the page's language: it is part of the prompt the provider reads.
+            sentence = "Keep the same person as in the reference image."
+            sentence += f" Change the {change or 'picture'}: {detail or 'something new'}."
+            cleaned["prompt"] = f"{cleaned.get('prompt', '').rstrip()} {sentence}"
         return cleaned
 
     def _chosen_key(self, model: catalog.Model, key: ProviderKey | None) -> ProviderKey | None:

@@ -302,6 +302,21 @@ class CostRecord(WorkspaceOwned):
         return format_usd(self.amount_nanousd)
 
     @property
+    def input_display(self) -> str:
+        """Return what the inputs (prompt, reference images) cost, or "" when not known apart."""
+        return (
+            ""
+            if self.input_nanousd is None or self.amount_nanousd is None
+            else format_usd(self.input_nanousd)
+        )
+
+    @property
+    def output_display(self) -> str:
+        if self.input_nanousd is None or self.amount_nanousd is None:
+            return ""
+        return format_usd(self.amount_nanousd - self.input_nanousd)
+
+    @property
     def not_billed(self) -> bool:
         """Whether reconciliation found the provider did not bill this record (its amount then is $0)."""
         return self.resolution == self.Resolution.NOT_BILLED

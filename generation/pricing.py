@@ -8,6 +8,8 @@ converted and shown by `generation.money` alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import providers
 from generation.catalog import Model, parse_size
 from providers.adapter import Quote
@@ -15,8 +17,21 @@ from providers.adapter import Quote
 __all__ = ["Quote", "quote"]
 
 
-def quote(model: Model, *, size: str, quality: str | None, n: int, prompt: str) -> Quote:
-    """Return the price before the click from the model's provider: exact, or a true upper bound."""
+def quote(
+    model: Model,
+    *,
+    size: str,
+    quality: str | None,
+    n: int,
+    prompt: str,
+    references: Sequence[tuple[int, int]] = (),
+) -> Quote:
+    """Return the price before the click from the model's provider: exact, or a true upper bound.
+
+    `references`: the reference images' sizes as they will be sent (`generation.references.send_size`).
+    """
     width, height = parse_size(size)
     adapter = providers.get(model.provider)
-    return adapter.quote(model, width=width, height=height, quality=quality, n=n, prompt=prompt)
+    return adapter.quote(
+        model, width=width, height=height, quality=quality, n=n, prompt=prompt, references=references
+    )

@@ -122,3 +122,8 @@ def for_provider(data: bytes) -> tuple[bytes, str]:
         return out.getvalue(), "image/png"
     image.save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue(), "image/jpeg"
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Return the size of an image we made or stored (from its header)."""
+    return _open(data).size

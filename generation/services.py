@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -13,9 +14,10 @@ from django.utils import timezone
 import providers
 from accounts.models import User, Workspace
 from generation import budgets, catalog, pipeline, pricing, tasks
-from generation.models import Generation, Persona, PersonaReference
-from generation.references import MAX_REFERENCES, CleanReference
+from generation.models import GeneratedImage, Generation, Persona, PersonaReference
+from generation.references import MAX_REFERENCES, CleanReference, send_size
 from keys.models import ProviderKey
+from providers.adapter import Capability
 from providers.decisions import Cancel, CancelAsked, on_cancel
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ def start_generation(
     background: str = "",
     n: int = 1,
     persona: Persona | None = None,
+    references: Sequence[PersonaReference | GeneratedImage] = (),
 ) -> Generation:
     """Create a queued generation with its quote reserved, and enqueue it once committed.
 
@@ -87,7 +90,12 @@ def start_generation(
         raise GenerationRefused("Choose a key of this workspace for the model's provider.")
     if provider_key.is_usage_key:
         raise GenerationRefused("A read-only usage key cannot generate. Choose a generation key.")
-    quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt)
+    if any(ref.workspace_id != workspace.pk for ref in references):
+        raise GenerationRefused("Choose reference images of this workspace.")
+    if references and Capability.EDIT not in providers.get(model.provider).capabilities:
+        raise GenerationRefused("This model's provider cannot make images from references here.")
+    sizes = [send_size(ref.width, ref.height) for ref in references]
+    quote = pricing.quote(model, size=size, quality=quality or None, n=n, prompt=prompt, references=sizes)
     width, height = catalog.parse_size(size)
     with transaction.atomic():
         # Checked and reserved in one transaction under the workspace's row lock: concurrent
@@ -108,6 +116,10 @@ def start_generation(
             background=background,
             output_format=model.output_format,
             n=n,
+            references=[
+                {"kind": "persona" if isinstance(ref, PersonaReference) else "image", "code": str(ref.code)}
+                for ref in references
+            ],
             quote_nanousd=quote.amount_nanousd,
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,

@@ -328,6 +328,8 @@ def route(req: Incoming) -> tuple[str, Handler]:
         return "openai.models", openai_api.list_models
     if path == "/v1/images/generations" and method == "POST":
         return "openai.generate", openai_api.generate
+    if path == "/v1/images/edits" and method == "POST":
+        return "openai.edit", openai_api.edit
     if path.startswith("/cdn/") and method == "GET":
         return "cdn", fal_api.cdn
     if path.startswith("/v1/organization/"):

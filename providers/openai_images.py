@@ -125,6 +125,55 @@ def generate(
     return ProviderResult(images=images, request_id=request_id, usage=usage)
 
 
+def edit(
+    api_key: str, request: ImageRequest, *, base_url: str | None = None, timeout: float | None = None
+) -> ProviderResult:
+    """Make images from `request.references` (the Images edit endpoint); raise ProviderError on failure.
+
+    The SDK sends a list of images as multipart `image[]` parts. `input_fidelity` is sent only when the
+    request carries it: gpt-image-2 does not take it (docs/providers.md).
+    """
+    if not request.references:
+        raise ValueError("an edit needs at least one reference image")
+    client, headers = _client_for(api_key, base_url, timeout)
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+    files = [
+        (f"reference-{i + 1}.{extension.get(ref.content_type, 'png')}", ref.data, ref.content_type)
+        for i, ref in enumerate(request.references)
+    ]
+    params: dict[str, Any] = {
+        "model": request.model,
+        "prompt": request.prompt,
+        "size": f"{request.width}x{request.height}",
+        "n": request.n,
+        "output_format": request.output_format,
+    }
+    for name in ("quality", "background", "safety_identifier", "input_fidelity"):
+        if getattr(request, name) is not None:
+            params[name] = getattr(request, name)
+    try:
+        response = client.images.edit(image=files, **params, extra_headers=headers)
+    except openai.OpenAIError as exc:
+        raise _error_from(exc, api_key) from None
+    except ValueError:
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
+    request_id = getattr(response, "_request_id", None)
+    usage = _usage(response)
+    try:
+        images = _decode_images(response, request, request_id)
+    except ProviderError as exc:
+        exc.usage = usage
+        raise
+    logger.info(
+        "openai edited %d image(s) from %d reference(s) with %s (request %s)",
+        len(images),
+        len(files),
+        request.model,
+        request_id,
+    )
+    return ProviderResult(images=images, request_id=request_id, usage=usage)
+
+
 def _decode_images(response: Any, request: ImageRequest, request_id: str | None) -> list[ProviderImage]:
     """Return the base64 images of a response, exactly as sent."""
     data = getattr(response, "data", None)

@@ -18,8 +18,9 @@ import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from generation import budgets, dates, money, pricing, services
 from generation.forms import GenerateForm
-from generation.models import CostRecord, Generation
-from generation.scoping import get_generation, get_persona
+from generation.models import CostRecord, GeneratedImage, Generation
+from generation.references import send_size
+from generation.scoping import get_generation, get_image, get_persona
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.decisions import Cancel
@@ -54,12 +55,24 @@ def _again(generation: Generation, keys: list[ProviderKey]) -> dict[str, Any]:
     return initial
 
 
+def _more_like_this(image: GeneratedImage, keys: list[ProviderKey]) -> dict[str, Any]:
+    """Return the settings of the avatar's generation, with the avatar as the reference (issue 19)."""
+    initial = _again(image.generation, keys)
+    initial["like"] = image.code
+    initial["n"] = 1
+    initial["change"] = "pose"
+    return initial
+
+
 def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateForm:
     initial: dict[str, Any] = {}
     keys = _keys(request)
     persona_code = _code(request.GET.get("persona"))
     again_code = _code(request.GET.get("again"))
-    if data is None and again_code:
+    like_code = _code(request.GET.get("like"))
+    if data is None and like_code:
+        initial = _more_like_this(get_image(request, like_code), keys)
+    elif data is None and again_code:
         initial = _again(get_generation(request, again_code), keys)
     elif data is None and persona_code:
         persona = get_persona(request, persona_code)
@@ -68,7 +81,7 @@ def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateF
     if "model" in initial and (model := form.selected_model()) and model.id != initial["model"]:
         # The model is no longer offered (retired, or its key is gone): its size, quality and key would
         # not fit the default model the form falls back to. Keep the persona and the prompt only.
-        initial = {"persona": initial["persona"], "prompt": initial["prompt"]}
+        initial = {k: initial[k] for k in ("persona", "prompt", "like") if k in initial}
         form = GenerateForm(data, workspace=request.workspace, keys=keys, initial=initial)
     return form
 
@@ -90,7 +103,11 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         n = min(max(int(data.get("n") or 1), 1), 4)
     except ValueError:
         n = 1
-    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=data.get("prompt") or "")
+    chosen = form.chosen_references()
+    sizes = [send_size(ref.width, ref.height) for ref in chosen]
+    quote = pricing.quote(
+        model, size=size, quality=quality, n=n, prompt=data.get("prompt") or "", references=sizes
+    )
     last = (
         CostRecord.objects.for_workspace(request.workspace)
         .filter(
@@ -100,6 +117,7 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
             generation__quality=quality or "",
             generation__n=n,
         )
+        .filter(**({} if chosen else {"generation__references": []}))
         .exclude(amount_nanousd=None)
         .order_by("-created_at")
         .first()
@@ -112,6 +130,8 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,
+        "chosen_references": chosen,
+        "like_image": form.like_image(),
     }
 
 
@@ -134,6 +154,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
                     background=data["background"],
                     n=data["n"],
                     persona=data["persona"],
+                    references=data["reference_objects"],
                 )
             except (services.GenerationRefused, budgets.BudgetExceeded) as exc:
                 form.add_error(None, str(exc))

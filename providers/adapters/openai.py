@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from providers import decisions, openai_admin, openai_images, report_http
@@ -20,6 +20,11 @@ from providers.usage import UsageReport
 logger = logging.getLogger(__name__)
 
 KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+# An edit bills its reference images as image-input tokens, and OpenAI publishes no formula for how many
+# (docs/providers.md). Assumed upper bound per reference, as sent (at most about 2 MP): the vision
+# formula's largest count (85 + 170 per 512-px tile, at most 8 tiles = 1,445) times four for
+# `input_fidelity=high`, rounded up. A quote with references is an upper bound under this assumption.
+MAX_IMAGE_TOKENS_PER_REFERENCE = 6_000
 UNANSWERED_REASON = (
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
@@ -37,7 +42,11 @@ class OpenAIAdapter(Adapter):
     )
     quote_note = "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
-    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT})
+    capabilities = frozenset({Capability.GENERATE, Capability.EDIT, Capability.USAGE_REPORT})
+    edit_quote_note = (
+        "Reference images are counted at up to {tokens} image-input tokens each: an assumption, since "
+        "OpenAI publishes no formula for them. The charge is what OpenAI reports afterwards."
+    ).format(tokens=f"{MAX_IMAGE_TOKENS_PER_REFERENCE:,}")
     usage_key_description = "an OpenAI Admin key (sk-admin-…), created by an organisation owner"
     interrupted_message = (
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
@@ -100,11 +109,21 @@ class OpenAIAdapter(Adapter):
         return report
 
     def quote(
-        self, model: PricedModel, *, width: int, height: int, quality: str | None, n: int, prompt: str
+        self,
+        model: PricedModel,
+        *,
+        width: int,
+        height: int,
+        quality: str | None,
+        n: int,
+        prompt: str,
+        references: Sequence[tuple[int, int]] = (),
     ) -> Quote:
         """Return a true upper bound: OpenAI bills the tokens its `usage` reports afterwards."""
         # A token is at least one byte of UTF-8, so the prompt's byte length bounds its input tokens.
         input_bound = len(prompt.encode("utf-8")) * model.price["text_input"]
+        # References: the documented assumption above (once per request: n images share the inputs).
+        input_bound += len(references) * MAX_IMAGE_TOKENS_PER_REFERENCE * model.price["image_input"]
         tokens = model.max_output_tokens(f"{width}x{height}", quality or "high")
         return Quote(input_bound + n * tokens * model.price["image_output"], exact=False)
 
@@ -127,6 +146,13 @@ class OpenAIAdapter(Adapter):
         )
         return amount
 
+    def input_cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the share of the cost billed for input tokens (the prompt and reference images)."""
+        total = self.cost(usage, price)
+        if total is None:
+            return None
+        return total - int(usage["output_tokens"]) * int(price["image_output"])
+
     def run(self, secret: str, call: Call) -> Outcome:
         """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
         self.require(call.request)
@@ -134,7 +160,8 @@ class OpenAIAdapter(Adapter):
             call.before_call()
             call.at_provider()
             try:
-                result = openai_images.generate(secret, call.request, timeout=call.timeout)
+                call_images = openai_images.edit if call.request.references else openai_images.generate
+                result = call_images(secret, call.request, timeout=call.timeout)
             except ProviderError as exc:
                 action = decisions.after_openai_failure(exc, last=decisions.is_last(index))
                 if action is decisions.Action.RETRY:
