@@ -54,8 +54,6 @@ def _render_form(
     form: PersonaForm,
     persona: Persona | None,
     upload: ReferenceUploadForm | None = None,
-    *,
-    status: int = 200,
 ) -> HttpResponse:
     """Render the persona page, or only its prompt preview (and the name's hint) when htmx asks for it."""
     if form.is_bound:
@@ -82,7 +80,7 @@ def _render_form(
         "recent": recent,
         "name_taken": name_taken,
     }
-    return render(request, "generation/persona_form.html", context, status=status)
+    return render(request, "generation/persona_form.html", context)
 
 
 def _reference_context(
@@ -211,7 +209,7 @@ def upload_references(request: WorkspaceRequest, code: UUID) -> HttpResponse:
         else:
             messages.success(request, _("%(n)d reference photo(s) added.") % {"n": len(added)})
             return redirect("generation:persona", code=persona.code)
-    return _render_form(request, PersonaForm(instance=persona), persona, upload, status=400)
+    return _render_form(request, PersonaForm(instance=persona), persona, upload)
 
 
 @workspace_required
