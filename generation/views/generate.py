@@ -52,6 +52,11 @@ def _again(generation: Generation, keys: list[ProviderKey]) -> dict[str, Any]:
     }
     if generation.provider_key_id in {key.pk for key in keys}:
         initial["provider_key"] = generation.provider_key
+    # Its references too (issue 19): the persona's photos to tick again, the avatar of "more like this".
+    refs = [r for r in generation.references or [] if isinstance(r, dict)]
+    initial["references"] = [str(r.get("code")) for r in refs if r.get("kind") == "persona"]
+    if like := next((str(r.get("code")) for r in refs if r.get("kind") == "image"), None):
+        initial["like"] = like
     return initial
 
 

@@ -28,8 +28,8 @@ def _fast(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.time, "sleep", lambda seconds: None)
 
 
-def add_reference(user, persona, width: int = 2400, height: int = 1800) -> PersonaReference:
-    """Store a reference photo the way the upload does (4.3 MP: scaled to about 2 MP when sent)."""
+def add_reference(user, persona, width: int = 1600, height: int = 1400) -> PersonaReference:
+    """Store a reference photo the way the upload does (2.1 MP: scaled to 2 MP when sent)."""
     out = io.BytesIO()
     Image.new("RGB", (width, height), (90, 140, 200)).save(out, "JPEG")
     clean = references.clean_upload(out.getvalue())
@@ -49,6 +49,7 @@ def start(user, key, model_id: str, refs, *, n: int = 1, quality: str = "low") -
         quality=quality if model.qualities else "",
         n=n,
         references=refs,
+        persona=next((r.persona for r in refs if isinstance(r, PersonaReference)), None),
     )
 
 
@@ -170,3 +171,13 @@ def test_the_form_offers_the_personas_photos_and_more_like_this(alice, alice_cli
     assert client_for(charlie).get(f"/generate/?like={avatar.code}").status_code == 404
     page = alice_client.get(f"/personas/{persona.code}/")
     assert b"Consistent set" in page.content and str(avatar.code).encode() in page.content
+
+
+def test_generate_again_keeps_the_references(alice, alice_client, double):
+    persona = make_persona(workspace_of(alice), alice)
+    ref = add_reference(alice, persona)
+    generation = start(alice, make_key(alice, "fal"), "fal-ai/flux-2-max", [ref])
+    page = alice_client.get(f"/generate/?again={generation.code}")
+    assert (
+        f'value="{ref.code}" class="reference-choice" id="id_references_0" checked'.encode() in page.content
+    )
