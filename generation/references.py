@@ -111,6 +111,10 @@ def for_provider(data: bytes) -> tuple[bytes, str]:
     size = send_size(image.width, image.height)
     if size == image.size and image.format in ("PNG", "JPEG"):
         return data, ACCEPTED[image.format]
+    if image.format == "JPEG":
+        # Decode at a power-of-two reduction no smaller than the target (a 40 MP photo: 4× faster, a
+        # sixteenth of the memory); the exact size comes from the resize below.
+        image.draft("RGB", size)
     image.load()
     has_alpha = image.mode in ("RGBA", "LA", "PA")
     image = image.convert("RGBA" if has_alpha else "RGB")
