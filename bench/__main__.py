@@ -16,7 +16,7 @@ import time
 
 from bench.harness import Report, World, log
 
-BENCHMARKS = ("pipeline", "concurrency", "pages", "csv", "vault", "double")
+BENCHMARKS = ("pipeline", "concurrency", "pages", "csv", "vault", "double", "references")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     try:
-        if set(names) - {"vault", "double"}:
+        if set(names) - {"vault", "double", "references"}:
             world.migrate()
         if "pipeline" in names:
             from bench.pipeline import run_pipeline
@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.double import run_render
 
             run_render(report, n=max(1, 20 // scale))
+        if "references" in names:
+            from bench.references import run_references
+
+            run_references(report, megapixels=40 // scale)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
