@@ -64,6 +64,7 @@ def _more_like_this(image: GeneratedImage, keys: list[ProviderKey]) -> dict[str,
     """Return the settings of the avatar's generation, with the avatar as the reference (issue 19)."""
     initial = _again(image.generation, keys)
     initial["like"] = image.code
+    initial["references"] = []  # the avatar is the reference; the persona's photos can still be ticked
     initial["n"] = 1
     initial["change"] = "pose"
     return initial

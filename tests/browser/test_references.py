@@ -28,6 +28,10 @@ def worker(double, settings, tmp_path):
 
 def _generate(page, model_label: str, *, tick_reference: bool) -> None:
     page.get_by_label("Model").select_option(label=model_label)
+    # The model's options and the quote come back first: a change while the form's request is in flight
+    # is dropped by htmx (as for any field), so the tick waits for them.
+    expect(page.locator("#quote")).to_contain_text("Exact" if "fal" in model_label else "upper bound")
+    expect(page.locator("form.generate-form")).not_to_have_class(re.compile("htmx-request"))
     if tick_reference:
         page.get_by_role("checkbox", name=re.compile("ana.jpg")).check()
     expect(page.get_by_test_id("reference-quote-note")).to_contain_text("Includes 1 reference image")
