@@ -123,10 +123,13 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
             generation__quality=quality or "",
             generation__n=n,
         )
-        .filter(**({} if chosen else {"generation__references": []}))
+        .filter(generation__references=[])
         .exclude(amount_nanousd=None)
         .order_by("-created_at")
         .first()
+        # References differ in size and number from one request to the next: no "last request like this".
+        if not chosen
+        else None
     )
     return {
         "quote": quote,
