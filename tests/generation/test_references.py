@@ -127,3 +127,18 @@ def test_send_size_keeps_about_two_megapixels():
     data, content_type = references.for_provider(photo(3000, 1000))
     assert Image.open(io.BytesIO(data)).size == references.send_size(3000, 1000)
     assert content_type == "image/jpeg"
+
+
+def test_a_webp_with_transparency_is_kept_as_png_and_a_misnamed_jpeg_is_taken(alice_client, persona):
+    out = io.BytesIO()
+    Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(out, "WEBP", lossless=True)
+    response = upload(
+        alice_client,
+        persona,
+        ("clear.webp", out.getvalue(), "image/webp"),
+        ("photo.png", photo(), "image/png"),
+    )
+    assert response.status_code == 302
+    clear, misnamed = PersonaReference.objects.order_by("original_name")
+    assert (clear.content_type, clear.width, clear.height) == ("image/png", 40, 30)
+    assert misnamed.content_type == "image/jpeg"  # what it is, not what its name says
