@@ -268,6 +268,8 @@ SECURE_CSP = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # also the limit on whole bodies (aniavatar.middleware)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# A persona's reference photos (the only upload): four of at most 20 MB each, with the form around them.
+REFERENCE_UPLOAD_MAX_BYTES = 4 * 20 * 1024 * 1024 + 1024 * 1024
 
 # Key vault: master keys come from the environment, never from the repository (README "Rotating").
 

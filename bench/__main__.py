@@ -16,7 +16,7 @@ import time
 
 from bench.harness import Report, World, log
 
-BENCHMARKS = ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double", "previews")
+BENCHMARKS = ("pipeline", "concurrency", "team", "pages", "csv", "vault", "double", "previews", "references")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     try:
-        if set(names) - {"vault", "double"}:
+        if set(names) - {"vault", "double", "references"}:
             world.migrate()
         if "pipeline" in names:
             from bench.pipeline import run_pipeline
@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # Quick: one run of a 2 s call after the warm-up, to check the harness (not for figures).
             run_previews(world, report, runs=1 if args.quick else 10, latency=2.0 if args.quick else 20.0)
+        if "references" in names:
+            from bench.references import run_references
+
+            run_references(report, megapixels=40 // scale)
     except KeyboardInterrupt:
         log("interrupted")
         return 130

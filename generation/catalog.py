@@ -33,6 +33,8 @@ class Model:
     shutdown: dt.date | None = None
     retired: dt.date | None = None
     token_table: dict[str, dict[str, int]] = field(default_factory=dict)
+    # OpenAI edits: the `input_fidelity` the model takes ("high" keeps faces; gpt-image-1.5), or "".
+    input_fidelity: str = ""
 
     @property
     def is_offered(self) -> bool:
@@ -112,6 +114,7 @@ def load() -> Catalog:
             shutdown=_date(entry.get("shutdown")),
             retired=_date(entry.get("retired")),
             token_table=table,
+            input_fidelity=str(entry.get("input_fidelity", "")),
         )
     return Catalog(version=str(data["price_table_version"]), models=models)
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.http import QueryDict
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 import providers
 from generation import catalog
-from generation.models import Persona, UnavailableModel
+from generation.models import GeneratedImage, Persona, PersonaReference, UnavailableModel
 from generation.money import from_usd
 from keys.models import ProviderKey
 
@@ -87,9 +89,36 @@ class GenerateForm(forms.Form):
     )
     # Offered only for models whose provider streams partial images (generation.previews.offered).
     previews = forms.BooleanField(label=_("Show previews while drawing"), required=False, initial=True)
+    # References (issue 19): the persona's photos, and "more like this" from one of its avatars.
+    references = forms.MultipleChoiceField(
+        label=_("Use this persona's reference photos"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "reference-choice"}),
+        help_text=_("The provider draws the same person as in the photos you tick."),
+    )
+    like = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    change = forms.ChoiceField(
+        label=_("What changes"),
+        required=False,
+        choices=[
+            ("", _("Nothing in particular")),
+            ("pose", _("Pose")),
+            ("expression", _("Expression")),
+            ("outfit", _("Outfit")),
+            ("background", _("Background")),
+        ],
+    )
+    change_detail = forms.CharField(
+        label=_("Describe the change"),
+        required=False,
+        max_length=300,
+        help_text=_("e.g. “arms crossed, looking to the side”. Added to the end of the prompt."),
+    )
 
     def __init__(self, *args: Any, workspace: Any, keys: list[ProviderKey], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self._offer_references()
         self.keys = keys
         self.providers = {key.provider for key in keys}
         unavailable = set(
@@ -118,6 +147,47 @@ class GenerateForm(forms.Form):
             self.initial.setdefault("size", sizes[0] if sizes else "")
             self.initial.setdefault("quality", "medium" if "medium" in qualities else "")
             self.initial.setdefault("background", "auto" if backgrounds else "")
+
+    def chosen_persona(self) -> Persona | None:
+        """Return the persona in the data (or the initial values), within the workspace, or None."""
+        value = self.data.get("persona") if self.is_bound else self.initial.get("persona")
+        if isinstance(value, Persona):
+            return value if value.workspace_id == self.workspace.pk else None
+        try:
+            return Persona.objects.for_workspace(self.workspace).filter(code=value).first() if value else None
+        except (ValueError, ValidationError):
+            return None
+
+    def like_image(self) -> GeneratedImage | None:
+        """Return the avatar "more like this" starts from, within the workspace, or None."""
+        value = self.data.get("like") if self.is_bound else self.initial.get("like")
+        try:
+            return (
+                GeneratedImage.objects.for_workspace(self.workspace).filter(code=value).first()
+                if value
+                else None
+            )
+        except (ValueError, ValidationError):
+            return None
+
+    def _offer_references(self) -> None:
+        persona = self.chosen_persona()
+        self.persona_references = list(persona.references.all()) if persona else []
+        field = self._choice("references")
+        field.choices = [
+            (str(ref.code), format_html("<bdi>{}</bdi> ({}×{})", ref.original_name, ref.width, ref.height))
+            for ref in self.persona_references
+        ]
+
+    def chosen_references(self) -> list[PersonaReference | GeneratedImage]:
+        """Return the references the data asks for (the avatar of "more like this" first), unvalidated."""
+        chosen: list[PersonaReference | GeneratedImage] = []
+        if (image := self.like_image()) is not None:
+            chosen.append(image)
+        data = cast(QueryDict, self.data)
+        wanted = data.getlist("references") if self.is_bound else self.initial.get("references", [])
+        chosen += [ref for ref in self.persona_references if str(ref.code) in wanted]
+        return chosen
 
     def _offer_keys(self, model: catalog.Model | None) -> list[ProviderKey]:
         """Offer only the keys of the chosen model's provider, and return them.
@@ -163,6 +233,15 @@ class GenerateForm(forms.Form):
         if not model.backgrounds:
             cleaned["background"] = ""
         cleaned["provider_key"] = self._chosen_key(model, cleaned.get("provider_key"))
+        if cleaned.get("like") and self.like_image() is None:
+            self.add_error(None, _("The avatar to start from is gone. Choose another one."))
+        cleaned["reference_objects"] = self.chosen_references()
+        change, detail = cleaned.get("change"), (cleaned.get("change_detail") or "").strip()
+        if change or detail:
+            # In English whatever the page's language: it is part of the prompt the provider reads.
+            sentence = "Keep the same person as in the reference image."
+            sentence += f" Change the {change or 'picture'}: {detail or 'something new'}."
+            cleaned["prompt"] = f"{cleaned.get('prompt', '').rstrip()} {sentence}"
         return cleaned
 
     def _chosen_key(self, model: catalog.Model, key: ProviderKey | None) -> ProviderKey | None:
@@ -265,3 +344,64 @@ class LimitForm(forms.Form):
         """Return the limit in nano-dollars, or None for no limit."""
         value = self.cleaned_data["limit_usd"]
         return None if value is None else from_usd(value)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files; each is checked by the form (generation.references), not here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [single(f, initial) for f in files if f is not None] or [single(None, initial)]
+
+
+class ReferenceUploadForm(forms.Form):
+    """Reference photos for a persona: each checked, cleaned and re-encoded (generation.references)."""
+
+    photos = MultipleFileField(
+        label=_("Reference photos"),
+        help_text=_("JPEG, PNG or WebP; at most 20 MB and 40 megapixels each, and 4 per persona."),
+    )
+    consent = forms.BooleanField(
+        label=_(
+            "I may use these photos: they show me, or the person shown has agreed to their use for avatars."
+        ),
+        error_messages={"required": _("Confirm that you may use these photos.")},
+    )
+
+    def __init__(self, *args: Any, room: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.room = room  # how many more the persona can take
+        self.cleaned_photos: list[tuple[str, Any]] = []
+
+    def clean_photos(self) -> list[Any]:
+        from generation import references  # imports Pillow: only where uploads are checked
+
+        files = self.cleaned_data["photos"]
+        if len(files) > self.room:
+            raise forms.ValidationError(
+                _("A persona holds at most %(max)d reference photos; there is room for %(room)d more.")
+                % {"max": references.MAX_REFERENCES, "room": self.room}
+            )
+        errors, cleaned = [], []
+        for upload in files:
+            name = str(upload.name or "")[:255]
+            if upload.size is not None and upload.size > references.MAX_UPLOAD_BYTES:
+                errors.append(format_html("<bdi>{}</bdi>: {}", name, _("The file is larger than 20 MB.")))
+                continue
+            try:
+                cleaned.append((name, references.clean_upload(upload.read())))
+            except references.ReferenceRejected as exc:
+                errors.append(format_html("<bdi>{}</bdi>: {}", name, str(exc)))
+        if errors:
+            raise forms.ValidationError(errors)  # nothing is stored when any file is refused
+        self.cleaned_photos = cleaned
+        return list(files)

@@ -62,6 +62,34 @@ class Persona(WorkspaceOwned):
         return self.name
 
 
+def reference_path(instance: PersonaReference, filename: str) -> str:
+    return f"references/{instance.workspace.code}/{filename}"
+
+
+class PersonaReference(WorkspaceOwned):
+    """A reference photo of a persona (at most `references.MAX_REFERENCES`): cleaned on upload, private.
+
+    Only the cleaned copy is stored (upright, no metadata, re-encoded: `generation.references`). It is
+    served to members of its workspace only and deleted with its persona; the uploader confirmed they may
+    use the photo (`consent_at`, `created_by`).
+    """
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="references")
+    file = models.FileField(upload_to=reference_path, max_length=255)
+    original_name = models.CharField(max_length=255, blank=True)  # shown to the workspace only
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=30)
+    size_bytes = models.PositiveIntegerField()
+    consent_at = models.DateTimeField()  # when the uploader confirmed they may use the photo
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"reference {self.original_name or self.code} of {self.persona_id}"
+
+
 class Generation(WorkspaceOwned):
     """One request to a provider for one or more avatars, from queued to a final state."""
 
@@ -96,6 +124,9 @@ class Generation(WorkspaceOwned):
     background = models.CharField(max_length=20, blank=True)
     output_format = models.CharField(max_length=10)
     n = models.PositiveSmallIntegerField(default=1)
+    # References sent with the prompt (an edit): [{"kind": "persona" | "image", "code": "<uuid>"}]. The
+    # worker loads them by code within the generation's own workspace (generation.pipeline._references).
+    references = models.JSONField(default=list, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error_kind = models.CharField(max_length=30, blank=True)
@@ -223,6 +254,8 @@ class CostRecord(WorkspaceOwned):
     unit_prices = models.JSONField(default=dict)  # the catalog prices used, in nano-dollars
     price_version = models.CharField(max_length=40)
     amount_nanousd = models.BigIntegerField(null=True, blank=True)  # None: price unknown, never 0
+    # The share of the amount billed for inputs (prompt and reference images); the rest is output.
+    input_nanousd = models.BigIntegerField(null=True, blank=True)
     provider_request_ids = models.JSONField(default=list)
     images = models.PositiveSmallIntegerField(default=0)
     # True when the actual cost passed the quote: a pricing bug (logged, and counted from here).
@@ -273,6 +306,21 @@ class CostRecord(WorkspaceOwned):
         if self.not_billed:
             return f"{format_usd(self.amount_nanousd)} ({_('not billed')})"
         return format_usd(self.amount_nanousd)
+
+    @property
+    def input_display(self) -> str:
+        """Return what the inputs (prompt, reference images) cost, or "" when not known apart."""
+        return (
+            ""
+            if self.input_nanousd is None or self.amount_nanousd is None
+            else format_usd(self.input_nanousd)
+        )
+
+    @property
+    def output_display(self) -> str:
+        if self.input_nanousd is None or self.amount_nanousd is None:
+            return ""
+        return format_usd(self.amount_nanousd - self.input_nanousd)
 
     @property
     def not_billed(self) -> bool:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -34,14 +35,14 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 import providers
-from generation import catalog, previews, storage
+from generation import catalog, previews, references, storage
 from generation.images import CheckedImage, ImageRejected, check_image, make_thumbnail
-from generation.models import CostRecord, GeneratedImage, Generation, UnavailableModel
+from generation.models import CostRecord, GeneratedImage, Generation, PersonaReference, UnavailableModel
 from generation.usage.roll_ups import roll_up, settle_unknown
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.adapter import Adapter, Call, CancelRequested, Outcome, Stage
-from providers.base import ErrorKind, ImageRequest, ProviderError, gettext_noop
+from providers.base import ErrorKind, ImageRequest, ProviderError, ProviderImage, gettext_noop
 from providers.decisions import RETRY_AFTER_CAP, Action, Interrupted, after_interruption
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,59 @@ class LostLease(Exception):
 # (@sensitive_variables: Django's error reports show none of its locals, nor those of the calls beneath.)
 
 
+# References (issue 19): loaded here, from storage, within the generation's own workspace only.
+
+REFERENCE_GONE_MESSAGE = (
+    "A reference image of this generation was deleted before it was sent, so nothing was sent or "
+    "charged. Choose the references again and generate."
+)
+
+
+class ReferenceUnavailable(Exception):
+    """A reference the generation names is gone (or is not of its workspace): nothing is sent."""
+
+
+def load_references(generation: Generation) -> tuple[ProviderImage, ...]:
+    """Return the generation's reference images, scaled as they are sent, in the order it names them.
+
+    Looked up by code *within the generation's workspace*: a code of another workspace's photo or
+    avatar (a row written by hand, a bug) finds nothing and stops the run, so one workspace's
+    references can never be sent with another's request. Task arguments carry only the generation's id.
+    """
+    wanted = [(str(r.get("kind")), str(r.get("code"))) for r in generation.references or []]
+    if not wanted:
+        return ()
+    found: dict[tuple[str, str], Any] = {}
+    persona_codes = [code for kind, code in wanted if kind == "persona"]
+    image_codes = [code for kind, code in wanted if kind == "image"]
+    try:
+        for ref in PersonaReference.objects.filter(
+            workspace_id=generation.workspace_id, code__in=persona_codes
+        ):
+            found["persona", str(ref.code)] = ref.file
+        for image in GeneratedImage.objects.filter(
+            workspace_id=generation.workspace_id, code__in=image_codes
+        ):
+            found["image", str(image.code)] = image.file
+    except ValidationError:  # a code that is not a UUID
+        raise ReferenceUnavailable(generation.code) from None
+    if len(found) != len(set(wanted)):
+        logger.warning("generation %s: a reference is gone or not of its workspace", generation.code)
+        raise ReferenceUnavailable(generation.code)
+    loaded = []
+    for key in wanted:
+        with found[key].open("rb") as f:
+            data, content_type = references.for_provider(f.read())
+        width, height = references.image_size(data)
+        loaded.append(ProviderImage(data, content_type, width, height))
+    return tuple(loaded)
+
+
 def _request_for(generation: Generation, model: catalog.Model) -> ImageRequest:
+    refs = load_references(generation)
     return ImageRequest(
+        references=refs,
+        input_fidelity=(model.input_fidelity or None) if refs else None,
         model=generation.model,
         prompt=generation.prompt,
         width=generation.width,
@@ -385,6 +437,7 @@ def _record_charge(
     else:
         amount, charge = adapter.cost(outcome.usage, model.price), CostRecord.Charge.CHARGED
         reason = "" if amount is not None else UNREADABLE_CHARGE
+    input_amount = adapter.input_cost(outcome.usage, model.price) if amount is not None else None
     exceeded = amount is not None and amount > locked.quote_nanousd
     if exceeded:
         logger.error(
@@ -410,6 +463,7 @@ def _record_charge(
         unit_prices=model.price,
         price_version=catalog.load().version,
         amount_nanousd=amount,
+        input_nanousd=input_amount,
         exceeded_quote=exceeded,
         provider_request_ids=outcome.request_ids,
         images=images,
@@ -523,6 +577,9 @@ def _run_claimed(generation: Generation, attempt: uuid.UUID) -> None:
     except vault.KeyUnavailable as exc:
         finish(generation, attempt, status=Generation.Status.FAILED, message=str(exc))
         return
+    except ReferenceUnavailable:
+        finish(generation, attempt, status=Generation.Status.FAILED, message=REFERENCE_GONE_MESSAGE)
+        return
     except CancelRequested:
         # Cancelled before this call sent anything (earlier tries, if any, were refused: not billed).
         finish(generation, attempt, status=Generation.Status.CANCELED, message=CANCELLED_NOTHING_CHARGED)
@@ -609,6 +666,9 @@ def _late_answer(
             fields: dict[str, Any] = {
                 "charge": CostRecord.Charge.CHARGED,
                 "amount_nanousd": amount,
+                "input_nanousd": adapter.input_cost(outcome.usage, model.price)
+                if amount is not None
+                else None,
                 "usage": outcome.usage,
                 "unknown_reason": "" if amount is not None else UNREADABLE_CHARGE,
                 "exceeded_quote": amount is not None and amount > generation.quote_nanousd,
@@ -617,6 +677,7 @@ def _late_answer(
             amount = 0
             fields = {
                 "amount_nanousd": 0,
+                "input_nanousd": 0,
                 "resolution": CostRecord.Resolution.NOT_BILLED,
                 "resolved_at": timezone.now(),
                 "resolution_note": LATE_REFUSAL_NOTE.format(provider=adapter.label),

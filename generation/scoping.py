@@ -7,7 +7,7 @@ from uuid import UUID
 from django.shortcuts import get_object_or_404
 
 from accounts.http import WorkspaceRequest
-from generation.models import GeneratedImage, Generation, Persona
+from generation.models import GeneratedImage, Generation, Persona, PersonaReference
 
 
 def get_persona(request: WorkspaceRequest, code: UUID) -> Persona:
@@ -22,4 +22,10 @@ def get_generation(request: WorkspaceRequest, code: UUID) -> Generation:
 def get_image(request: WorkspaceRequest, code: UUID) -> GeneratedImage:
     return get_object_or_404(
         GeneratedImage.objects.for_workspace(request.workspace).select_related("generation"), code=code
+    )
+
+
+def get_reference(request: WorkspaceRequest, code: UUID) -> PersonaReference:
+    return get_object_or_404(
+        PersonaReference.objects.for_workspace(request.workspace).select_related("persona"), code=code
     )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -13,8 +17,10 @@ import providers
 from accounts.models import User, Workspace
 from generation import budgets, catalog, pipeline, pricing, tasks
 from generation import previews as generation_previews
-from generation.models import Generation, Persona
+from generation.models import GeneratedImage, Generation, Persona, PersonaReference
+from generation.references import MAX_REFERENCES, CleanReference, send_size
 from keys.models import ProviderKey
+from providers.adapter import Capability
 from providers.decisions import Cancel, CancelAsked, on_cancel
 
 logger = logging.getLogger(__name__)
@@ -77,6 +83,7 @@ def start_generation(
     n: int = 1,
     persona: Persona | None = None,
     previews: bool = False,
+    references: Sequence[PersonaReference | GeneratedImage] = (),
 ) -> Generation:
     """Create a queued generation with its quote reserved, and enqueue it once committed.
 
@@ -90,9 +97,21 @@ def start_generation(
         raise GenerationRefused(_("Choose a key of this workspace for the model's provider."))
     if provider_key.is_usage_key:
         raise GenerationRefused(_("A read-only usage key cannot generate. Choose a generation key."))
-    partials = preview_partials(model, previews=previews, n=n)
+    if any(ref.workspace_id != workspace.pk for ref in references):
+        raise GenerationRefused(_("Choose reference images of this workspace."))
+    if references and Capability.EDIT not in providers.get(model.provider).capabilities:
+        raise GenerationRefused(_("This model's provider cannot make images from references here."))
+    # Edits are not streamed: previews only for text to image.
+    partials = preview_partials(model, previews=previews and not references, n=n)
+    sizes = [send_size(ref.width, ref.height) for ref in references]
     quote = pricing.quote(
-        model, size=size, quality=quality or None, n=n, prompt=prompt, partial_images=partials
+        model,
+        size=size,
+        quality=quality or None,
+        n=n,
+        prompt=prompt,
+        partial_images=partials,
+        references=sizes,
     )
     width, height = catalog.parse_size(size)
     with transaction.atomic():
@@ -115,6 +134,10 @@ def start_generation(
             output_format=model.output_format,
             n=n,
             partial_images=partials,
+            references=[
+                {"kind": "persona" if isinstance(ref, PersonaReference) else "image", "code": str(ref.code)}
+                for ref in references
+            ],
             quote_nanousd=quote.amount_nanousd,
             quote_exact=quote.exact,
             reserved_nanousd=quote.amount_nanousd,
@@ -204,3 +227,64 @@ def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
         )
     logger.info("generation %s: cancelled while running (%s)", generation.code, verdict)
     return verdict, message
+
+
+# Reference photos (issue 19): stored cleaned, private, deleted with their persona.
+
+
+def add_references(
+    *, persona: Persona, photos: list[tuple[str, CleanReference]], by: User
+) -> list[PersonaReference]:
+    """Store cleaned reference photos for `persona` (checked by the form); the uploader consented now."""
+    now = timezone.now()
+    rows = []
+    with transaction.atomic():
+        # Counted under the persona's row lock: two uploads at once cannot pass the limit together.
+        Persona.objects.select_for_update().filter(pk=persona.pk).first()
+        room = MAX_REFERENCES - persona.references.count()
+        if len(photos) > room:
+            raise GenerationRefused(f"A persona holds at most {MAX_REFERENCES} reference photos.")
+        for name, clean in photos:
+            row = PersonaReference(
+                workspace=persona.workspace,
+                persona=persona,
+                created_by=by,
+                original_name=name,
+                width=clean.width,
+                height=clean.height,
+                content_type=clean.content_type,
+                size_bytes=len(clean.data),
+                consent_at=now,
+            )
+            ext = "png" if clean.content_type == "image/png" else "jpg"
+            row.file.save(f"{secrets.token_urlsafe(24)}.{ext}", ContentFile(clean.data), save=False)
+            row.save()
+            rows.append(row)
+    logger.info("persona %s: %d reference photo(s) added", persona.code, len(rows))
+    return rows
+
+
+def delete_files_on_commit(files: list[tuple[Any, str]]) -> None:
+    """Delete stored files once the transaction that removed their rows has committed."""
+
+    def remove() -> None:
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except OSError:
+                logger.warning("could not delete file %s", name, exc_info=True)
+
+    transaction.on_commit(remove)
+
+
+def delete_reference(reference: PersonaReference) -> None:
+    files = [(reference.file.storage, reference.file.name)] if reference.file.name else []
+    reference.delete()
+    delete_files_on_commit(files)
+
+
+def delete_persona(persona: Persona) -> None:
+    """Delete a persona and its reference photos (rows and files); its generations keep their images."""
+    files = [(r.file.storage, r.file.name) for r in persona.references.all() if r.file.name]
+    persona.delete()
+    delete_files_on_commit(files)

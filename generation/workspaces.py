@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, User, Workspace
-from generation.models import CostRecord, GeneratedImage, Generation, Reconciliation
+from generation.models import CostRecord, GeneratedImage, Generation, PersonaReference, Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ def delete_workspace(workspace: Workspace, owner: User) -> None:
         for image in images
         for field in (image.file, image.thumbnail)
         if field.name
+    ]
+    files += [
+        (ref.file.storage, ref.file.name)
+        for ref in PersonaReference.objects.filter(workspace=workspace)
+        if ref.file.name
     ]
     with transaction.atomic():
         # Cost records protect their generation (no generation loses its charge): they go first, here.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import re
 import threading
 import time
@@ -25,8 +26,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from .avatar import CONTENT_TYPES, render_avatar
-from .ledger import Billed, fal_amount
+from .ledger import Billed, fal_amount, megapixels
 from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
 
 if TYPE_CHECKING:
@@ -81,6 +84,7 @@ class FalJob:
     account: str = "default"
     submitted_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the double's clock
     price: tuple[int, int] = (0, 0)  # fal's price for the app when the request was queued
+    input_megapixels: int = 0  # an edit's reference images, billed as processed megapixels
     created: float = field(default_factory=lambda: time.monotonic())  # read when made: tests set the clock
     canceled: bool = False
     result: dict[str, Any] | None = None
@@ -112,6 +116,7 @@ def as_billed(job: FalJob) -> Billed | None:
         "fal", job.api_key, job.account, job.app_root, job.width, job.height, 1,
         at=job.submitted_at + dt.timedelta(seconds=job.latency),
         request_id=job.request_id,
+        input_nanousd=job.input_megapixels * job.price[1],
         output_nanousd=fal_amount(job.price, job.width, job.height),
         status_code=status,
         unit_price_nanousd=job.price[0],
@@ -178,6 +183,9 @@ def _parse_input(body: Any) -> dict[str, Any] | Reply:
     output_format = body.get("output_format", "jpeg")
     if output_format not in {"jpeg", "png"}:
         return _validation_error("output_format", "Input should be 'jpeg' or 'png'.", "enum")
+    references = _references(body.get("image_urls"))
+    if isinstance(references, Reply):
+        return references
     seed = body.get("seed")
     if not isinstance(seed, int):
         seed = zlib.crc32(prompt.encode()) & 0x7FFFFFFF
@@ -188,7 +196,28 @@ def _parse_input(body: Any) -> dict[str, Any] | Reply:
         "output_format": output_format,
         "seed": seed,
         "sync_mode": bool(body.get("sync_mode")),
+        "input_megapixels": sum(megapixels(w, h) for w, h in references),
+        "references": len(references),
     }
+
+
+def _references(urls: Any) -> list[tuple[int, int]] | Reply:
+    """Return the sizes of an edit's `image_urls` (data URIs only: the double fetches nothing), or a 422."""
+    if urls is None:
+        return []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        return _validation_error("image_urls", "Input should be a list of URLs.", "list_type")
+    sizes = []
+    for url in urls:
+        header, _, data = url.partition(",")
+        if not (header.startswith("data:image/") and header.endswith(";base64")):
+            return _validation_error("image_urls", "The double takes data URIs only.", "url_parsing")
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as image:
+                sizes.append(image.size)
+        except (OSError, ValueError):
+            return _validation_error("image_urls", "Could not read an input image.", "image_load_error")
+    return sizes
 
 
 def submit(double: ProviderDouble, req: Incoming) -> Reply:
@@ -210,6 +239,8 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
         params = _validation_error("body", "Invalid JSON.", "json_invalid")
     if isinstance(params, Reply):
         return params
+    if app_id.endswith("/edit") and not params["references"]:
+        return _validation_error("image_urls", "Field required", "missing")
     job = FalJob(
         request_id=new_request_id(),
         app_root=app_root,
@@ -225,6 +256,7 @@ def submit(double: ProviderDouble, req: Incoming) -> Reply:
         account=double.account_of(api_key),
         submitted_at=double.now(),
         price=double.fal_price(app_root),
+        input_megapixels=params["input_megapixels"] if app_id.endswith("/edit") else 0,
     )
     with double.lock:
         double.fal_jobs[job.request_id] = job

@@ -34,17 +34,27 @@ DEFAULT_ACCOUNT = "default"
 DEFAULT_PROJECT = "proj_default"
 
 
+# nano-dollars per image-input token (reference images of an edit).
+OPENAI_IMAGE_INPUT_PRICES = {"gpt-image-1": 10000, "gpt-image-1-mini": 2500}
+OPENAI_DEFAULT_IMAGE_INPUT_PRICE = 8000  # gpt-image-1.5 and the gpt-image-2 family
+
+
 def openai_price(model: str) -> tuple[int, int]:
     return OPENAI_PRICES.get(model, OPENAI_DEFAULT_PRICE)
+
+
+def openai_image_input_price(model: str) -> int:
+    return OPENAI_IMAGE_INPUT_PRICES.get(model, OPENAI_DEFAULT_IMAGE_INPUT_PRICE)
 
 
 def megapixels(width: int, height: int) -> int:
     return max(1, math.ceil(width * height / (1024 * 1024)))
 
 
-def fal_amount(price: tuple[int, int], width: int, height: int) -> int:
+def fal_amount(price: tuple[int, int], width: int, height: int, input_megapixels: int = 0) -> int:
+    """Return fal's price of one request: output and input megapixels (an edit's references) together."""
     first, extra = price
-    return first + (megapixels(width, height) - 1) * extra
+    return first + (megapixels(width, height) + input_megapixels - 1) * extra
 
 
 def api_key_id(key: str) -> str:

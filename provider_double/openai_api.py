@@ -1,4 +1,4 @@
-"""The double's OpenAI Images API: `GET /v1/models` and `POST /v1/images/generations`.
+"""The double's OpenAI Images API: `GET /v1/models`, `POST /v1/images/generations` and `/v1/images/edits`.
 
 Faults fire on the generation call (key suffix or script) and, by key suffix only, on the model list:
 invalid_key 401, forbidden 403 (org not verified), insufficient_quota 429, moderation 400
@@ -23,12 +23,14 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .avatar import render_avatar
-from .ledger import Billed, openai_price
+from .ledger import Billed, openai_image_input_price, openai_price
 from .wire import NOT_AN_IMAGE, Incoming, Reply, json_reply, key_fault
 
 if TYPE_CHECKING:
@@ -354,11 +356,13 @@ def _tokens(params: dict[str, Any]) -> tuple[int, int]:
 def _bill(double: ProviderDouble, api_key: str, params: dict[str, Any], request_id: str) -> None:
     text_tokens, out_tokens = _tokens(params)
     text_price, output_price = openai_price(params["model"])
+    image_tokens = params.get("image_tokens", 0)
+    input_nanousd = text_tokens * text_price + image_tokens * openai_image_input_price(params["model"])
     double.bill(
         Billed(
             "openai", api_key, double.account_of(api_key), params["model"], params["width"], params["height"],
             params["n"], double.now(), request_id,
-            input_nanousd=text_tokens * text_price, output_nanousd=out_tokens * output_price,
+            input_nanousd=input_nanousd, output_nanousd=out_tokens * output_price,
             project=double.project_of(api_key),
         )
     )  # fmt: skip
@@ -367,6 +371,7 @@ def _bill(double: ProviderDouble, api_key: str, params: dict[str, Any], request_
 def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
     """Return the JSON body of a successful generation."""
     text_tokens, out_tokens = _tokens(params)
+    image_tokens = params.get("image_tokens", 0)
     images = [_image_bytes(fault, params, i) for i in range(params["n"])]
     return {
         "created": int(time.time()),
@@ -379,10 +384,10 @@ def _success_body(fault: str | None, params: dict[str, Any]) -> dict[str, Any]:
         "quality": "medium" if params["quality"] == "auto" else params["quality"],
         "size": f"{params['width']}x{params['height']}",
         "usage": {
-            "input_tokens": text_tokens,
-            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},
+            "input_tokens": text_tokens + image_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
             "output_tokens": out_tokens,
-            "total_tokens": text_tokens + out_tokens,
+            "total_tokens": text_tokens + image_tokens + out_tokens,
         },
     }
 
@@ -440,3 +445,105 @@ def render_partial(params: dict[str, Any], index: int, count: int) -> bytes:
         fmt = {"jpeg": "JPEG", "webp": "WEBP"}.get(params["output_format"], "PNG")
         coarse.convert("RGB" if fmt == "JPEG" else coarse.mode).save(out, fmt)
     return out.getvalue()
+
+
+# Edits (`POST /v1/images/edits`, multipart): the same faults, checks and answer as a generation, plus the
+# reference images, billed as image-input tokens.
+
+MAX_EDIT_IMAGES = 16
+
+
+def image_input_tokens(width: int, height: int, fidelity: str | None) -> int:
+    """Return the image-input tokens the double bills for one reference.
+
+    OpenAI publishes no formula; the double uses the vision formula (fit in 2048², shortest side to 768,
+    85 + 170 per 512-px tile), four times that for `input_fidelity=high`. The app's quote assumes at most
+    `providers.adapters.openai.MAX_IMAGE_TOKENS_PER_REFERENCE` per reference, which this never passes.
+    """
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    scale = min(1.0, 768 / min(w, h))
+    tiles = math.ceil(w * scale / 512) * math.ceil(h * scale / 512)
+    return (85 + 170 * tiles) * (4 if fidelity == "high" else 1)
+
+
+def _multipart(req: Incoming) -> tuple[dict[str, str], list[bytes]] | None:
+    """Return the text fields and the `image`/`image[]` files of a multipart body, or None."""
+    content_type = req.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + req.body)
+    if not message.is_multipart():
+        return None
+    fields: dict[str, str] = {}
+    files: list[bytes] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            continue
+        if name in ("image", "image[]"):
+            files.append(payload)
+        elif part.get_filename() is None:
+            fields[name] = payload.decode("utf-8")
+    return fields, files
+
+
+def _edit_params(req: Incoming) -> dict[str, Any] | Reply:
+    """Return the edit's parameters (a generation's, plus the references' image tokens) or a 400."""
+    parsed = _multipart(req)
+    if parsed is None:
+        return error(400, "The edits endpoint takes multipart/form-data.", "invalid_request_error")
+    fields, files = parsed
+    if not files:
+        return error(
+            400,
+            "Missing required parameter: 'image'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "image",
+        )
+    if len(files) > MAX_EDIT_IMAGES:
+        return _invalid("image", f"At most {MAX_EDIT_IMAGES} images may be given.")
+    body: dict[str, Any] = dict(fields)
+    if "n" in body:
+        body["n"] = int(body["n"]) if body["n"].isdigit() else body["n"]
+    params = _validate(body)
+    if isinstance(params, Reply):
+        return params
+    fidelity = fields.get("input_fidelity")
+    if fidelity is not None and (fidelity not in {"high", "low"} or is_gpt_image_2(params["model"])):
+        return _invalid("input_fidelity", f"input_fidelity is not supported for {params['model']}.")
+    tokens = 0
+    for data in files:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in {"PNG", "JPEG", "WEBP"}:
+                    raise ValueError(image.format)
+                tokens += image_input_tokens(image.width, image.height, fidelity)
+        except (OSError, ValueError):
+            return _invalid("image", "Invalid image file: supported formats are png, jpeg and webp.")
+    params["image_tokens"] = tokens
+    params["references"] = len(files)
+    return params
+
+
+def edit(double: ProviderDouble, req: Incoming) -> Reply:
+    """Answer POST /v1/images/edits: a generation from reference images, with the same faults."""
+    api_key = authenticate(req)
+    if isinstance(api_key, Reply):
+        return api_key
+    fault = double.take_fault("openai", api_key)
+    params = _edit_params(req)
+    model = params.get("model", "gpt-image-2") if isinstance(params, dict) else "gpt-image-2"
+    delay = double.latency + (double.hang_seconds if fault == "slow" else 0.0)
+    request_id = f"req_{secrets.token_hex(16)}"
+    reply = fault_reply(fault, api_key, str(model))
+    if reply is None:
+        reply = params if isinstance(params, Reply) else json_reply(200, _success_body(fault, params))
+    if isinstance(params, dict) and (reply.status == 200 or reply.reset):
+        _bill(double, api_key, params, request_id)
+    reply.delay = 0.0 if reply.reset else delay
+    reply.headers["x-request-id"] = request_id
+    return reply

@@ -344,15 +344,20 @@ def _not_found(double: ProviderDouble, req: Incoming) -> Reply:
     return json_reply(404, {"detail": "Not found."})
 
 
+OPENAI_ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("/v1/models", "GET"): ("openai.models", openai_api.list_models),
+    ("/v1/images/generations", "POST"): ("openai.generate", openai_api.generate),
+    ("/v1/images/edits", "POST"): ("openai.edit", openai_api.edit),
+}
+
+
 def route(req: Incoming) -> tuple[str, Handler]:
     """Return the endpoint name (for counters) and the handler for a request."""
     path, method = req.path, req.method
     if path.startswith("/_double/"):
         return "control", _control
-    if path == "/v1/models" and method == "GET":
-        return "openai.models", openai_api.list_models
-    if path == "/v1/images/generations" and method == "POST":
-        return "openai.generate", openai_api.generate
+    if (path, method) in OPENAI_ROUTES:
+        return OPENAI_ROUTES[path, method]
     if path.startswith("/cdn/") and method == "GET":
         return "cdn", fal_api.cdn
     if path.startswith("/v1/organization/"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -193,13 +193,21 @@ class Adapter(abc.ABC):
         n: int,
         prompt: str,
         partial_images: int = 0,
+        references: Sequence[tuple[int, int]] = (),
     ) -> Quote:
-        """Return the price before the click: exact, or a true upper bound (with `partial_images`
-        streamed previews, for an adapter with Capability.STREAM)."""
+        """Return the price before the click: exact, or a true upper bound. `partial_images` are streamed
+        previews (an adapter with Capability.STREAM); `references` are the sizes of the reference images as
+        they will be sent (an edit)."""
 
     @abc.abstractmethod
     def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
         """Return what a call cost from the usage the provider reported, or None when it cannot be known."""
+
+    def input_cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the share of `cost` billed for inputs (prompt, reference images), or None if unknown."""
+        return None
+
+    edit_quote_note: ClassVar[str] = ""  # beside a quote with references: how their price is counted
 
     # Calls
 

@@ -157,16 +157,21 @@ class ImageRequest:
     output_format: str = "png"
     n: int = 1
     safety_identifier: str | None = None
-    # Reference images for an edit (adapters with Capability.EDIT); empty for text to image.
+    # Reference images for an edit (adapters with Capability.EDIT); empty for text to image. Their
+    # `width` and `height` are set: fal bills them as processed megapixels.
     references: tuple[ProviderImage, ...] = ()
     # Partial images to stream while drawing (adapters with Capability.STREAM); 0 for none.
     partial_images: int = 0
+    # OpenAI's `input_fidelity` for edits, only for the models that take it (the catalog says which).
+    input_fidelity: str | None = None
 
 
 @dataclass(frozen=True)
 class ProviderImage:
     data: bytes
     content_type: str
+    width: int = 0  # known for references (what is sent); 0 where unknown
+    height: int = 0
 
     def __repr__(self) -> str:
         return f"ProviderImage({self.content_type}, {len(self.data)} bytes)"

@@ -124,8 +124,50 @@ def generate(
     return ProviderResult(images=images, request_id=request_id, usage=usage)
 
 
+def edit(
+    api_key: str, request: ImageRequest, *, base_url: str | None = None, timeout: float | None = None
+) -> ProviderResult:
+    """Make images from `request.references` (the Images edit endpoint); raise ProviderError on failure.
+
+    The SDK sends a list of images as multipart `image[]` parts. `input_fidelity` is sent only when the
+    request carries it: gpt-image-2 does not take it (docs/providers.md).
+    """
+    if not request.references:
+        raise ValueError("an edit needs at least one reference image")
+    client, headers = _client_for(api_key, base_url, timeout)
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+    files = [
+        (f"reference-{i + 1}.{extension.get(ref.content_type, 'png')}", ref.data, ref.content_type)
+        for i, ref in enumerate(request.references)
+    ]
+    params = _params(request)
+    if request.input_fidelity is not None:
+        params["input_fidelity"] = request.input_fidelity
+    try:
+        response = client.images.edit(image=files, **params, extra_headers=headers)
+    except openai.OpenAIError as exc:
+        raise _error_from(exc, api_key) from None
+    except ValueError:
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
+    request_id = getattr(response, "_request_id", None)
+    usage = _usage(response)
+    try:
+        images = _decode_images(response, request, request_id)
+    except ProviderError as exc:
+        exc.usage = usage
+        raise
+    logger.info(
+        "openai edited %d image(s) from %d reference(s) with %s (request %s)",
+        len(images),
+        len(files),
+        request.model,
+        request_id,
+    )
+    return ProviderResult(images=images, request_id=request_id, usage=usage)
+
+
 def _params(request: ImageRequest) -> dict[str, Any]:
-    """Return the parameters of a generation call (without streaming)."""
+    """Return the parameters of a generation or edit call (without streaming)."""
     params: dict[str, Any] = {
         "model": request.model,
         "prompt": request.prompt,

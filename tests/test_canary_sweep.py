@@ -16,6 +16,7 @@ provider double did receive every key (the positive control) and every reader sa
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import threading
@@ -29,12 +30,14 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import get_resolver, resolve
+from PIL import Image
 
 from accounts.models import Invitation, Membership, User
 from aniavatar.celery import app
-from generation.models import CostRecord, Generation, Persona, Reconciliation
+from generation.models import CostRecord, Generation, Persona, PersonaReference, Reconciliation
 from keys.models import KeyUse, ProviderKey
 from provider_double import FAULTS, ProviderDouble
 from tests.support import canary, mailbox, totp
@@ -196,6 +199,42 @@ def _generate_with_previews(
     (generation,) = _wait_final(browser, [generation])
     assert generation.status == "succeeded" and generation.previews_received == 2, generation.error_message
     return generation
+
+
+def _references_flow(browser: Browser, persona: Persona, keys: list[ProviderKey]) -> list[Generation]:
+    """Upload a reference photo, generate from it with each key, then "more like this" from a result."""
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 80, 60)).save(photo, "JPEG")
+    upload = SimpleUploadedFile("ana.jpg", photo.getvalue(), content_type="image/jpeg")
+    browser.post(f"/personas/{persona.code}/references/", {"photos": [upload], "consent": "on"})
+    reference = PersonaReference.objects.get(persona=persona)
+    browser.get(f"/references/{reference.code}/")
+    generations = []
+    for key in keys:
+        model, quality = MODELS[key.provider]
+        data = {
+            "persona": str(persona.code),
+            "prompt": f"A portrait of {persona.name}",
+            "model": model,
+            "provider_key": str(key.code),
+            "size": "1024x1024",
+            "quality": quality,
+            "background": "auto" if quality else "",
+            "n": 1,
+            "references": [str(reference.code)],
+        }
+        response = browser.request("post", "/generate/", data, expect=302)
+        generations.append(Generation.objects.get(code=response.url.strip("/").split("/")[-1]))
+    done = _wait_final(browser, generations)
+    assert [g.status for g in done] == ["succeeded", "succeeded"], [g.error_message for g in done]
+    avatar = done[-1].images.first()
+    assert avatar is not None
+    browser.get(f"/generate/?like={avatar.code}")
+    data = {**data, "like": str(avatar.code), "references": [], "change": "pose", "change_detail": "waving"}
+    response = browser.request("post", "/generate/", data, expect=302)
+    done += _wait_final(browser, [Generation.objects.get(code=response.url.strip("/").split("/")[-1])])
+    assert done[-1].status == "succeeded", done[-1].error_message
+    return done
 
 
 def _wait_final(browser: Browser, generations: list[Generation], timeout: float = 90) -> list[Generation]:
@@ -409,6 +448,8 @@ def test_no_trace_of_any_key_in_any_sink_after_every_flow(
         assert [g.status for g in replaced] == ["succeeded", "succeeded"], [g.error_message for g in replaced]
         finished += replaced
         finished.append(_generate_with_previews(as_alice, openai_key, persona, double))
+        # References (issue 19): a photo uploaded to the persona, an edit on each provider, more like this.
+        finished += _references_flow(as_alice, persona, [openai_key, fal_key])
 
         # Reconciliation: usage keys in their own section, "Reconcile now" for both providers (the worker
         # decrypts the usage keys and reads the double's reports), the runs' pages, the owner's key choice.

@@ -146,6 +146,17 @@ def _image(alice: User) -> Any:
     return make_image(_generation(alice)).code
 
 
+def _reference(alice: User) -> Any:
+    # A reference photo of alice's persona, stored as an upload is (issue 19): private like avatars.
+    from generation import references, services
+    from tests.support.factories import png_bytes
+
+    persona = make_persona(workspace_of(alice), alice, name=PERSONA_NAME)
+    clean = references.clean_upload(png_bytes())
+    (row,) = services.add_references(persona=persona, photos=[(f"{PERSONA_NAME}.png", clean)], by=alice)
+    return row.code
+
+
 def _key(alice: User) -> Any:
     # An OpenAI key: a request that reached the vault would show up in the double's log.
     return make_key(alice, "openai", secret=f"sk-proj-{uuid.uuid4().hex}{uuid.uuid4().hex}").code
@@ -211,6 +222,9 @@ BUILDERS: dict[str, Builder] = {
     "generation:persona": _persona,
     "generation:duplicate-persona": _persona,
     "generation:delete-persona": _persona,
+    "generation:upload-references": _persona,
+    "generation:reference": _reference,
+    "generation:delete-reference": _reference,
     "generation:detail": lambda alice: _generation(alice).code,
     "generation:status": lambda alice: _generation(alice).code,
     "generation:cancel": lambda alice: _queued_generation(alice).code,

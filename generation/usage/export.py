@@ -14,7 +14,7 @@ from typing import Any
 from accounts.models import Workspace
 from generation.money import plain_usd
 from generation.usage.filters import Filters, records
-from generation.usage.history import NEWEST_FIRST, megapixels, tokens
+from generation.usage.history import NEWEST_FIRST, image_input_tokens, input_megapixels, megapixels, tokens
 
 # English and machine-readable whatever the page's language: "possibly charged" has an unknown amount.
 CHARGE_LABELS = {"charged": "charged", "possible": "possibly charged"}
@@ -47,6 +47,12 @@ CSV_HEADER = (
     "unknown_reason",
     "resolution",
     "resolution_note",
+    # References (issue 19): what the inputs cost apart from the output.
+    "reference_images",
+    "image_input_tokens",
+    "input_megapixels",
+    "input_usd",
+    "output_usd",
 )
 
 _CSV_FIELDS = (
@@ -73,6 +79,8 @@ _CSV_FIELDS = (
     "unknown_reason",
     "resolution",
     "resolution_note",
+    "generation__references",
+    "input_nanousd",
 )
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -83,6 +91,19 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
+
+
+def _inputs(usage: Any, references: Any, amount: int | None, input_amount: int | None) -> list[Any]:
+    """Return the reference columns: how many, their tokens or megapixels, and input and output apart."""
+    image_tokens, in_megapixels = image_input_tokens(usage), input_megapixels(usage)
+    split = amount is not None and input_amount is not None
+    return [
+        len(references) if isinstance(references, list) else 0,
+        "" if image_tokens is None else image_tokens,
+        "" if in_megapixels is None else in_megapixels,
+        plain_usd(input_amount) if split else "",
+        plain_usd(amount - input_amount) if split and amount is not None and input_amount is not None else "",
+    ]
 
 
 def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
@@ -113,6 +134,8 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
         unknown_reason,
         resolution,
         resolution_note,
+        references,
+        input_amount,
     ) in qs.iterator(chunk_size=2000):
         input_tokens, output_tokens = tokens(usage)
         row = [
@@ -141,5 +164,6 @@ def csv_rows(workspace: Workspace, filters: Filters) -> Iterator[list[Any]]:
             unknown_reason,
             RESOLUTION_LABELS.get(resolution, resolution),
             resolution_note,
+            *_inputs(usage, references, amount, input_amount),
         ]
         yield [_cell(value) for value in row]

@@ -49,6 +49,20 @@ def megapixels(usage: object) -> int | None:
     return sum(int(image.get("megapixels") or 0) for image in images)
 
 
+def image_input_tokens(usage: object) -> int | None:
+    """Return the reference images' input tokens from an OpenAI usage, or None."""
+    details = usage.get("input_tokens_details") if isinstance(usage, Mapping) else None
+    return details.get("image_tokens") if isinstance(details, Mapping) else None
+
+
+def input_megapixels(usage: object) -> int | None:
+    """Return the reference images' megapixels from a fal usage (an edit), or None."""
+    images = usage.get("images") if isinstance(usage, Mapping) else None
+    if not isinstance(images, list):
+        return None
+    return sum(int(image.get("input_megapixels") or 0) for image in images)
+
+
 def _row(record: CostRecord) -> Row:
     input_tokens, output_tokens = tokens(record.usage)
     return Row(record, input_tokens, output_tokens, megapixels(record.usage))

@@ -18,8 +18,9 @@ import providers
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from generation import budgets, dates, money, previews, pricing, services
 from generation.forms import GenerateForm, with_previews_default
-from generation.models import CostRecord, Generation
-from generation.scoping import get_generation, get_persona
+from generation.models import CostRecord, GeneratedImage, Generation
+from generation.references import send_size
+from generation.scoping import get_generation, get_image, get_persona
 from keys import services as vault
 from keys.models import ProviderKey
 from providers.decisions import Cancel
@@ -53,6 +54,21 @@ def _again(generation: Generation, keys: list[ProviderKey]) -> dict[str, Any]:
     }
     if generation.provider_key_id in {key.pk for key in keys}:
         initial["provider_key"] = generation.provider_key
+    # Its references too (issue 19): the persona's photos to tick again, the avatar of "more like this".
+    refs = [r for r in generation.references or [] if isinstance(r, dict)]
+    initial["references"] = [str(r.get("code")) for r in refs if r.get("kind") == "persona"]
+    if like := next((str(r.get("code")) for r in refs if r.get("kind") == "image"), None):
+        initial["like"] = like
+    return initial
+
+
+def _more_like_this(image: GeneratedImage, keys: list[ProviderKey]) -> dict[str, Any]:
+    """Return the settings of the avatar's generation, with the avatar as the reference (issue 19)."""
+    initial = _again(image.generation, keys)
+    initial["like"] = image.code
+    initial["references"] = []  # the avatar is the reference; the persona's photos can still be ticked
+    initial["n"] = 1
+    initial["change"] = "pose"
     return initial
 
 
@@ -61,7 +77,10 @@ def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateF
     keys = _keys(request)
     persona_code = _code(request.GET.get("persona"))
     again_code = _code(request.GET.get("again"))
-    if data is None and again_code:
+    like_code = _code(request.GET.get("like"))
+    if data is None and like_code:
+        initial = _more_like_this(get_image(request, like_code), keys)
+    elif data is None and again_code:
         initial = _again(get_generation(request, again_code), keys)
     elif data is None and persona_code:
         persona = get_persona(request, persona_code)
@@ -70,7 +89,7 @@ def _form(request: WorkspaceRequest, data: QueryDict | None = None) -> GenerateF
     if "model" in initial and (model := form.selected_model()) and model.id != initial["model"]:
         # The model is no longer offered (retired, or its key is gone): its size, quality and key would
         # not fit the default model the form falls back to. Keep the persona and the prompt only.
-        initial = {"persona": initial["persona"], "prompt": initial["prompt"]}
+        initial = {k: initial[k] for k in ("persona", "prompt", "like") if k in initial}
         form = GenerateForm(data, workspace=request.workspace, keys=keys, initial=initial)
     return form
 
@@ -94,10 +113,14 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         n = 1
     adapter = providers.get(model.provider)
     # The checkbox as the form shows it: ticked by default, else as the request sent it.
-    wanted = bool(form["previews"].value())
+    chosen = form.chosen_references()
+    wanted = bool(form["previews"].value()) and not chosen  # edits are not streamed
     partials = services.preview_partials(model, previews=wanted, n=n)
+    sizes = [send_size(ref.width, ref.height) for ref in chosen]
     prompt = data.get("prompt") or ""
-    quote = pricing.quote(model, size=size, quality=quality, n=n, prompt=prompt, partial_images=partials)
+    quote = pricing.quote(
+        model, size=size, quality=quality, n=n, prompt=prompt, partial_images=partials, references=sizes
+    )
     last = (
         CostRecord.objects.for_workspace(request.workspace)
         .filter(
@@ -107,9 +130,13 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
             generation__quality=quality or "",
             generation__n=n,
         )
+        .filter(generation__references=[])
         .exclude(amount_nanousd=None)
         .order_by("-created_at")
         .first()
+        # References differ in size and number from one request to the next: no "last request like this".
+        if not chosen
+        else None
     )
     return {
         "quote": quote,
@@ -120,6 +147,8 @@ def _quote_context(request: WorkspaceRequest, form: GenerateForm) -> dict[str, A
         "shutdown_warning": model.shutdown_warning(dates.utc_today()),
         "last_cost": last,
         "n": n,
+        "chosen_references": chosen,
+        "like_image": form.like_image(),
     }
 
 
@@ -143,6 +172,7 @@ def generate(request: WorkspaceRequest) -> HttpResponse:
                     n=data["n"],
                     persona=data["persona"],
                     previews=data["previews"],
+                    references=data["reference_objects"],
                 )
             except (services.GenerationRefused, budgets.BudgetExceeded) as exc:
                 form.add_error(None, str(exc))

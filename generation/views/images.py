@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from accounts.http import WorkspaceRequest, workspace_required
 from generation import previews
 from generation.models import GeneratedImage
-from generation.scoping import get_generation, get_image
+from generation.scoping import get_generation, get_image, get_reference
 from generation.storage import serve
 
 # A live preview is replaced within seconds and deleted when its generation ends (D36).
@@ -45,6 +45,7 @@ def image_thumbnail(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
     image = get_image(request, code)
     return serve(image.thumbnail, "image/webp", download_name(image, "thumb.webp"), download=False)
 
+
 @require_safe
 @workspace_required
 def generation_preview(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
@@ -59,3 +60,13 @@ def generation_preview(request: WorkspaceRequest, code: UUID) -> HttpResponseBas
     if response.status_code == 200:  # a redirect to S3 keeps its own, shorter lifetime
         patch_cache_control(response, private=True, max_age=PREVIEW_MAX_AGE)
     return response
+
+
+@require_safe
+@workspace_required
+def reference_file(request: WorkspaceRequest, code: UUID) -> HttpResponseBase:
+    """A persona's reference photo (cleaned on upload), to members of its workspace only."""
+    reference = get_reference(request, code)
+    extension = "png" if reference.content_type == "image/png" else "jpg"
+    name = f"{slugify(reference.persona.name) or 'persona'}-reference.{extension}"
+    return serve(reference.file, reference.content_type, name, download=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -17,9 +18,10 @@ from django.views.decorators.http import require_safe
 from accounts.http import WorkspaceRequest, require_form_methods, workspace_required
 from accounts.models import User
 from generation import services
-from generation.forms import PersonaForm
+from generation.forms import PersonaForm, ReferenceUploadForm
 from generation.models import GeneratedImage, Persona
-from generation.scoping import get_persona
+from generation.references import MAX_REFERENCES
+from generation.scoping import get_persona, get_reference
 
 RECENT_AVATARS = 8
 
@@ -47,7 +49,12 @@ def _name_taken(request: WorkspaceRequest, form: PersonaForm, persona: Persona |
     return name if others.exists() else ""
 
 
-def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona | None) -> HttpResponse:
+def _render_form(
+    request: WorkspaceRequest,
+    form: PersonaForm,
+    persona: Persona | None,
+    upload: ReferenceUploadForm | None = None,
+) -> HttpResponse:
     """Render the persona page, or only its prompt preview (and the name's hint) when htmx asks for it."""
     if form.is_bound:
         form.is_valid()  # fills form.instance with the fields that are valid; saves nothing
@@ -61,10 +68,12 @@ def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona 
         )
         return HttpResponse(preview + hint)
     recent = []
+    context: dict[str, Any] = {}
     if persona is not None:
         images = _images(request).filter(generation__persona=persona).select_related("generation")
         recent = list(images[:RECENT_AVATARS])
-    context = {
+        context = _reference_context(request, persona, upload)
+    context |= {
         "form": form,
         "persona": persona,
         "prompt": _prompt(form.instance),
@@ -72,6 +81,27 @@ def _render_form(request: WorkspaceRequest, form: PersonaForm, persona: Persona 
         "name_taken": name_taken,
     }
     return render(request, "generation/persona_form.html", context)
+
+
+def _reference_context(
+    request: WorkspaceRequest, persona: Persona, upload: ReferenceUploadForm | None
+) -> dict[str, Any]:
+    """Return the persona's reference photos, the upload form, and its consistent set (issue 19)."""
+    references = list(persona.references.all())
+    room = MAX_REFERENCES - len(references)
+    # The set: avatars of this persona made from references (its photos, or another avatar of it).
+    consistent = (
+        _images(request)
+        .filter(generation__persona=persona)
+        .exclude(generation__references=[])
+        .select_related("generation")
+    )
+    return {
+        "references": references,
+        "reference_room": room,
+        "upload": upload or ReferenceUploadForm(room=room),
+        "consistent_set": list(consistent[:24]),
+    }
 
 
 @require_safe
@@ -150,9 +180,44 @@ def delete_persona(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     if request.method != "POST":
         return render(request, "generation/persona_confirm_delete.html", {"persona": persona})
     name = persona.name
-    # Generations keep the persona's name and their images; only the description goes.
-    persona.delete()
+    # Generations keep the persona's name and their images; the description and its photos go.
+    services.delete_persona(persona)
     messages.success(
         request, _("Persona “%(name)s” deleted. Its avatars stay in the gallery.") % {"name": name}
     )
     return redirect("generation:personas")
+
+
+# Reference photos (issue 19)
+
+
+@workspace_required
+def upload_references(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    """Add reference photos to a persona; a refused file stores nothing and says why beside the field."""
+    persona = get_persona(request, code)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    room = MAX_REFERENCES - persona.references.count()
+    upload = ReferenceUploadForm(request.POST, request.FILES, room=room)
+    if upload.is_valid():
+        try:
+            added = services.add_references(persona=persona, photos=upload.cleaned_photos, by=request.user)
+        except services.GenerationRefused:
+            upload.add_error(
+                "photos", _("A persona holds at most %(max)d reference photos.") % {"max": MAX_REFERENCES}
+            )
+        else:
+            messages.success(request, _("%(n)d reference photo(s) added.") % {"n": len(added)})
+            return redirect("generation:persona", code=persona.code)
+    return _render_form(request, PersonaForm(instance=persona), persona, upload)
+
+
+@workspace_required
+def delete_reference(request: WorkspaceRequest, code: UUID) -> HttpResponse:
+    reference = get_reference(request, code)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    persona = reference.persona
+    services.delete_reference(reference)
+    messages.success(request, _("Reference photo removed."))
+    return redirect("generation:persona", code=persona.code)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from providers import decisions, fal_platform, fal_queue, report_http
@@ -68,9 +68,19 @@ def megapixels(width: int, height: int) -> int:
     return max(1, math.ceil(width * height / MEGAPIXEL))
 
 
-def image_cost(width: int, height: int, price: Mapping[str, Any]) -> int:
-    """Return the cost of one image: the first megapixel, then each further one."""
-    return int(price["first_megapixel"]) + (megapixels(width, height) - 1) * int(price["extra_megapixel"])
+def image_cost(width: int, height: int, price: Mapping[str, Any], input_megapixels: int = 0) -> int:
+    """Return the cost of one image: the first megapixel, then each further one, the input megapixels
+    of its reference images included (an edit: fal counts them as processed megapixels)."""
+    processed = megapixels(width, height) + input_megapixels
+    return int(price["first_megapixel"]) + (processed - 1) * int(price["extra_megapixel"])
+
+
+def input_megapixels(references: Iterable[tuple[int, int]]) -> int:
+    """Return the megapixels fal bills for one request's reference images, each rounded up."""
+    return sum(megapixels(w, h) for w, h in references)
+
+
+EDIT_SUFFIX = "/edit"  # fal's edit app of a model: `fal-ai/flux-2-max/edit`
 
 
 class FalAdapter(Adapter):
@@ -85,7 +95,13 @@ class FalAdapter(Adapter):
     one_image_per_request = True
     resumable = True
     provider_cancels = True  # PUT {cancel_url}: the worker cancels its requests (D32)
-    capabilities = frozenset({Capability.GENERATE, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS})
+    capabilities = frozenset(
+        {Capability.GENERATE, Capability.EDIT, Capability.USAGE_REPORT, Capability.DELETE_PAYLOADS}
+    )
+    edit_quote_note = gettext_noop(
+        "Reference images are billed as processed megapixels with every image, at the size they are sent "
+        "(scaled to about 2 megapixels): included above."
+    )
     usage_key_description = gettext_noop("a fal.ai key with the Admin scope (KEY_ID:KEY_SECRET)")
     report_lists_requests = True
 
@@ -152,16 +168,28 @@ class FalAdapter(Adapter):
         n: int,
         prompt: str,
         partial_images: int = 0,
+        references: Sequence[tuple[int, int]] = (),
     ) -> Quote:
-        """Return the exact price: it depends only on the output size (fal streams no previews)."""
-        return Quote(n * image_cost(width, height, model.price), exact=True)
+        """Return the exact price: it depends only on the output size and the references' sizes (fal
+        streams no previews)."""
+        return Quote(n * image_cost(width, height, model.price, input_megapixels(references)), exact=True)
 
     def cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
         """Return the cost of the images fal billed (`usage["images"]`, their sizes), or None if unknown."""
         images = usage.get("images") or []
         if not images:
             return None
-        return sum(image_cost(int(i["width"]), int(i["height"]), price) for i in images)
+        return sum(
+            image_cost(int(i["width"]), int(i["height"]), price, int(i.get("input_megapixels") or 0))
+            for i in images
+        )
+
+    def input_cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the share billed for the references' megapixels (each one at the further-MP price)."""
+        images = usage.get("images") or []
+        if not images:
+            return None
+        return sum(int(i.get("input_megapixels") or 0) for i in images) * int(price["extra_megapixel"])
 
     def run(self, secret: str, call: Call) -> Outcome:
         """Queue every image (or resume the saved requests), then await each; see `_Run`."""
@@ -180,7 +208,9 @@ class _Run:
         self.secret = secret
         self.call = call
         self.request = dataclasses.replace(call.request, n=1)
-        self.model_id = call.request.model
+        # An edit goes to the model's edit app; status and result URLs drop the `/edit` (FalHandle).
+        self.model_id = call.request.model + (EDIT_SUFFIX if call.request.references else "")
+        self.input_megapixels = input_megapixels((r.width, r.height) for r in call.request.references)
         self.saved: list[dict[str, Any]] = [dict(entry) for entry in call.saved]
         self.outcome = Outcome()
         self.billed_sizes: list[tuple[int, int]] = []
@@ -208,7 +238,9 @@ class _Run:
         outcome.billed = bool(self.billed_sizes)
         outcome.usage = {
             "images": [
-                {"width": w, "height": h, "megapixels": megapixels(w, h)} for w, h in self.billed_sizes
+                {"width": w, "height": h, "megapixels": megapixels(w, h)}
+                | ({"input_megapixels": self.input_megapixels} if self.input_megapixels else {})
+                for w, h in self.billed_sizes
             ]
         }
         if not outcome.images and outcome.partial_errors:

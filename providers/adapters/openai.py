@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from providers import decisions, openai_admin, openai_images, report_http
@@ -23,6 +23,11 @@ KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
 # Extra output tokens OpenAI bills per streamed partial image ("about 100", docs/providers.md): the quote's
 # upper bound counts them; the cost comes from the completed event's usage.
 PARTIAL_IMAGE_TOKENS = 100
+# An edit bills its reference images as image-input tokens, and OpenAI publishes no formula for how many
+# (docs/providers.md). Assumed upper bound per reference, as sent (at most about 2 MP): the vision
+# formula's largest count (85 + 170 per 512-px tile, at most 8 tiles = 1,445) times four for
+# `input_fidelity=high`, rounded up. A quote with references is an upper bound under this assumption.
+MAX_IMAGE_TOKENS_PER_REFERENCE = 6_000
 UNANSWERED_REASON = gettext_noop(
     "The request reached OpenAI but no answer came back (a timeout or a dropped connection); OpenAI "
     "may have generated and billed the images anyway."
@@ -67,7 +72,13 @@ class OpenAIAdapter(Adapter):
         "An upper bound: OpenAI bills the tokens it reports, which you will see after the request."
     )
     not_found_means_unknown_model = True  # the images endpoint's only 404 is an unknown model
-    capabilities = frozenset({Capability.GENERATE, Capability.STREAM, Capability.USAGE_REPORT})
+    capabilities = frozenset(
+        {Capability.GENERATE, Capability.EDIT, Capability.STREAM, Capability.USAGE_REPORT}
+    )
+    edit_quote_note = gettext_noop(
+        "Reference images are counted at up to 6,000 image-input tokens each: an assumption, since "
+        "OpenAI publishes no formula for them. The charge is what OpenAI reports afterwards."
+    )
     usage_key_description = gettext_noop("an OpenAI Admin key (sk-admin-…), created by an organisation owner")
     interrupted_message = gettext_noop(
         "The worker stopped while OpenAI was generating these images. OpenAI may have billed the request: "
@@ -125,10 +136,13 @@ class OpenAIAdapter(Adapter):
         n: int,
         prompt: str,
         partial_images: int = 0,
+        references: Sequence[tuple[int, int]] = (),
     ) -> Quote:
         """Return a true upper bound: OpenAI bills the tokens its `usage` reports afterwards."""
         # A token is at least one byte of UTF-8, so the prompt's byte length bounds its input tokens.
         input_bound = len(prompt.encode("utf-8")) * model.price["text_input"]
+        # References: the documented assumption above (once per request: n images share the inputs).
+        input_bound += len(references) * MAX_IMAGE_TOKENS_PER_REFERENCE * model.price["image_input"]
         tokens = n * model.max_output_tokens(f"{width}x{height}", quality or "high")
         tokens += partial_images * PARTIAL_IMAGE_TOKENS
         return Quote(input_bound + tokens * model.price["image_output"], exact=False)
@@ -151,6 +165,13 @@ class OpenAIAdapter(Adapter):
             + int(usage["output_tokens"]) * price["image_output"]
         )
         return amount
+
+    def input_cost(self, usage: Mapping[str, Any], price: Mapping[str, Any]) -> int | None:
+        """Return the share of the cost billed for input tokens (the prompt and reference images)."""
+        total = self.cost(usage, price)
+        if total is None:
+            return None
+        return total - int(usage["output_tokens"]) * int(price["image_output"])
 
     def run(self, secret: str, call: Call) -> Outcome:
         """Make the call, retrying what `decisions.after_openai_failure` says to retry."""
@@ -189,7 +210,10 @@ class OpenAIAdapter(Adapter):
         raise AssertionError("unreachable: the last attempt always decides to stop")
 
     def _generate(self, secret: str, call: Call) -> ProviderResult:
-        """Make one call: streamed when the user asked for previews and the worker takes them."""
+        """Make one call: an edit with references; else streamed when the user asked for previews and the
+        worker takes them."""
+        if call.request.references:
+            return openai_images.edit(secret, call.request, timeout=call.timeout)
         if streams(call.request) and call.on_partial is not None:
             return openai_images.generate_streaming(
                 secret, call.request, on_partial=call.on_partial, timeout=call.timeout

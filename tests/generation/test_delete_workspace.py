@@ -8,10 +8,11 @@ import pytest
 
 from accounts.models import Membership, User, Workspace
 from accounts.teams import create_workspace
-from generation.models import CostRecord, GeneratedImage, Generation, Persona
+from generation import references, services
+from generation.models import CostRecord, GeneratedImage, Generation, Persona, PersonaReference
 from keys.models import ProviderKey
 from tests.support.accounts import client_for, workspace_of
-from tests.support.factories import make_generation, make_image, make_persona
+from tests.support.factories import make_generation, make_image, make_persona, png_bytes
 from tests.support.keys import make_key
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,8 @@ def client_workspace(alice: User, bob: User, media_root: Path, double) -> Worksp
     workspace = create_workspace(alice, "Client: Northwind")
     Membership.objects.create(user=bob, workspace=workspace, role="admin")
     persona = make_persona(workspace, alice)
+    clean = references.clean_upload(png_bytes())
+    services.add_references(persona=persona, photos=[("me.png", clean)], by=alice)  # a reference photo
     generation = make_generation(workspace, alice, persona=persona)
     make_image(generation)
     CostRecord.objects.create(
@@ -57,12 +60,12 @@ def test_the_owner_deletes_everything_after_typing_its_name(
     assert client.post(URL, {"name": "Client: Northwin"}).status_code == 400
     assert Workspace.objects.filter(pk=client_workspace.pk).exists()
     files = [p for p in media_root.rglob("*") if p.is_file()]
-    assert files
+    assert any("references" in p.parts for p in files)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(URL, {"name": "Client: Northwind"})
     assert response.status_code == 302
     assert not Workspace.objects.filter(pk=client_workspace.pk).exists()
-    for model in (Persona, Generation, GeneratedImage, CostRecord, ProviderKey):
+    for model in (Persona, PersonaReference, Generation, GeneratedImage, CostRecord, ProviderKey):
         assert not model.objects.filter(workspace_id=client_workspace.pk).exists(), model
     assert not [p for p in files if p.exists()]
     # The people stay; alice is back in her own workspace.

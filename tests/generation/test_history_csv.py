@@ -81,6 +81,11 @@ def test_it_exports_one_row_per_record_with_prices_request_ids_and_exact_amounts
         "unknown_reason": "",
         "resolution": "",
         "resolution_note": "",
+        "reference_images": "0",
+        "image_input_tokens": "",
+        "input_megapixels": "",
+        "input_usd": "",
+        "output_usd": "",
     }
     assert json.loads(first["unit_prices"]) == {"image_output": 30000, "text_input": 5000}
     assert (second["generation"], second["megapixels"], second["amount_usd"]) == (

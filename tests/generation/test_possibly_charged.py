@@ -149,7 +149,7 @@ def test_pages_and_the_csv_say_possibly_charged(alice, alice_client, double):
     assert "possibly charged — amount unknown" in alice_client.get("/usage/").content.decode()
     csv = b"".join(alice_client.get("/usage.csv").streaming_content).decode()
     header, row = csv.splitlines()[:2]
-    assert header.endswith("charge,unknown_reason,resolution,resolution_note")
+    assert "charge,unknown_reason,resolution,resolution_note" in header
     assert ",unknown," in row and "possibly charged" in row
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from provider_double import ProviderDouble
 from providers import ErrorKind, ImageRequest, ProviderError, ProviderResult, fal_queue
+from providers.base import ProviderImage
 from providers.fal_queue import FalHandle
 from tests.support.keys import FAL_KEY, assert_clean
 
@@ -142,7 +143,10 @@ def test_a_restarted_task_resumes_from_the_saved_request_id(bare_double: Provide
 
 
 def test_edit_requests_are_polled_on_the_app_root(bare_double: ProviderDouble) -> None:
-    handle = _submit(bare_double, app=f"{APP}/edit")
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(out, "PNG")
+    reference = ProviderImage(out.getvalue(), "image/png", 64, 64)
+    handle = _submit(bare_double, app=f"{APP}/edit", references=(reference,))
 
     assert "/edit" not in handle.status_url + handle.response_url + handle.cancel_url
     assert handle == FalHandle.for_request_id(f"{APP}/edit", handle.request_id, bare_double.fal_queue_url)
