@@ -36,6 +36,11 @@ NOT_PAGES = {
     "generation:favourite": "POST only",
     "generation:image": "an image file",
     "generation:thumbnail": "an image file",
+    "generation:preview": "an image file (a live preview)",
+    "generation:reference": "an image file (a reference photo)",
+    "generation:upload-references": "POST only (the form is on the persona's page)",
+    "generation:delete-reference": "POST only",
+    "accounts:set-language": "POST only",
     "generation:history-csv": "a CSV file",
     "generation:reconcile": "POST only",
     "generation:key-match": "POST only",
@@ -124,6 +129,7 @@ def _pages(alice) -> list[tuple[str, int, bool]]:
         ("/accounts/email/", 200, True),
         ("/accounts/password/change/", 200, True),
         ("/accounts/2fa/", 200, True),
+        ("/accounts/preferences/", 200, True),
         ("/no-such-page/", 404, True),
     ]
 
