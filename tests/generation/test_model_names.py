@@ -11,7 +11,7 @@ from tests.support.factories import make_cost, make_generation, make_image
 
 pytestmark = pytest.mark.django_db
 
-LABELLED = '<span title="fal-ai/flux-2-max">Flux 2 Max</span>'
+LABELLED = '<span title="fal-ai/flux-2-max"><bdi>Flux 2 Max</bdi></span>'
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def flux(alice, media_root):
 
 def test_the_result_page_names_the_model(alice_client, flux):
     page = alice_client.get(f"/generations/{flux.code}/").content.decode()
-    assert '<dd title="fal-ai/flux-2-max">Flux 2 Max</dd>' in page
+    assert '<dd title="fal-ai/flux-2-max"><bdi>Flux 2 Max</bdi></dd>' in page
 
 
 def test_the_gallery_names_the_model_in_captions_and_its_filter(alice_client, flux):
@@ -44,7 +44,7 @@ def test_usage_names_the_model_in_records_totals_and_its_filter(alice_client, fl
 
 def test_the_dashboard_names_the_model(alice_client, flux):
     page = alice_client.get("/").content.decode()
-    assert '<span class="muted" title="fal-ai/flux-2-max">Flux 2 Max</span>' in page
+    assert '<span class="muted" title="fal-ai/flux-2-max"><bdi>Flux 2 Max</bdi></span>' in page
 
 
 def test_a_model_the_catalog_no_longer_has_keeps_its_id():
