@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_noop
 
 import providers
 from accounts.models import User, Workspace
-from generation import budgets, catalog, pipeline, pricing, tasks
+from generation import budgets, catalog, pipeline, pricing, storage, tasks
 from generation import previews as generation_previews
 from generation.models import GeneratedImage, Generation, Persona, PersonaReference
 from generation.references import MAX_REFERENCES, CleanReference, send_size
@@ -235,7 +235,10 @@ def cancel_generation(generation: Generation) -> tuple[Cancel, str]:
 def add_references(
     *, persona: Persona, photos: list[tuple[str, CleanReference]], by: User
 ) -> list[PersonaReference]:
-    """Store cleaned reference photos for `persona` (checked by the form); the uploader consented now."""
+    """Store cleaned reference photos for `persona` (checked by the form); the uploader consented now.
+
+    Raises GenerationRefused when the persona has no room left, storage.StorageFailed when the storage
+    did not take the files (then none is kept, rows or files)."""
     now = timezone.now()
     rows = []
     with transaction.atomic():
@@ -243,7 +246,10 @@ def add_references(
         Persona.objects.select_for_update().filter(pk=persona.pk).first()
         room = MAX_REFERENCES - persona.references.count()
         if len(photos) > room:
-            raise GenerationRefused(f"A persona holds at most {MAX_REFERENCES} reference photos.")
+            raise GenerationRefused(
+                _("A persona holds at most %(max)d reference photos.") % {"max": MAX_REFERENCES}
+            )
+        files = []
         for name, clean in photos:
             row = PersonaReference(
                 workspace=persona.workspace,
@@ -257,24 +263,22 @@ def add_references(
                 consent_at=now,
             )
             ext = "png" if clean.content_type == "image/png" else "jpg"
-            row.file.save(f"{secrets.token_urlsafe(24)}.{ext}", ContentFile(clean.data), save=False)
-            row.save()
+            files.append((row.file, f"{secrets.token_urlsafe(24)}.{ext}", clean.data))
             rows.append(row)
+        storage.save_all(files)  # all or none
+        try:
+            for row in rows:
+                row.save()
+        except Exception:
+            storage.delete_all((row.file.storage, row.file.name) for row in rows if row.file.name)
+            raise
     logger.info("persona %s: %d reference photo(s) added", persona.code, len(rows))
     return rows
 
 
 def delete_files_on_commit(files: list[tuple[Any, str]]) -> None:
     """Delete stored files once the transaction that removed their rows has committed."""
-
-    def remove() -> None:
-        for storage, name in files:
-            try:
-                storage.delete(name)
-            except OSError:
-                logger.warning("could not delete file %s", name, exc_info=True)
-
-    transaction.on_commit(remove)
+    transaction.on_commit(functools.partial(storage.delete_all, files))
 
 
 def delete_reference(reference: PersonaReference) -> None:

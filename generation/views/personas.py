@@ -22,6 +22,7 @@ from generation.forms import PersonaForm, ReferenceUploadForm
 from generation.models import GeneratedImage, Persona
 from generation.references import MAX_REFERENCES
 from generation.scoping import get_persona, get_reference
+from generation.storage import StorageFailed
 
 RECENT_AVATARS = 8
 
@@ -202,9 +203,11 @@ def upload_references(request: WorkspaceRequest, code: UUID) -> HttpResponse:
     if upload.is_valid():
         try:
             added = services.add_references(persona=persona, photos=upload.cleaned_photos, by=request.user)
-        except services.GenerationRefused:
+        except services.GenerationRefused as exc:
+            upload.add_error("photos", str(exc))
+        except StorageFailed:
             upload.add_error(
-                "photos", _("A persona holds at most %(max)d reference photos.") % {"max": MAX_REFERENCES}
+                "photos", _("The photos could not be stored just now; nothing was kept. Try again.")
             )
         else:
             messages.success(request, _("%(n)d reference photo(s) added.") % {"n": len(added)})

@@ -142,3 +142,30 @@ def test_a_webp_with_transparency_is_kept_as_png_and_a_misnamed_jpeg_is_taken(al
     clear, misnamed = PersonaReference.objects.order_by("original_name")
     assert (clear.content_type, clear.width, clear.height) == ("image/png", 40, 30)
     assert misnamed.content_type == "image/jpeg"  # what it is, not what its name says
+
+
+def test_a_storage_that_fails_mid_upload_keeps_nothing(alice_client, persona, media_root, monkeypatch):
+    """The second photo of an upload is refused by the storage: the first is deleted again, no row stays."""
+    from django.core.files.storage import FileSystemStorage
+
+    real_save = FileSystemStorage._save
+    calls = []
+
+    def failing_save(self, name, content):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", failing_save)
+    response = upload(
+        alice_client,
+        persona,
+        ("one.jpg", photo(), "image/jpeg"),
+        ("two.jpg", photo(32, 32), "image/jpeg"),
+    )
+    assert response.status_code == 200
+    assert b"could not be stored just now" in response.content
+    assert len(calls) == 2
+    assert not PersonaReference.objects.exists()
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
