@@ -104,24 +104,14 @@ def generate(
     """Generate images with the user's key; raise ProviderError on any failure."""
     client, headers = _client_for(api_key, base_url, timeout)
     params = _params(request)
-    try:
-        response = client.images.generate(**params, extra_headers=headers)
-    except openai.OpenAIError as exc:
-        # `from None`: the SDK exception holds the raw body and the request with its Authorization header.
-        raise _error_from(exc, api_key) from None
-    except ValueError:
-        # The SDK lets a 200 whose body is not JSON escape as a JSONDecodeError (which holds the body).
-        raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
-    request_id = getattr(response, "_request_id", None)
-    # Read before the images: a 200 was billed, and its usage prices it even if its images are broken.
-    usage = _usage(response)
-    try:
-        images = _decode_images(response, request, request_id)
-    except ProviderError as exc:
-        exc.usage = usage
-        raise
-    logger.info("openai generated %d image(s) with %s (request %s)", len(images), request.model, request_id)
-    return ProviderResult(images=images, request_id=request_id, usage=usage)
+    result = _answer(api_key, request, lambda: client.images.generate(**params, extra_headers=headers))
+    logger.info(
+        "openai generated %d image(s) with %s (request %s)",
+        len(result.images),
+        request.model,
+        result.request_id,
+    )
+    return result
 
 
 def edit(
@@ -143,26 +133,37 @@ def edit(
     params = _params(request)
     if request.input_fidelity is not None:
         params["input_fidelity"] = request.input_fidelity
+    result = _answer(
+        api_key, request, lambda: client.images.edit(image=files, **params, extra_headers=headers)
+    )
+    logger.info(
+        "openai edited %d image(s) from %d reference(s) with %s (request %s)",
+        len(result.images),
+        len(files),
+        request.model,
+        result.request_id,
+    )
+    return result
+
+
+def _answer(api_key: str, request: ImageRequest, send: Callable[[], Any]) -> ProviderResult:
+    """Make one non-streamed call (generate or edit) and read its answer; raise ProviderError on failure."""
     try:
-        response = client.images.edit(image=files, **params, extra_headers=headers)
+        response = send()
     except openai.OpenAIError as exc:
+        # `from None`: the SDK exception holds the raw body and the request with its Authorization header.
         raise _error_from(exc, api_key) from None
     except ValueError:
+        # The SDK lets a 200 whose body is not JSON escape as a JSONDecodeError (which holds the body).
         raise ProviderError(ErrorKind.BAD_RESPONSE, "OpenAI sent a response that is not JSON.") from None
     request_id = getattr(response, "_request_id", None)
+    # Read before the images: a 200 was billed, and its usage prices it even if its images are broken.
     usage = _usage(response)
     try:
         images = _decode_images(response, request, request_id)
     except ProviderError as exc:
         exc.usage = usage
         raise
-    logger.info(
-        "openai edited %d image(s) from %d reference(s) with %s (request %s)",
-        len(images),
-        len(files),
-        request.model,
-        request_id,
-    )
     return ProviderResult(images=images, request_id=request_id, usage=usage)
 
 
