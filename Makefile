@@ -63,7 +63,7 @@ migrate: $(STAMP) messages
 run: migrate
 	@echo "AniAvatar is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@DEBUG=$${DEBUG:-true} bash -c 'trap "kill 0" INT TERM EXIT; \
-		MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
+		MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & \
 		wait'
 
@@ -76,7 +76,7 @@ demo: migrate
 		bash -c 'trap "kill 0" INT TERM EXIT; \
 		$(BIN)/python -m provider_double --port $(DEMO_PORT) --latency 3 & \
 		$(BIN)/python manage.py seed_demo && \
-		{ MALLOC_ARENA_MAX=2 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
+		{ MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/celery -A aniavatar worker -B -s var/celerybeat-schedule --pool threads --loglevel INFO & \
 		$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) & wait; }'
 
 test: $(STAMP) messages

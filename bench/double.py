@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from bench.harness import Report, log
-from provider_double import openai_api
+from provider_double import openai_api, server
 from provider_double.avatar import render_avatar
 from provider_double.server import ProviderDouble
 
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
 
     openai_api.render_avatar = rendered_once(_render_photo if args.images == "photos" else render_avatar)
     openai_api.generate = timed_generate
+    server.OPENAI_ROUTES["/v1/images/generations", "POST"] = ("openai.generate", timed_generate)
     # A burst of 200 connections at once: the listen backlog of 5 would drop most SYNs and add 1 s retries.
     ThreadingHTTPServer.request_queue_size = 1024
     double = ProviderDouble("127.0.0.1", args.port, latency=args.latency)
