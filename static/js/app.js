@@ -61,7 +61,8 @@ setInterval(() => {
   for (const counter of document.querySelectorAll("[data-elapsed]")) {
     const seconds = Number(counter.dataset.elapsed) + 1;
     counter.dataset.elapsed = String(seconds);
-    counter.textContent = `${seconds} s`;
+    // The page's language gives the unit ("SECONDS s" in English), so the count reads right in Arabic too.
+    counter.textContent = (counter.dataset.elapsedFormat || "SECONDS s").replace("SECONDS", String(seconds));
   }
 }, 1000);
 

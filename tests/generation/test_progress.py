@@ -180,9 +180,16 @@ def test_elapsed_counts_from_the_click_to_the_end_queue_included(alice, alice_cl
 def test_elapsed_of_a_running_generation_is_up_to_now_and_ticks(alice, alice_client):
     generation = _at(alice, stage="provider", created_ago=9, started_after=2)
     html = _status(alice_client, generation)
-    assert 'data-elapsed="9">9 s</span>' in html
+    assert 'data-elapsed="9" data-elapsed-format="SECONDS s">9 s</span>' in html
+
+
+def test_the_ticking_count_is_in_the_page_language(alice, alice_client):
+    # app.js writes each tick from the page's own format, so an Arabic page never ticks in English.
+    generation = _at(alice, stage="provider", created_ago=9, started_after=2)
+    html = alice_client.get(f"/generations/{generation.code}/status/", headers={"accept-language": "ar"})
+    assert 'data-elapsed="9" data-elapsed-format="SECONDS ث">9 ث</span>' in html.content.decode()
 
 
 def test_a_queued_generation_shows_its_wait(alice, alice_client):
     generation = _at(alice, status="queued", created_ago=3)
-    assert 'data-elapsed="3">3 s</span>' in _status(alice_client, generation)
+    assert 'data-elapsed="3" data-elapsed-format="SECONDS s">3 s</span>' in _status(alice_client, generation)
