@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -160,7 +161,10 @@ def _key(alice: User, label: str) -> ProviderKey:
     return ProviderKey.objects.get(workspace=workspace_of(alice), label=label)
 
 
-def _generate(browser: Browser, key: ProviderKey, persona: Persona, *, previews: bool = False) -> Generation:
+def _generate(
+    browser: Browser, key: ProviderKey, persona: Persona, *, previews: bool = False, **extra: Any
+) -> Generation:
+    """Submit the generate form for `persona` with `key` (and any `extra` fields); return the generation."""
     model, quality = MODELS[key.provider]
     data = {
         "persona": str(persona.code),
@@ -172,6 +176,7 @@ def _generate(browser: Browser, key: ProviderKey, persona: Persona, *, previews:
         "background": "auto" if quality else "",
         "n": 1,
         **({"previews": "on", "previews_shown": "1"} if previews else {}),
+        **extra,
     }
     response = browser.request("post", "/generate/", data, expect=302)
     return Generation.objects.get(code=response.url.strip("/").split("/")[-1])
@@ -209,30 +214,14 @@ def _references_flow(browser: Browser, persona: Persona, keys: list[ProviderKey]
     browser.post(f"/personas/{persona.code}/references/", {"photos": [upload], "consent": "on"})
     reference = PersonaReference.objects.get(persona=persona)
     browser.get(f"/references/{reference.code}/")
-    generations = []
-    for key in keys:
-        model, quality = MODELS[key.provider]
-        data = {
-            "persona": str(persona.code),
-            "prompt": f"A portrait of {persona.name}",
-            "model": model,
-            "provider_key": str(key.code),
-            "size": "1024x1024",
-            "quality": quality,
-            "background": "auto" if quality else "",
-            "n": 1,
-            "references": [str(reference.code)],
-        }
-        response = browser.request("post", "/generate/", data, expect=302)
-        generations.append(Generation.objects.get(code=response.url.strip("/").split("/")[-1]))
+    generations = [_generate(browser, key, persona, references=[str(reference.code)]) for key in keys]
     done = _wait_final(browser, generations)
     assert [g.status for g in done] == ["succeeded", "succeeded"], [g.error_message for g in done]
     avatar = done[-1].images.first()
     assert avatar is not None
     browser.get(f"/generate/?like={avatar.code}")
-    data = {**data, "like": str(avatar.code), "references": [], "change": "pose", "change_detail": "waving"}
-    response = browser.request("post", "/generate/", data, expect=302)
-    done += _wait_final(browser, [Generation.objects.get(code=response.url.strip("/").split("/")[-1])])
+    like = _generate(browser, keys[-1], persona, like=str(avatar.code), change="pose", change_detail="waving")
+    done += _wait_final(browser, [like])
     assert done[-1].status == "succeeded", done[-1].error_message
     return done
 
