@@ -119,6 +119,15 @@ UNFINISHED = gettext_noop("The reconciliation stopped before it finished (its wo
 KEY_DELETED = gettext_noop("The usage key was deleted before the reconciliation ran.")
 NO_REPORT = gettext_noop("{provider} did not give its report:")
 
+# The unit a provider prices in, as its pricing report names it (fal: "megapixels"), for "per …".
+PRICE_UNITS = {
+    "": gettext_noop("unit"),
+    "megapixels": gettext_noop("megapixel"),
+    "megapixel": gettext_noop("megapixel"),
+    "images": gettext_noop("image"),
+    "image": gettext_noop("image"),
+}
+
 SENTENCES: tuple[str | Plural, ...] = (
     CHOSEN_BY_OWNER,
     KEPT,

@@ -26,6 +26,7 @@ from django.utils.translation import gettext, ngettext
 
 from generation import pipeline, stored_text
 from generation.reconciliation import texts as reconciliation
+from generation.templatetags.stored_text import price_unit
 from keys import services as vault
 from providers import openai_images
 from providers.adapters import openai
@@ -282,6 +283,8 @@ def test_a_stored_sentence_with_a_count_is_shown_in_the_count_plural_form() -> N
         assert stored_text.translate(summary(2, 11)) == (
             "يومان (UTC): لدينا $1,234.50، ولدى المزوّد $0.04. 11 سجلًا بمبلغ غير معروف."
         )
+        # fal's price unit, after "per"; a unit the catalogue does not know stays as the provider wrote it.
+        assert (price_unit("megapixels"), price_unit("tokens")) == ("ميغابكسل", "tokens")
         # A list of amounts is one value; the English of an unknown sentence stays.
         price = reconciliation.PRICE_CHANGE.format(amounts_list="$0.03, $0.035", catalog="$0.03")
         assert stored_text.translate(f"{price} Something else.") == (

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.utils import translation
 
 from generation.models import KeyMatch, Reconciliation
 from generation.reconciliation import service
@@ -102,6 +103,12 @@ def test_a_key_of_another_provider_is_refused_for_the_run(alice, alice_client, r
 def test_a_runs_reasons_and_summary_show_in_the_readers_language(alice_client, run):
     # Stored in English (the CSV and the logs keep it); each page shows it in the reader's language, with
     # Arabic's plural form for each count: 7 days (3-10), 1 request (one).
+    # The locale middleware leaves the thread in the last page's language: restored for the next test.
+    with translation.override("en"):
+        _assert_shown_in_each_language(alice_client, run)
+
+
+def _assert_shown_in_each_language(alice_client, run: Reconciliation) -> None:
     assert run.message == "7 UTC days: ours $0.00, theirs $0.00826."
     assert list(run.lines.values_list("reason", flat=True)) == [
         "1 request by other keys of the same OpenAI project."
