@@ -53,7 +53,6 @@ WORKED = gettext_noop("Worked for a generation.")
 NOTHING_SAVED = gettext_noop("Nothing was saved.")
 KEY_UNCHANGED = gettext_noop("The saved key was not changed.")
 REPORT_READ = gettext_noop("Read {provider}'s usage report.")  # a usage key's report call worked
-RECONCILED_DAYS = gettext_noop("Reconciliation of the UTC days {start} to {last}.")  # a usage key's use
 SENTENCES = (
     NO_FREE_CHECK,
     SAVED_UNVERIFIED,
@@ -62,7 +61,6 @@ SENTENCES = (
     NOTHING_SAVED,
     KEY_UNCHANGED,
     REPORT_READ,
-    RECONCILED_DAYS,
 )
 
 Status = ProviderKey.Status

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 import providers
 from accounts.models import User, Workspace
 from generation import catalog
-from generation.dates import month_start, utc_now
+from generation.dates import month_start, show_day, utc_now
 from generation.models import CostRecord, KeyMatch, Reconciliation, ReconciliationLine
 from generation.money import format_usd
 from generation.reconciliation import by_key, by_request, texts
@@ -104,7 +104,7 @@ def _running(workspace: Workspace, provider: str) -> QuerySet[Reconciliation]:
 def _fetch(run: Reconciliation, key: ProviderKey, adapter: Adapter, models: list[str]) -> UsageReport:
     """Decrypt the usage key (recorded) and read the provider's report; the key lives only in this frame."""
     secret = vault.decrypt_usage_key(
-        key, detail=vault.RECONCILED_DAYS.format(start=run.start.isoformat(), last=run.last_day.isoformat())
+        key, detail=f"Reconciliation of {show_day(run.start)} to {show_day(run.last_day)}"
     )
     return adapter.usage_report(secret, start=run.start, end=run.end, models=models)
 

@@ -283,9 +283,6 @@ def test_a_stored_sentence_with_a_count_is_shown_in_the_count_plural_form() -> N
         assert stored_text.translate(summary(2, 11)) == (
             "يومان (UTC): لدينا $1,234.50، ولدى المزوّد $0.04. 11 سجلًا بمبلغ غير معروف."
         )
-        # A usage key's use: the period in ISO dates (one word each).
-        days = vault.RECONCILED_DAYS.format(start="2026-12-01", last="2026-12-07")
-        assert vault.shown(days) == "مطابقة أيام UTC من 2026-12-01 إلى 2026-12-07."
         # fal's price unit, after "per"; a unit the catalogue does not know stays as the provider wrote it.
         assert (price_unit("megapixels"), price_unit("tokens")) == ("ميغابكسل", "tokens")
         # A list of amounts is one value; the English of an unknown sentence stays.
