@@ -68,12 +68,16 @@ def provider_sentences() -> tuple[str, ...]:
     )
 
 
+# A value never ends inside a number: "$0.07." is "$0.07" before the sentence's full stop, not "$0".
+WHOLE = r"(?![.,]\d)"
+
+
 def _field(name: str) -> str:
     if name == COUNT:
         return f"(?P<{name}>\\d+)"
     if name.endswith("_list"):
-        return f"(?P<{name}>\\S+?(?:, \\S+?)*?)"
-    return f"(?P<{name}>\\S+?)"
+        return f"(?P<{name}>\\S+?{WHOLE}(?:, \\S+?{WHOLE})*?)"
+    return f"(?P<{name}>\\S+?{WHOLE})"
 
 
 @cache

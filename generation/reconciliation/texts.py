@@ -117,6 +117,7 @@ OTHER_SPEND = gettext_noop("{amount} of other spend in the organisation was not 
 # Why a run failed (Reconciliation.message); a provider's refusal is followed by its own sentence.
 UNFINISHED = gettext_noop("The reconciliation stopped before it finished (its worker stopped). Run it again.")
 KEY_DELETED = gettext_noop("The usage key was deleted before the reconciliation ran.")
+OUR_ERROR = gettext_noop("Something went wrong on our side while reconciling. Run it again.")
 NO_REPORT = gettext_noop("{provider} did not give its report:")
 
 # The unit a provider prices in, as its pricing report names it (fal: "megapixels"), for "per …".
@@ -166,5 +167,6 @@ SENTENCES: tuple[str | Plural, ...] = (
     OTHER_SPEND,
     UNFINISHED,
     KEY_DELETED,
+    OUR_ERROR,
     NO_REPORT,
 )

@@ -283,6 +283,9 @@ def test_a_stored_sentence_with_a_count_is_shown_in_the_count_plural_form() -> N
         assert stored_text.translate(summary(2, 11)) == (
             "يومان (UTC): لدينا $1,234.50، ولدى المزوّد $0.04. 11 سجلًا بمبلغ غير معروف."
         )
+        # An amount before a full stop is the whole amount, wherever the translation puts it.
+        resolved = reconciliation.RESOLVED_NOT_BILLED.format(amount="$0.00")
+        assert stored_text.translate(resolved) == "حُسم المبلغ: لم يُفوتَر ($0.00)."
         # fal's price unit, after "per"; a unit the catalogue does not know stays as the provider wrote it.
         assert (price_unit("megapixels"), price_unit("tokens")) == ("ميغابكسل", "tokens")
         # A list of amounts is one value; the English of an unknown sentence stays.
