@@ -3,15 +3,16 @@ shown in the reader's language: providers/sentences.py matches them; this adds t
 
 from __future__ import annotations
 
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, ngettext
 
 from generation import images, pipeline
-from providers.sentences import provider_sentences
+from generation.reconciliation import texts as reconciliation
+from providers.sentences import Sentence, provider_sentences
 from providers.sentences import translate as translate_sentences
 
 
-def sentences() -> tuple[str, ...]:
-    """Every English sentence a generation's page may show as stored."""
+def sentences() -> tuple[Sentence, ...]:
+    """Every English sentence a generation's or a reconciliation's page may show as stored."""
     return (
         pipeline.KEY_MISMATCH_MESSAGE,
         pipeline.KEY_DELETED_MESSAGE,
@@ -34,6 +35,7 @@ def sentences() -> tuple[str, ...]:
         pipeline.IMAGES_MADE,
         pipeline.TRY_AGAIN,
         *images.SENTENCES,
+        *reconciliation.SENTENCES,
         *provider_sentences(),
     )
 
@@ -42,4 +44,4 @@ def translate(text: str) -> str:
     """Return `text` with every known sentence in the active language (as stored in English)."""
     if (get_language() or "en").startswith("en"):
         return text
-    return translate_sentences(text, sentences(), gettext)
+    return translate_sentences(text, sentences(), gettext, ngettext)

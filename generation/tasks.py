@@ -17,6 +17,7 @@ from django.db import transaction
 from generation import pipeline, privacy
 from generation.models import Generation
 from generation.reconciliation import service as reconciliation
+from generation.reconciliation import texts
 from keys.services import KeyUnavailable
 from providers.base import ProviderError
 
@@ -67,9 +68,7 @@ def reconcile(reconciliation_id: int) -> None:
     except Exception:
         # Nothing may stay "running": an unexpected error ends the run where its owner sees it.
         logger.exception("reconciliation %s: unexpected error", reconciliation_id)
-        reconciliation.fail_unfinished(
-            reconciliation_id, "Something went wrong on our side while reconciling. Run it again."
-        )
+        reconciliation.fail_unfinished(reconciliation_id, texts.OUR_ERROR)
 
 
 @shared_task(ignore_result=True)

@@ -52,7 +52,16 @@ STORED_INTACT = gettext_noop(
 WORKED = gettext_noop("Worked for a generation.")
 NOTHING_SAVED = gettext_noop("Nothing was saved.")
 KEY_UNCHANGED = gettext_noop("The saved key was not changed.")
-SENTENCES = (NO_FREE_CHECK, SAVED_UNVERIFIED, STORED_INTACT, WORKED, NOTHING_SAVED, KEY_UNCHANGED)
+REPORT_READ = gettext_noop("Read {provider}'s usage report.")  # a usage key's report call worked
+SENTENCES = (
+    NO_FREE_CHECK,
+    SAVED_UNVERIFIED,
+    STORED_INTACT,
+    WORKED,
+    NOTHING_SAVED,
+    KEY_UNCHANGED,
+    REPORT_READ,
+)
 
 Status = ProviderKey.Status
 Kind = ProviderKey.Kind

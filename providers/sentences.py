@@ -7,12 +7,17 @@ export and the logs. `translate` swaps every known sentence in such a text for i
 values it carries; text it does not know stays as stored. This package imports no Django, so the caller
 passes its `gettext`; the sentences are marked with `gettext_noop` where they are written, which puts them in
 the catalogue (README "Translations"). generation/stored_text.py and keys/services.py add their own.
+
+A sentence with a count (`Plural`: "{n} request …" / "{n} requests …") is found in either English form and
+shown in the reader's plural form for that count (`ngettext`: Arabic has six), so a count is never forced
+into English grammar. `{n}` is always a number; a `{…_list}` value may be a comma-separated list.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 
 import providers
@@ -21,6 +26,31 @@ from providers.adapters import fal, openai
 from providers.base import USER_MESSAGES
 
 FIELD = re.compile(r"\{(\w+)\}")
+COUNT = "n"  # the field that chooses a Plural's form
+
+
+@dataclass(frozen=True)
+class Plural:
+    """A stored sentence with a count `{n}`: its English singular and plural (the catalogue's msgids)."""
+
+    one: str
+    many: str
+
+    def format(self, n: int, **values: object) -> str:
+        """The English sentence for `n`, as stored."""
+        return (self.one if n == 1 else self.many).format(n=n, **values)
+
+
+def ngettext_lazy(one: str, many: str) -> Plural:
+    """Mark a sentence with a count for translation without translating it (this package uses no Django).
+
+    Named as Django's marker so that makemessages extracts both literals as one plural message; the
+    sentence is stored in English (`Plural.format`) and `translate` shows it in the reader's plural form.
+    """
+    return Plural(one, many)
+
+
+Sentence = str | Plural
 
 
 def provider_sentences() -> tuple[str, ...]:
@@ -38,31 +68,62 @@ def provider_sentences() -> tuple[str, ...]:
     )
 
 
+# A value never ends inside a number: "$0.07." is "$0.07" before the sentence's full stop, not "$0".
+WHOLE = r"(?![.,]\d)"
+
+
+def _field(name: str) -> str:
+    if name == COUNT:
+        return f"(?P<{name}>\\d+)"
+    if name.endswith("_list"):
+        return f"(?P<{name}>\\S+?{WHOLE}(?:, \\S+?{WHOLE})*?)"
+    return f"(?P<{name}>\\S+?{WHOLE})"
+
+
 @cache
-def _patterns(sentences: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
-    """(sentence, the pattern that finds it), longest first so that no sentence hides inside another."""
+def _patterns(sentences: tuple[Sentence, ...]) -> list[tuple[str, Sentence, re.Pattern[str]]]:
+    """(English text, its sentence, the pattern that finds it), longest first so that no sentence hides
+    inside another; a Plural gives one for each of its English forms."""
+    texts = {(text, s) for s in sentences for text in ((s.one, s.many) if isinstance(s, Plural) else (s,))}
     found = []
-    for sentence in sorted(set(sentences), key=len, reverse=True):
-        parts = FIELD.split(sentence)  # text, field, text, field, …, text
+    for text, sentence in sorted(texts, key=lambda pair: len(pair[0]), reverse=True):
+        parts = FIELD.split(text)  # text, field, text, field, …, text
         regex = "".join(
-            re.escape(part) if index % 2 == 0 else f"(?P<{part}>\\S+?)" for index, part in enumerate(parts)
+            re.escape(part) if index % 2 == 0 else _field(part) for index, part in enumerate(parts)
         )
-        found.append((sentence, re.compile(regex)))
+        found.append((text, sentence, re.compile(regex)))
     return found
 
 
-def _filled(translated: str) -> Callable[[re.Match[str]], str]:
-    """A replacement: the translated sentence with the values the stored one carried."""
-    return lambda match: translated.format(**match.groupdict())
+Gettext = Callable[[str], str]
+Ngettext = Callable[[str, str, int], str]
 
 
-def translate(text: str, sentences: Iterable[str], gettext: Callable[[str], str]) -> str:
-    """Return `text` with every one of `sentences` in it translated by `gettext`."""
+def _filled(sentence: Sentence, gettext: Gettext, ngettext: Ngettext) -> Callable[[re.Match[str]], str]:
+    """A replacement: the translated sentence (in the count's plural form) with the values it carried."""
+
+    def fill(match: re.Match[str]) -> str:
+        values = match.groupdict()
+        if isinstance(sentence, Plural):
+            return ngettext(sentence.one, sentence.many, int(values[COUNT])).format(**values)
+        return gettext(sentence).format(**values)
+
+    return fill
+
+
+def _english_plural(one: str, many: str, n: int) -> str:
+    return one if n == 1 else many
+
+
+def translate(
+    text: str, sentences: Iterable[Sentence], gettext: Gettext, ngettext: Ngettext = _english_plural
+) -> str:
+    """Return `text` with every one of `sentences` in it translated by `gettext` (a Plural by `ngettext`)."""
     if not text:
         return text
-    for sentence, pattern in _patterns(tuple(sentences)):
+    for english, sentence, pattern in _patterns(tuple(sentences)):
         if pattern.groups:
-            text = pattern.sub(_filled(gettext(sentence)), text)
-        elif sentence in text:
-            text = text.replace(sentence, gettext(sentence))
+            text = pattern.sub(_filled(sentence, gettext, ngettext), text)
+        elif english in text:
+            text = text.replace(english, gettext(english))
     return text

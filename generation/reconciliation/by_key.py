@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from generation.models import KeyMatch, ReconciliationLine
 from generation.money import format_usd
-from generation.reconciliation.lines import Line, Ours, plural
+from generation.reconciliation import texts
+from generation.reconciliation.lines import Line, Ours
 from providers.usage import UsageLine, UsageReport
 
 Kind = ReconciliationLine.Kind
@@ -113,32 +114,25 @@ def match_keys(
     for pk in sorted(
         set(by_key) | set(keys) | {pk for pk, (_id, how) in stored.items() if how == KeyMatch.How.OWNER}
     ):
-        key = keys.get(pk) or OurKey(pk, "deleted key", "")
+        key = keys.get(pk) or OurKey(pk, texts.DELETED_KEY, "")
         stored_id, how = stored.get(pk, ("", ""))
         if how == KeyMatch.How.OWNER:
-            matches.append(Match(key, stored_id, how, "Chosen by the workspace owner."))
+            matches.append(Match(key, stored_id, how, texts.CHOSEN_BY_OWNER))
             continue
         charged = _charged_per_day(by_key.get(pk, []))
         if not charged:
-            evidence = (
-                "Kept from an earlier run."
-                if stored_id
-                else "No charged requests in this period to match by."
-            )
+            evidence = texts.KEPT if stored_id else texts.NOTHING_TO_MATCH
             matches.append(Match(key, stored_id, how, evidence))
             continue
         found = _candidates(charged, theirs, ids, owned)
         if len(found) == 1:
-            evidence = (
-                f"The only key id whose requests cover ours on each of the {plural(len(charged), 'day')} "
-                "we used this key."
-            )
+            evidence = texts.ONLY_FIT.format(len(charged))
             matches.append(Match(key, found[0], KeyMatch.How.COUNTS, evidence, tuple(found)))
         elif stored_id in found:
-            matches.append(Match(key, stored_id, how, "Kept from an earlier run: still fits.", tuple(found)))
+            matches.append(Match(key, stored_id, how, texts.STILL_FITS, tuple(found)))
         else:
-            why = "several key ids fit" if found else "no key id in OpenAI's report covers our requests"
-            matches.append(Match(key, "", "", f"Not matched: {why}. Choose it below.", tuple(found)))
+            why = texts.SEVERAL_FIT if found else texts.NONE_FITS
+            matches.append(Match(key, "", "", why, tuple(found)))
     return matches
 
 
@@ -154,18 +148,12 @@ def _count_line(match: Match, day: dt.date, records: list[Ours], theirs: list[in
         line.reasons.append(match.evidence)
     elif extra > possible:
         outside = extra - possible
-        line.reasons.append(f"{plural(outside, 'request')} made with this key outside AniAvatar.")
+        line.reasons.append(texts.OUTSIDE_WITH_KEY.format(outside))
     if theirs is not None and possible:
         billed = max(0, min(extra, possible))
-        line.reasons.append(
-            f"{plural(possible, 'possibly charged record')}: OpenAI's count leaves room for {billed} of them "
-            "to have been billed."
-        )
+        line.reasons.append(texts.POSSIBLE_ROOM.format(possible, billed=billed))
     if theirs is not None and extra < 0:
-        line.reasons.append(
-            "OpenAI counted fewer requests than we charged: a request near midnight UTC counted on the "
-            "next day by one side."
-        )
+        line.reasons.append(texts.FEWER_AT_OPENAI)
     return line
 
 
@@ -209,21 +197,16 @@ def _money_reasons(line: Line, mine: int, counted: _Day) -> list[str]:
     extra = counted.ours - mine  # requests OpenAI counted on our keys beyond our charged records
     outside = max(0, extra - line.ours_unknown)
     if outside:
-        reasons.append(f"{plural(outside, 'request')} made with our keys outside AniAvatar.")
+        reasons.append(texts.OUTSIDE_WITH_OUR_KEYS.format(outside))
     if counted.others:
-        reasons.append(f"{plural(counted.others, 'request')} by other keys of the same OpenAI project.")
+        reasons.append(texts.OTHER_KEYS.format(counted.others))
     if line.ours_unknown:
-        reasons.append(
-            f"{plural(line.ours_unknown, 'record')} of unknown amount, counted $0 here (OpenAI's counts leave "
-            f"room for {max(0, min(extra, line.ours_unknown))} of them to have been billed)."
-        )
+        billed = max(0, min(extra, line.ours_unknown))
+        reasons.append(texts.UNKNOWN_ROOM.format(line.ours_unknown, billed=billed))
     difference = line.difference_nanousd or 0
     if difference and not reasons:
-        side = "more" if difference > 0 else "less"
-        reasons.append(
-            f"Same requests, different money: OpenAI billed {format_usd(abs(difference))} {side} than the catalog's "
-            "prices give (a price change, or a price the catalog does not know)."
-        )
+        sentence = texts.BILLED_MORE if difference > 0 else texts.BILLED_LESS
+        reasons.append(sentence.format(amount=format_usd(abs(difference))))
     return reasons
 
 

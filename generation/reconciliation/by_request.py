@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from generation.models import ReconciliationLine
 from generation.money import format_usd
 from generation.pipeline import INTERRUPTED_CHARGE, OUR_ERROR_CHARGE
-from generation.reconciliation.lines import Line, Ours, Resolution, plural
+from generation.reconciliation import texts
+from generation.reconciliation.lines import Line, Ours, Resolution
 from providers.adapters.fal import NOT_CANCELLED, SUBMIT_UNANSWERED
 from providers.usage import RequestLine, UsageReport
 
@@ -88,16 +89,14 @@ def settle(
     amount = len(billed) * image_cost(record)
     parts = []
     if billed:
-        parts.append(
-            f"{plural(len(billed), 'request')} completed at fal (billed, priced at the catalog's price)"
-        )
+        parts.append(texts.COMPLETED.format(len(billed)))
     failed = [line for line in present if line.server_error]
     if failed:
-        parts.append(f"{plural(len(failed), 'request')} failed at fal with a server error (never billed)")
+        parts.append(texts.SERVER_ERROR.format(len(failed)))
     missing = len(found) - len(present)
     if missing:
-        parts.append(f"{plural(missing, 'request')} fal has no record of (never ran)")
-    note = "fal.ai's request list: " + "; ".join(parts) + "."
+        parts.append(texts.NEVER_RAN.format(missing))
+    note = f"{texts.REQUEST_LIST} {'; '.join(parts)}."
     return Resolution(record.pk, amount, bool(billed), note[:300])
 
 
@@ -106,9 +105,8 @@ def _request_line(record: Ours, resolution: Resolution) -> Line:
     line.add(record)
     line.theirs_requests = 1 if resolution.billed else 0
     line.theirs_nanousd = resolution.amount_nanousd
-    line.reasons.append(
-        f"Resolved: {'billed' if resolution.billed else 'not billed'} {format_usd(resolution.amount_nanousd)}. {resolution.note}"
-    )
+    resolved = texts.RESOLVED_BILLED if resolution.billed else texts.RESOLVED_NOT_BILLED
+    line.reasons.append(f"{resolved.format(amount=format_usd(resolution.amount_nanousd))} {resolution.note}")
     return line
 
 
@@ -124,7 +122,7 @@ def _prices_reason(theirs: _Theirs, catalog: int | None) -> str:
     if not changed:
         return ""
     shown = ", ".join(format_usd(p) for p in changed)
-    return f"A price change: fal billed {shown} per megapixel on this day; the catalog says {format_usd(catalog or 0)}."
+    return texts.PRICE_CHANGE.format(amounts_list=shown, catalog=format_usd(catalog or 0))
 
 
 def _day_reasons(
@@ -132,23 +130,19 @@ def _day_reasons(
 ) -> list[str]:
     reasons = []
     if outside:
-        reasons.append(
-            f"{plural(outside, 'request')} fal ran for this account that AniAvatar did not make (the same account used outside AniAvatar)."
-        )
+        reasons.append(texts.FAL_OUTSIDE.format(outside))
     if no_id:
-        reasons.append(
-            f"{plural(no_id, 'possibly charged request')} sent without an answer (no request id): fal may have run it; it would show as a request AniAvatar did not make, so its record is kept unknown."
-        )
+        reasons.append(texts.NO_ID.format(no_id))
     if line.ours_unknown:
-        reasons.append(f"{plural(line.ours_unknown, 'record')} still of unknown amount (counted $0 here).")
+        reasons.append(texts.STILL_UNKNOWN.format(line.ours_unknown))
     if price:
         reasons.append(price)
     if resolved:
-        reasons.append(f"{plural(resolved, 'possibly charged record')} resolved from fal's request list.")
+        reasons.append(texts.RESOLVED_FROM_LIST.format(resolved))
     if not covered:
-        reasons.append("fal's request list does not cover this day: compared per day and endpoint only.")
+        reasons.append(texts.NOT_COVERED)
     if (line.difference_nanousd or 0) and not (outside or no_id or line.ours_unknown or price):
-        reasons.append("Not explained by fal's lists: compare with fal's dashboard for this day.")
+        reasons.append(texts.NOT_EXPLAINED)
     return reasons
 
 

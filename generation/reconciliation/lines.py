@@ -103,7 +103,3 @@ class Resolution:
     amount_nanousd: int
     billed: bool
     note: str
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"

@@ -23,8 +23,8 @@ from generation import catalog
 from generation.dates import month_start, show_day, utc_now
 from generation.models import CostRecord, KeyMatch, Reconciliation, ReconciliationLine
 from generation.money import format_usd
-from generation.reconciliation import by_key, by_request
-from generation.reconciliation.lines import Line, Ours, Resolution, our_records, plural
+from generation.reconciliation import by_key, by_request, texts
+from generation.reconciliation.lines import Line, Ours, Resolution, our_records
 from generation.reconciliation.prices import compare_prices
 from generation.usage.roll_ups import settle_unknown
 from keys import services as vault
@@ -117,7 +117,7 @@ def _fail(run: Reconciliation, message: str) -> Reconciliation:
 
 
 STALE_AFTER = dt.timedelta(hours=1)  # a run takes seconds; one still running after this lost its worker
-UNFINISHED_MESSAGE = "The reconciliation stopped before it finished (its worker stopped). Run it again."
+UNFINISHED_MESSAGE = texts.UNFINISHED
 
 
 def fail_unfinished(reconciliation_id: int, message: str = UNFINISHED_MESSAGE) -> None:
@@ -152,7 +152,7 @@ def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
         return run  # a redelivered task: another worker has it (or had it: the sweep fails it if it vanished)
     key = run.usage_key
     if key is None:
-        return _fail(run, "The usage key was deleted before the reconciliation ran.")
+        return _fail(run, texts.KEY_DELETED)
     adapter = providers.get(run.provider)
     models = [m.id for m in catalog.load().models.values() if m.provider == run.provider]
     try:
@@ -162,8 +162,10 @@ def run_reconciliation(reconciliation_id: int) -> Reconciliation | None:
     except ProviderError as exc:
         rejected = exc.kind in (ErrorKind.INVALID_KEY, ErrorKind.FORBIDDEN)
         vault.settle_usage_key(key, ok=False, rejected=rejected, message=exc.message)
-        return _fail(run, f"{adapter.label} did not give its report: {exc.message}")
-    vault.settle_usage_key(key, ok=True, rejected=False, message=f"Read {adapter.label}'s usage report.")
+        return _fail(run, f"{texts.NO_REPORT.format(provider=adapter.label)} {exc.message}")
+    vault.settle_usage_key(
+        key, ok=True, rejected=False, message=vault.REPORT_READ.format(provider=adapter.label)
+    )
     records = our_records(run.workspace, run.provider, run.start, run.end)
     if adapter.report_lists_requests:
         _compare_by_request(run, adapter, records, report)
@@ -204,11 +206,8 @@ def _compare_by_key(run: Reconciliation, records: list[Ours], report: UsageRepor
     models = {m.id for m in catalog.load().models.values() if m.provider == run.provider}
     comparison = by_key.compare(records, report, keys=keys, stored=stored, models=models)
     run.key_matches = [m.as_json(comparison.seen_key_ids) for m in comparison.matches]
-    note = (
-        f"{format_usd(comparison.other_spend_nanousd)} of other spend in the organisation was not compared."
-        if comparison.other_spend_nanousd
-        else ""
-    )
+    other = comparison.other_spend_nanousd
+    note = texts.OTHER_SPEND.format(amount=format_usd(other)) if other else ""
     _store(
         run, comparison.lines, [], report, outside=comparison.outside, matches=comparison.matches, note=note
     )
@@ -300,17 +299,16 @@ def _save_matches(run: Reconciliation, matches: list[by_key.Match]) -> None:
 
 def _summary(run: Reconciliation, note: str) -> str:
     days = (run.end - run.start).days
-    parts = [
-        f"{plural(days, 'UTC day')}: ours {format_usd(run.ours_nanousd)}, theirs {format_usd(run.theirs_nanousd or 0)}."
-    ]
+    ours, theirs = format_usd(run.ours_nanousd), format_usd(run.theirs_nanousd or 0)
+    parts = [texts.SUMMARY_DAYS.format(days, ours=ours, theirs=theirs)]
     if run.ours_unknown:
-        parts.append(f"{plural(run.ours_unknown, 'record')} of unknown amount.")
+        parts.append(texts.SUMMARY_UNKNOWN.format(run.ours_unknown))
     if run.outside_requests:
-        parts.append(f"{plural(run.outside_requests, 'request')} made outside AniAvatar.")
+        parts.append(texts.SUMMARY_OUTSIDE.format(run.outside_requests))
     if run.resolved:
-        parts.append(f"{plural(run.resolved, 'unknown amount')} resolved.")
+        parts.append(texts.SUMMARY_RESOLVED.format(run.resolved))
     if run.skipped:
-        parts.append(f"{plural(run.skipped, 'report entry', 'report entries')} could not be read.")
+        parts.append(texts.SUMMARY_SKIPPED.format(run.skipped))
     if note:
         parts.append(note)
     return " ".join(parts)[:300]
@@ -335,7 +333,7 @@ def set_key_match(
             "workspace": workspace,
             "provider_key_id": provider_key_id,
             "how": KeyMatch.How.OWNER,
-            "evidence": "Chosen by the workspace owner.",
+            "evidence": texts.CHOSEN_BY_OWNER,
             "matched_at": timezone.now(),
         },
     )

@@ -25,10 +25,13 @@ from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
 from generation import pipeline, stored_text
+from generation.reconciliation import texts as reconciliation
+from generation.templatetags.stored_text import price_unit
 from keys import services as vault
 from providers import openai_images
 from providers.adapters import openai
 from providers.base import ErrorKind, ProviderError
+from providers.sentences import COUNT, Plural
 
 LANGUAGE = "ar"
 PO_FILE = settings.BASE_DIR / "locale" / LANGUAGE / "LC_MESSAGES" / "django.po"
@@ -96,7 +99,8 @@ def placeholder_problems(message: Message) -> list[str]:
     """Every translation (each plural form) must carry the English text's placeholders, tags and entities.
 
     A plural form takes the plural msgid's set or the singular's. Arabic's forms for one and two (1 and 2)
-    may also leave out one python-format placeholder: the number, which "صورة واحدة" and "صورتان" carry.
+    may also leave out the number, which "صورة واحدة" and "صورتان" carry: one python-format placeholder, or
+    the `{n}` of a stored sentence with a count (providers/sentences.py `Plural`).
     """
     python_format = "python-format" in message.flags
     english = [placeholders(text, python_format) for text in ids(message)]
@@ -105,7 +109,11 @@ def placeholder_problems(message: Message) -> list[str]:
         found = placeholders(text, python_format)
         allowed = list(english)
         if len(english) > 1 and index in (1, 2):
-            allowed += [english[-1] - Counter([p]) for p in english[-1] if PYTHON_FORMAT.fullmatch(p)]
+            allowed += [
+                english[-1] - Counter([p])
+                for p in english[-1]
+                if PYTHON_FORMAT.fullmatch(p) or p == f"{{{COUNT}}}"
+            ]
         if found not in allowed:
             want = " or ".join(repr(sorted(c.elements())) for c in allowed)
             problems.append(f"{ids(message)[0]!r} form {index}: {sorted(found.elements())}, want {want}")
@@ -161,6 +169,22 @@ def test_the_placeholder_check_catches_a_broken_translation() -> None:
     )
     assert not placeholder_problems(message(plural, good))
     assert placeholder_problems(message(plural, (*good[:3], "صور", *good[4:])))  # form 3 lost the number
+    counted = Message(
+        ("{n} request by {who}.", "{n} requests by {who}."),
+        (
+            "{n} طلب من {who}.",
+            "طلب واحد من {who}.",
+            "طلبان من {who}.",
+            "{n} طلبات من {who}.",
+            "{n} طلبًا من {who}.",
+            "{n} طلب من {who}.",
+        ),
+    )
+    assert not placeholder_problems(counted)
+    assert placeholder_problems(
+        Message(counted.id, ("طلب من {who}.", *counted.string[1:]))
+    )  # form 0 lost {n}
+    assert placeholder_problems(Message(counted.id, (*counted.string[:1], "طلب واحد.", *counted.string[2:])))
 
 
 def test_the_compiled_catalogue_is_current_and_django_uses_it() -> None:
@@ -229,8 +253,47 @@ def test_sentences_stored_in_english_are_shown_translated() -> None:
         assert "fal.ai" in stored_text.translate(late)
         assert stored_text.translate(partly) == "صُنعت 2 من 4 صور قبل الإلغاء واحتُسبت رسومها؛ وأُلغي الباقي."
         assert stored_text.translate("Something no one wrote here.") == "Something no one wrote here."
-        # Every sentence the pipeline stores has its translation (else it would show in English).
-        assert [s for s in stored_text.sentences() if gettext(s) == s] == []
+        # Every sentence the pipeline stores has its translation (else it would show in English), a
+        # sentence with a count in every plural form.
+        untranslated = [
+            s
+            for s in stored_text.sentences()
+            if (
+                any(ngettext(s.one, s.many, n) in (s.one, s.many) for n in (0, 1, 2, 3, 11, 100))
+                if isinstance(s, Plural)
+                else gettext(s) == s
+            )
+        ]
+        assert untranslated == []
+
+
+def test_a_stored_sentence_with_a_count_is_shown_in_the_count_plural_form() -> None:
+    # A reconciliation's summary: counts stored in English grammar ("1 UTC day", "3 records"), shown in
+    # Arabic's form for each count (one, two, 3-10, 11-99); English is left as stored.
+    def summary(days: int, unknown: int) -> str:
+        days_part = reconciliation.SUMMARY_DAYS.format(days, ours="$1,234.50", theirs="$0.04")
+        return f"{days_part} {reconciliation.SUMMARY_UNKNOWN.format(unknown)}"
+
+    assert summary(1, 3) == "1 UTC day: ours $1,234.50, theirs $0.04. 3 records of unknown amount."
+    assert stored_text.translate(summary(1, 3)) == summary(1, 3)
+    with translation.override(LANGUAGE):
+        assert stored_text.translate(summary(1, 3)) == (
+            "يوم واحد (UTC): لدينا $1,234.50، ولدى المزوّد $0.04. 3 سجلات بمبلغ غير معروف."
+        )
+        assert stored_text.translate(summary(2, 11)) == (
+            "يومان (UTC): لدينا $1,234.50، ولدى المزوّد $0.04. 11 سجلًا بمبلغ غير معروف."
+        )
+        # An amount before a full stop is the whole amount, wherever the translation puts it.
+        resolved = reconciliation.RESOLVED_NOT_BILLED.format(amount="$0.00")
+        assert stored_text.translate(resolved) == "حُسم المبلغ: لم يُفوتَر ($0.00)."
+        # fal's price unit, after "per"; a unit the catalogue does not know stays as the provider wrote it.
+        assert (price_unit("megapixels"), price_unit("tokens")) == ("ميغابكسل", "tokens")
+        # A list of amounts is one value; the English of an unknown sentence stays.
+        price = reconciliation.PRICE_CHANGE.format(amounts_list="$0.03, $0.035", catalog="$0.03")
+        assert stored_text.translate(f"{price} Something else.") == (
+            "تغيّر في السعر: فوتر fal $0.03, $0.035 لكل ميغابكسل في هذا اليوم؛ وتذكر قائمة الأسعار $0.03. "
+            "Something else."
+        )
 
 
 def test_a_value_in_a_stored_sentence_is_one_word() -> None:
