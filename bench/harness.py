@@ -374,7 +374,9 @@ class World:
         args += ["--loglevel", "INFO", "-Q", self.queue]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{self.queue}@%h"]
         # As the Dockerfile sets it: two malloc arenas instead of one per allocating thread.
-        process = self.processes.start(name, args, self.env("worker", MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="131072"))
+        process = self.processes.start(
+            name, args, self.env("worker", MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_="131072")
+        )
         try:
             self.processes.wait_until(name, process, lambda: "ready." in self.processes.log_tail(name, 20000))
             yield process

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from django.test import Client, override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Membership, User, Workspace
 from accounts.services import create_account
@@ -88,6 +88,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # marked `argon2` (the ones about passwords), users get a cheap hash. What the hasher does is not what
 # those other tests are about.
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Leave the thread in the default language after each test: a request made in Arabic activates
+    Arabic for the thread (LocaleMiddleware), and the next test in the same process would inherit it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
