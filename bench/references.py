@@ -64,8 +64,8 @@ def run_references(report: Report, *, megapixels: int = 40) -> None:
         f"for_provider_{megapixels}mp_ms",
         _best_ms(3, lambda: references.for_provider(clean.data)),
     )
-    sent, _ = references.for_provider(clean.data)
-    report.add("references", "sent_kib", len(sent) / 1024)
+    sent = references.for_provider(clean.data)
+    report.add("references", "sent_kib", len(sent.data) / 1024)
     bomb = _bomb(50_000)
 
     def refuse() -> None:

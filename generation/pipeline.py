@@ -225,9 +225,7 @@ def load_references(generation: Generation) -> tuple[ProviderImage, ...]:
     loaded = []
     for key in wanted:
         with found[key].open("rb") as f:
-            data, content_type = references.for_provider(f.read())
-        width, height = references.image_size(data)
-        loaded.append(ProviderImage(data, content_type, width, height))
+            loaded.append(references.for_provider(f.read()))
     return tuple(loaded)
 
 

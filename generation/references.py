@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from PIL import Image, ImageFile, ImageOps
 
+from providers.base import ProviderImage
+
 MAX_REFERENCES = 4  # per persona
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file
 MAX_UPLOAD_PIXELS = 40_000_000  # per file: larger is refused, and a bomb is never decoded
@@ -105,12 +107,12 @@ def send_size(width: int, height: int) -> tuple[int, int]:
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
-def for_provider(data: bytes) -> tuple[bytes, str]:
-    """Return a stored reference (or avatar) scaled to `send_size`, as (bytes, content type)."""
+def for_provider(data: bytes) -> ProviderImage:
+    """Return a stored reference (or avatar) scaled to `send_size`, as it is sent (with its size)."""
     image: Image.Image = _open(data)  # stored by us: checked on upload, within the upload's pixel limit
     size = send_size(image.width, image.height)
     if size == image.size and image.format in ("PNG", "JPEG"):
-        return data, ACCEPTED[image.format]
+        return ProviderImage(data, ACCEPTED[image.format], *size)
     if image.format == "JPEG":
         # Decode at a power-of-two reduction no smaller than the target (a 40 MP photo: 4× faster, a
         # sixteenth of the memory); the exact size comes from the resize below.
@@ -123,11 +125,6 @@ def for_provider(data: bytes) -> tuple[bytes, str]:
     out = io.BytesIO()
     if has_alpha:
         image.save(out, "PNG")
-        return out.getvalue(), "image/png"
+        return ProviderImage(out.getvalue(), "image/png", *image.size)
     image.save(out, "JPEG", quality=JPEG_QUALITY)
-    return out.getvalue(), "image/jpeg"
-
-
-def image_size(data: bytes) -> tuple[int, int]:
-    """Return the size of an image we made or stored (from its header)."""
-    return _open(data).size
+    return ProviderImage(out.getvalue(), "image/jpeg", *image.size)

@@ -124,9 +124,10 @@ def test_send_size_keeps_about_two_megapixels():
     assert references.send_size(1024, 1024) == (1024, 1024)
     width, height = references.send_size(7000, 5000)  # 35 MP
     assert width * height <= references.SEND_PIXELS and width / height == pytest.approx(1.4, rel=1e-3)
-    data, content_type = references.for_provider(photo(3000, 1000))
-    assert Image.open(io.BytesIO(data)).size == references.send_size(3000, 1000)
-    assert content_type == "image/jpeg"
+    sent = references.for_provider(photo(3000, 1000))
+    assert Image.open(io.BytesIO(sent.data)).size == references.send_size(3000, 1000)
+    assert (sent.width, sent.height) == references.send_size(3000, 1000)
+    assert sent.content_type == "image/jpeg"
 
 
 def test_a_webp_with_transparency_is_kept_as_png_and_a_misnamed_jpeg_is_taken(alice_client, persona):
