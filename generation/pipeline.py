@@ -168,9 +168,13 @@ def _renew_lease(generation: Generation, attempt: uuid.UUID, *, calling: bool = 
         if calling and owned.exists():
             raise CancelRequested
         raise LostLease
-    # Do not hold a connection while waiting on the provider (tens of seconds per call): on PostgreSQL it
-    # goes back to the process's pool for other threads. Inside an atomic block (tests that wrap
-    # everything in a transaction) closing would abort it.
+    release_connection()
+
+
+def release_connection() -> None:
+    """Do not hold a connection while waiting on the provider (tens of seconds per call): on PostgreSQL it
+    goes back to the process's pool for other threads. Inside an atomic block (tests that wrap everything
+    in a transaction) closing would abort it."""
     if not connection.in_atomic_block:
         connection.close()
 
@@ -280,8 +284,7 @@ def _call_provider(
 
     def cancel_requested() -> bool:
         asked = Generation.objects.filter(pk=generation.pk).exclude(cancel_requested_at=None).exists()
-        if not connection.in_atomic_block:
-            connection.close()  # as in _renew_lease: no connection held while waiting on the provider
+        release_connection()
         return asked
 
     call = Call(

@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import F
 
+from generation import storage
 from generation.images import ImageRejected, check_image
 from generation.models import Generation
 from providers.adapter import Adapter, Capability
@@ -82,16 +83,12 @@ def store(generation: Generation, attempt: uuid.UUID, image: ProviderImage) -> b
     )
     kept = owned.update(preview=name, previews_received=F("previews_received") + 1)
     if not connection.in_atomic_block:
-        connection.close()  # as pipeline._renew_lease: no connection held while the provider draws
+        connection.close()  # as pipeline.release_connection (which imports this module): none held while drawing
     discard(previous if kept else name)
     return bool(kept)
 
 
 def discard(name: str) -> None:
     """Delete a preview file; a failure is logged, never raised (the generation goes on or has ended)."""
-    if not name:
-        return
-    try:
-        default_storage.delete(name)
-    except Exception:
-        logger.exception("could not delete preview %s", name)
+    if name:
+        storage.delete_all([(default_storage, name)])
