@@ -159,16 +159,20 @@ class GenerateForm(forms.Form):
             return None
 
     def like_image(self) -> GeneratedImage | None:
-        """Return the avatar "more like this" starts from, within the workspace, or None."""
-        value = self.data.get("like") if self.is_bound else self.initial.get("like")
-        try:
-            return (
-                GeneratedImage.objects.for_workspace(self.workspace).filter(code=value).first()
-                if value
-                else None
-            )
-        except (ValueError, ValidationError):
-            return None
+        """Return the avatar "more like this" starts from, within the workspace, or None (looked up once:
+        clean(), the quote and the page all ask)."""
+        if not hasattr(self, "_like_image"):
+            value = self.data.get("like") if self.is_bound else self.initial.get("like")
+            try:
+                found = (
+                    GeneratedImage.objects.for_workspace(self.workspace).filter(code=value).first()
+                    if value
+                    else None
+                )
+            except (ValueError, ValidationError):
+                found = None
+            self._like_image = found
+        return self._like_image
 
     def _offer_references(self) -> None:
         persona = self.chosen_persona()
