@@ -53,7 +53,7 @@ def workspace_of(user: object) -> object:
     return Membership.objects.select_related("workspace").filter(user=user).earliest("created_at").workspace
 
 
-def _account(email: str) -> tuple[object, object]:
+def account(email: str) -> tuple[object, object]:
     """Return a new owner and an OpenAI key stored through the vault (the double accepts it)."""
     from accounts.services import create_account
     from keys import services as vault
@@ -104,7 +104,7 @@ def run_pipeline(
 
     prefix = "" if images == "drawings" else "photo_"
     with world.double(latency=0, images=images) as double, world.worker(concurrency=8) as worker:
-        user, key = _account(f"pipeline-{images}@bench.example")
+        user, key = account(f"pipeline-{images}@bench.example")
         service_ms, pks = [], []
         log(f"pipeline: {warmup} warm-up and {n} measured generations, one at a time ({images})")
         for i in range(warmup + n):
@@ -209,7 +209,7 @@ def run_concurrency(
 
     ratios, rows = [], []
     with world.double(latency=latency) as double, world.worker(concurrency=concurrency) as worker:
-        user, key = _account("concurrency@bench.example")
+        user, key = account("concurrency@bench.example")
         # One generation first: the double renders its image, the worker opens its connections.
         warm = _start(user, key)
         _wait_final([warm.pk], timeout=60, poll=0.05)
@@ -297,7 +297,7 @@ def run_team(
 
     fields = ("status", "started_at", "finished_at", "provider_requests")
     with world.worker(concurrency=concurrency) as worker:
-        user, key = _account("team@bench.example")
+        user, key = account("team@bench.example")
         # One generation's own finishing time: answer → final with nothing else running (photographs,
         # the double answering at once), the median of `alone` one after another.
         with world.double(latency=0, images="photos") as double:

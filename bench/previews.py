@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Report, World, log
-from bench.pipeline import workspace_of
+from bench.pipeline import account
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [  # tests/conftest.py's
@@ -42,24 +42,6 @@ document.addEventListener("load", (event) => {
   if (target.closest(".result-images") && !window.finalAt) window.finalAt = Date.now();
 }, true);
 """
-
-
-def _account() -> tuple[Any, Any]:
-    from accounts.services import create_account
-    from bench.harness import PASSWORD
-    from keys import services as vault
-
-    user = create_account(
-        email=f"previews-{time.monotonic_ns()}@bench.example", password=PASSWORD, name="Bench"
-    )
-    key = vault.add_key(
-        workspace=workspace_of(user),
-        user=user,
-        provider="openai",
-        label="bench key",
-        secret="sk-proj-bench" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
-    )
-    return user, key
 
 
 def _log_in(page: Any, email: str) -> None:
@@ -100,7 +82,7 @@ def run_previews(world: World, report: Report, *, runs: int = 10, latency: float
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM runs beside Playwright's loop
     from playwright.sync_api import sync_playwright
 
-    user, _key = _account()
+    user, _key = account(f"previews-{time.monotonic_ns()}@bench.example")
     log(f"previews: {runs} generations in Chromium, latency {latency} s, partials at {PARTIAL_AT}")
     firsts, finals = [], []
     with (
